@@ -1,0 +1,54 @@
+# RE Studio. `make run` and `make test` work on a fresh machine: they create .venv,
+# install everything, seed the demo workspace and then start the app / run the suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= localhost
+PORT ?= 8501
+export RESTUDIO_HOME ?= $(CURDIR)/workspace
+
+.PHONY: setup run seed test test-unit lint browser screenshots bench clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch (issue 3 onwards) must stay pinned to 2.13.0: pip then takes the local CPU wheel.
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+seed: setup
+	$(BIN)/python -m core seed
+
+run: seed
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# Browser tests drive Debian's chromium; install it (and CJK fonts for Korean) when missing.
+browser:
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto.*cjk"; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+	fi
+	@/usr/bin/chromium --version
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup browser lint
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+# Re-take the README screenshots (the browser test writes them when this is set).
+screenshots: setup browser
+	RESTUDIO_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e -q
+
+bench: setup
+	$(BIN)/python bench/audit.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

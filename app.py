@@ -1,0 +1,63 @@
+"""RE Studio entry point: navigation and the shared sidebar (workspace, dataset, author)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from core.auth import configured_password, password_ok
+from pages.common import workspace
+
+ROOT = Path(__file__).parent
+st.set_page_config(page_title="RE Studio", page_icon=":material/hub:", layout="wide")
+st.html(f"<style>{(ROOT / 'assets' / 'style.css').read_text()}</style>")
+
+
+def _secrets() -> dict:
+    try:
+        return dict(st.secrets)
+    except Exception:  # no secrets.toml: the gate is off
+        return {}
+
+
+def password_gate() -> bool:
+    expected = configured_password(_secrets())
+    if expected is None or st.session_state.get("authenticated"):
+        return True
+    st.title("RE Studio")
+    with st.form("login"):
+        given = st.text_input("Team password", type="password", key="password")
+        if st.form_submit_button("Enter", type="primary"):
+            if password_ok(given, expected):
+                st.session_state["authenticated"] = True
+                st.rerun()
+            st.error("Wrong password.")
+    return False
+
+
+if password_gate():
+    ws = workspace()
+
+    pages = [st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True)]
+    nav = st.navigation(pages)
+
+    with st.sidebar:
+        st.markdown("### :material/hub: RE Studio")
+        datasets = ws.datasets()
+        names = [d.name for d in datasets]
+        wanted = st.query_params.get("dataset")
+        if names:
+            if st.session_state.get("dataset") not in names:
+                st.session_state["dataset"] = wanted if wanted in names else names[-1]
+            chosen = st.selectbox("Dataset", names, key="dataset")
+            st.query_params["dataset"] = chosen
+        else:
+            st.info("No dataset yet: import one on the Data page.")
+        if "author" not in st.session_state:
+            st.session_state["author"] = os.environ.get("RESTUDIO_AUTHOR", "")
+        st.text_input("Your name", key="author", placeholder="for the audit log", help="Every edit is logged with it.")
+        st.caption(f"Workspace: `{ws.root}`")
+
+    nav.run()

@@ -1,0 +1,1 @@
+"""RE Studio core: all logic behind the views and the CLI, importable without Streamlit."""

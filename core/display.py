@@ -1,0 +1,137 @@
+"""What the views draw, as plain data: escaped sentence markup and plotly figures.
+
+Sentences and entity words are data, never markup: every character that
+reaches HTML goes through :func:`html.escape` first, so a row holding
+``<img src=x onerror=alert(1)>`` shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+TRAIN_COLOR = "#4F46E5"
+TEST_COLOR = "#F59E0B"
+SUBJ_MARK = ("⟦", "⟧")
+OBJ_MARK = ("⟨", "⟩")
+
+
+def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
+    """The sentence as HTML with the subject and object spans (inclusive ends) marked.
+
+    Overlapping or out-of-range spans are drawn as far as they go; nothing is dropped.
+    """
+    n = len(sentence)
+    classes = [0] * n  # bit 1: subject, bit 2: object
+    for bit, (start, end) in ((1, subj), (2, obj)):
+        for i in range(max(start, 0), min(end + 1, n)):
+            classes[i] |= bit
+    names = {1: "re-subj", 2: "re-obj", 3: "re-subj re-obj"}
+    out: list[str] = []
+    i = 0
+    while i < n:
+        j = i
+        while j < n and classes[j] == classes[i]:
+            j += 1
+        text = html.escape(sentence[i:j])
+        out.append(f'<mark class="{names[classes[i]]}">{text}</mark>' if classes[i] else text)
+        i = j
+    return '<span class="re-sentence">' + "".join(out) + "</span>"
+
+
+def bracketed(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
+    """Plain-text sentence with ⟦subject⟧ and ⟨object⟩ marked, for tables (which show text only)."""
+    inserts = [(subj[0], SUBJ_MARK[0]), (subj[1] + 1, SUBJ_MARK[1]), (obj[0], OBJ_MARK[0]), (obj[1] + 1, OBJ_MARK[1])]
+    out = sentence
+    # Insert from the right so earlier offsets stay valid; clamp so bad offsets still show something.
+    for pos, mark in sorted(inserts, key=lambda t: t[0], reverse=True):
+        pos = min(max(pos, 0), len(out))
+        out = out[:pos] + mark + out[pos:]
+    return out
+
+
+def bracketed_column(frame: pd.DataFrame) -> pd.Series:
+    """:func:`bracketed` for every row of a canonical frame."""
+    return pd.Series(
+        [
+            bracketed(s, (a, b), (c, d))
+            for s, a, b, c, d in zip(
+                frame["sentence"], frame["subj_start"], frame["subj_end"], frame["obj_start"], frame["obj_end"],
+                strict=True,
+            )
+        ],
+        index=frame.index,
+        dtype="object",
+    )
+
+
+def _layout(fig: go.Figure, title: str, *, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
+        plot_bgcolor="white",
+        bargap=0.25,
+    )
+    fig.update_xaxes(showgrid=False)
+    fig.update_yaxes(gridcolor="#ECEEF5")
+    return fig
+
+
+def distribution_figure(dist: pd.DataFrame, title: str, *, share: bool = True, horizontal: bool = False) -> go.Figure:
+    """Train and test side by side for one distribution (columns value, train_*, test_*)."""
+    kind = "share" if share else "count"
+    fig = go.Figure()
+    has_test = "test_count" in dist and dist["test_count"].fillna(0).sum() > 0
+    for split, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
+        if split == "test" and not has_test:
+            continue
+        values = dist[f"{split}_{kind}"].fillna(0).to_numpy()
+        if share:
+            values = values * 100
+        labels = dist["value"].astype(str).to_numpy()
+        text = [f"{v:.1f}%" if share else f"{int(v)}" for v in values]
+        bar = (
+            go.Bar(y=labels, x=values, orientation="h", name=split, marker_color=color, hovertext=text)
+            if horizontal
+            else go.Bar(x=labels, y=values, name=split, marker_color=color, hovertext=text)
+        )
+        fig.add_trace(bar)
+    fig = _layout(fig, title, height=max(360, 22 * len(dist) + 80) if horizontal else 360)
+    axis_title = "% of rows" if share else "rows"
+    if horizontal:
+        fig.update_xaxes(title=axis_title)
+        fig.update_yaxes(autorange="reversed")
+    else:
+        fig.update_yaxes(title=axis_title)
+    return fig
+
+
+def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title: str = "") -> go.Figure:
+    """Label x entity-type-pair counts (columns value = "label | SUBJ-OBJ", {split}_count)."""
+    frame = label_type_pair.copy()
+    parts = frame["value"].astype(str).str.rsplit(" | ", n=1, expand=True)
+    frame["label"], frame["pair"] = parts[0], parts[1]
+    table = frame.pivot_table(index="label", columns="pair", values=f"{split}_count", aggfunc="sum", fill_value=0)
+    table = table.loc[table.sum(axis=1).sort_values(ascending=False).index]
+    z = table.to_numpy(dtype=float)
+    # Log colour scale: a handful of odd rows must stay visible next to thousands of normal ones.
+    fig = go.Figure(
+        go.Heatmap(
+            z=np.log10(z + 1),
+            x=table.columns.tolist(),
+            y=table.index.tolist(),
+            text=z.astype(int),
+            texttemplate="%{text}",
+            hovertemplate="%{y} · %{x}: %{text} rows<extra></extra>",
+            colorscale="Blues",
+            showscale=False,
+        )
+    )
+    fig = _layout(fig, title or f"Label × entity-type pair ({split})", height=max(420, 20 * len(table) + 100))
+    fig.update_yaxes(autorange="reversed")
+    return fig

@@ -1,0 +1,58 @@
+"""Streamlit-side plumbing the pages share: the cached workspace, cached frames and
+audit, and the flash message shown after an action. No business logic here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core import audit as audit_core
+from core.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def workspace_root() -> str:
+    return os.environ.get("RESTUDIO_HOME") or str(ROOT / "workspace")
+
+
+@st.cache_resource(show_spinner=False)
+def workspace_at(root: str) -> Workspace:
+    return Workspace(root)
+
+
+def workspace() -> Workspace:
+    return workspace_at(workspace_root())
+
+
+# Keyed by revision: any saved correction changes the revision, so every session sees it at once.
+@st.cache_data(max_entries=16, show_spinner=False)
+def current_frame(root: str, dataset_id: int, part: str, revision: int, include_dropped: bool = False) -> pd.DataFrame:
+    return workspace_at(root).current_frame(dataset_id, part, include_dropped=include_dropped)
+
+
+@st.cache_data(max_entries=8, show_spinner="Auditing…")
+def audit_report(root: str, dataset_id: int, revision: int, threshold: float) -> audit_core.AuditReport:
+    ws = workspace_at(root)
+    info = ws.dataset(dataset_id)
+    train = ws.current_frame(dataset_id, "train")
+    test = ws.current_frame(dataset_id, "test") if "test" in info.parts else None
+    return audit_core.audit(train, test, schema=info.schema, minority_threshold=threshold)
+
+
+def flash(kind: str, message: str) -> None:
+    """Queue a message for the next run (actions run in callbacks, before the page redraws)."""
+    st.session_state["_flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop("_flash", (None, None))
+    if kind == "success":
+        st.success(message, icon=":material/check_circle:")
+    elif kind == "error":
+        st.error(message, icon=":material/error:")
+    elif kind == "info":
+        st.info(message)

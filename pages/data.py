@@ -1,0 +1,623 @@
+"""Data view: distributions, flags, corrections with an audit log, cleaned export."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import display, fixes
+from core.augment import entity_swap
+from core.export import export_frame
+from core.importing import MAX_UPLOAD_MB, import_uploaded
+from core.schema import SCHEMAS, DataError
+from core.splits import create_split
+from core.workspace import ConflictError, DatasetInfo, RowChange
+from pages import common
+
+PAGE_SIZE = 8
+SECTIONS = ["Overview", "Flags", "Edit row", "Audit log", "Import & export"]
+FORMAT_LABELS = {"csv": "competition CSV", "klue-json": "KLUE JSON", "tacred-json": "TACRED JSON"}
+
+ws = common.workspace()
+root = str(ws.root)
+author = (st.session_state.get("author") or "").strip()
+
+
+# -- actions (run as button callbacks, before the page redraws) -------------------------------
+def apply(dataset_id: int, changes: list[RowChange], reason: str, part: str = "train") -> None:
+    if not changes:
+        common.flash("info", "Nothing to change.")
+        return
+    if not author:
+        common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
+        return
+    try:
+        change_id = ws.apply_changes(dataset_id, part, changes, author=author, reason=reason)
+    except (ConflictError, DataError, ValueError) as exc:
+        common.flash("error", str(exc))
+        return
+    if change_id:
+        common.flash("success", f"Saved change #{change_id} ({len(changes)} row(s)): {reason}. Undo it from the audit log.")
+    else:
+        common.flash("info", "Nothing changed: the row(s) already had those values.")
+
+
+def undo(dataset_id: int, change_id: int) -> None:
+    if not author:
+        common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
+        return
+    try:
+        new_id = ws.undo(dataset_id, change_id, author=author)
+    except (ConflictError, DataError, ValueError) as exc:
+        common.flash("error", str(exc))
+        return
+    common.flash("success", f"Undid change #{change_id} (logged as #{new_id}).")
+
+
+def sentence_card(row: pd.Series, meta: str) -> None:
+    html = display.highlight_html(
+        str(row["sentence"]), (int(row["subj_start"]), int(row["subj_end"])), (int(row["obj_start"]), int(row["obj_end"]))
+    )
+    st.html(f'<div class="re-card">{html}<div class="re-meta">{meta}</div></div>')
+
+
+def pill(text: object, kind: str = "") -> str:
+    import html as _html
+
+    return f'<span class="re-pill {kind}">{_html.escape(str(text))}</span>'
+
+
+def page_of(items: list, key: str) -> tuple[list, int]:
+    """A page of items with a page picker when there are more than PAGE_SIZE."""
+    pages = max(1, -(-len(items) // PAGE_SIZE))
+    page = 1
+    if pages > 1:
+        page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key=key))
+    start = (page - 1) * PAGE_SIZE
+    return items[start : start + PAGE_SIZE], start
+
+
+# -- import form (also the whole page on an empty workspace) ----------------------------------
+def import_form() -> None:
+    with st.form("import_form", clear_on_submit=False):
+        st.markdown("**Import a dataset** — competition CSV, official KLUE JSON or TACRED JSON.")
+        name = st.text_input("Name", key="import_name", placeholder="e.g. klue-re v1 (team copy)")
+        c1, c2, c3 = st.columns(3)
+        train = c1.file_uploader("Train file", type=["csv", "json", "jsonl"], key="import_train")
+        test = c2.file_uploader("Test file (optional)", type=["csv", "json", "jsonl"], key="import_test")
+        gold = c3.file_uploader("Test gold labels (optional, id,label CSV)", type=["csv"], key="import_gold")
+        c4, c5 = st.columns(2)
+        schema = c4.selectbox("Label set", sorted(SCHEMAS), key="import_schema")
+        encoding = c5.selectbox("Encoding", ["utf-8", "cp949", "euc-kr"], key="import_encoding")
+        st.caption(f"Up to {MAX_UPLOAD_MB} MB per file. The files are stored read-only in the workspace.")
+        submitted = st.form_submit_button("Import", type="primary")
+    if not submitted:
+        return
+    if train is None:
+        st.error("Choose a train file to import.")
+        return
+    files = {"train": (train.name, train.getvalue())}
+    if test is not None:
+        files["test"] = (test.name, test.getvalue())
+    if gold is not None:
+        files["gold"] = (gold.name, gold.getvalue())
+    try:
+        report = import_uploaded(
+            ws,
+            name or train.name,
+            files,
+            schema_name=schema,
+            encoding=None if encoding == "utf-8" else encoding,
+            author=author or "unknown",
+        )
+    except (DataError, ValueError, OSError) as exc:
+        st.error(str(exc))
+        return
+    st.session_state["dataset"] = report.dataset.name
+    for part, result in report.results.items():
+        bad = result.invalid_frame()
+        msg = f"{part}: {result.n_records} rows read, {len(result.frame)} loaded, {bad['row'].nunique()} invalid."
+        (st.warning if len(bad) else st.success)(msg)
+        if len(bad):
+            st.dataframe(bad, hide_index=True, width="stretch")
+    st.button("Open the dataset", type="primary", key="import_open")
+
+
+# -- sections ---------------------------------------------------------------------------------
+def overview(info: DatasetInfo, report, test_frame: pd.DataFrame | None) -> None:
+    dist = report.distributions
+    st.plotly_chart(
+        display.distribution_figure(dist["label"], "Relation labels (share of rows)", horizontal=True),
+        key="chart_label",
+    )
+    if test_frame is not None and not info.parts["test"].labeled:
+        st.caption("The test file is unlabeled: its label distribution appears once gold labels are imported with it.")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(display.distribution_figure(dist["source"], "Source"), key="chart_source")
+    c2.plotly_chart(display.distribution_figure(dist["sentence_length"], "Sentence length (characters)"), key="chart_len")
+    c1.plotly_chart(display.distribution_figure(dist["subj_type"], "Subject type"), key="chart_subj")
+    c2.plotly_chart(display.distribution_figure(dist["obj_type"], "Object type"), key="chart_obj")
+    st.plotly_chart(
+        display.distribution_figure(dist["type_pair"], "Entity-type pair (subject-object)"), key="chart_pair"
+    )
+    st.plotly_chart(display.heatmap_figure(dist["label_type_pair"]), key="chart_heatmap")
+    if report.divergence:
+        div = pd.DataFrame(
+            {"distribution": list(report.divergence), "JS divergence (train vs test)": list(report.divergence.values())}
+        )
+        st.markdown("**Train vs test** — Jensen–Shannon divergence (0 = same mix, 1 = disjoint)")
+        st.dataframe(div, hide_index=True, width="content")
+
+
+def flag_counts(report, invalid: pd.DataFrame) -> dict[str, int]:
+    return {
+        "Type flags": len(report.type_flags),
+        "Duplicates": report.duplicates.extra_rows,
+        "Conflicts": report.label_conflicts.groups,
+        "Offsets": len(report.offset_mismatches),
+        "Train/test overlap": report.overlap.shared_triples if report.overlap else 0,
+        "Invalid rows": int(invalid["row"].nunique()) if len(invalid) else 0,
+    }
+
+
+def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+    flags = report.type_flags
+    if flags.empty:
+        st.success("No suspicious entity types at this threshold.")
+        return
+    c1, c2, c3 = st.columns([3, 1, 1])
+    labels = c1.multiselect("Labels", sorted(flags["label"].unique()), key="tf_labels", placeholder="all labels")
+    role = c2.selectbox("Role", ["both", "subj", "obj"], key="tf_role")
+    rule = c3.selectbox("Rule", ["any", "prefix", "minority"], key="tf_rule")
+    shown = flags
+    if labels:
+        shown = shown[shown["label"].isin(labels)]
+    if role != "both":
+        shown = shown[shown["role"] == role]
+    if rule != "any":
+        shown = shown[shown["rule"].str.contains(rule)]
+    rows = train.set_index("id").loc[shown["id"].astype(str)]
+    table = shown.assign(sentence=display.bracketed_column(rows.reset_index()).to_numpy())
+    event = st.dataframe(
+        table[["id", "role", "type", "suggested_type", "label", "share", "reason", "sentence"]],
+        hide_index=True,
+        width="stretch",
+        height=300,
+        key="tf_table",
+        on_select="rerun",
+        selection_mode="multi-row",
+        column_config={"share": st.column_config.NumberColumn("share", format="percent")},
+    )
+    selected = shown.iloc[event.selection.rows] if event and event.selection.rows else shown.iloc[0:0]
+    b1, b2 = st.columns(2)
+    b1.button(
+        f"Accept suggestion for {len(selected)} selected",
+        key="tf_accept_selected",
+        disabled=selected.empty,
+        on_click=apply,
+        args=(info.id, fixes.accept_type_suggestions(selected, versions), "type flag: accepted suggested type"),
+    )
+    b2.button(
+        f"Accept all {len(shown)} shown",
+        key="tf_accept_shown",
+        on_click=apply,
+        args=(info.id, fixes.accept_type_suggestions(shown, versions), "type flag: accepted suggested type (bulk)"),
+    )
+    groups = shown.groupby(["label", "role", "type", "suggested_type"]).size().reset_index(name="rows")
+    groups = groups.sort_values("rows", ascending=False).reset_index(drop=True)
+    with st.expander(f"Apply to a whole flag group ({len(groups)} groups)"):
+        options = [f"{g.label} · {g.role} {g.type} → {g.suggested_type} ({g.rows} rows)" for g in groups.itertuples()]
+        pick = st.selectbox("Group", range(len(options)), format_func=options.__getitem__, key="tf_group")
+        if pick is not None:
+            g = groups.iloc[int(pick)]
+            members = shown[
+                (shown["label"] == g["label"]) & (shown["role"] == g["role"]) & (shown["type"] == g["type"])
+            ]
+            st.button(
+                f"Set {g['role']} type to {g['suggested_type']} on {len(members)} rows",
+                key="tf_apply_group",
+                on_click=apply,
+                args=(info.id, fixes.accept_type_suggestions(members, versions), f"type flag group: {options[int(pick)]}"),
+            )
+    st.markdown("**Review queue**, rarest first")
+    items, _ = page_of(list(shown.itertuples(index=False)), "tf_page")
+    for flag in items:
+        row = rows.loc[str(flag.id)]
+        row = row.iloc[0] if isinstance(row, pd.DataFrame) else row
+        row = pd.concat([pd.Series({"id": flag.id}), row])
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        with c1:
+            sentence_card(
+                row,
+                f"id {pill(flag.id)} {pill(flag.label)} {flag.role} type {pill(flag.type, 'bad')} → "
+                f"{pill(flag.suggested_type, 'good')} · {pill(flag.reason)}",
+            )
+        c2.button(
+            "Accept",
+            key=f"accept_type_{flag.id}_{flag.role}",
+            type="primary",
+            on_click=apply,
+            args=(
+                info.id,
+                fixes.accept_type_suggestions(pd.DataFrame([flag._asdict()]), versions),
+                f"type flag: {flag.role} type {flag.type} → {flag.suggested_type}",
+            ),
+        )
+
+
+def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+    dup = report.duplicates
+    if not dup.groups:
+        st.success("No exact duplicate rows.")
+        return
+    st.markdown(f"**{dup.groups} groups** of identical rows; **{dup.extra_rows} extra copies**.")
+    st.button(
+        f"Drop all {dup.extra_rows} extra copies (keep the first of each group)",
+        key="dup_drop_all",
+        type="primary",
+        on_click=apply,
+        args=(info.id, fixes.drop_duplicate_copies(dup.id_groups, versions), "duplicate: dropped extra copies"),
+    )
+    by_id = train.set_index("id")
+    items, start = page_of(list(dup.id_groups), "dup_page")
+    for i, group in enumerate(items, start):
+        row = by_id.loc[str(group[0])]
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        with c1:
+            sentence_card(
+                pd.concat([pd.Series({"id": group[0]}), row]),
+                f"{pill(row['label'])} ids {' '.join(pill(g) for g in group)}",
+            )
+        c2.button(
+            f"Drop {len(group) - 1} copies",
+            key=f"dup_drop_{i}",
+            on_click=apply,
+            args=(info.id, fixes.drop_duplicate_copies([group], versions), "duplicate: dropped extra copies"),
+        )
+
+
+def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+    conflicts = report.label_conflicts
+    if not conflicts.groups:
+        st.success("No label conflicts.")
+        return
+    st.markdown(
+        f"**{conflicts.groups} groups** ({conflicts.rows} rows): same sentence, subject and object, different labels. "
+        "Choose the label to keep; the other rows are dropped (logged, and undoable)."
+    )
+    by_id = train.set_index("id")
+    items, start = page_of(list(conflicts.id_groups), "conf_page")
+    for i, group in enumerate(items, start):
+        rows = by_id.loc[[str(g) for g in group]].reset_index()
+        labels = list(dict.fromkeys(rows["label"].tolist()))
+        c1, c2 = st.columns([4, 2], vertical_alignment="center")
+        with c1:
+            sentence_card(rows.iloc[0], " ".join(f"id {pill(r.id)} {pill(r.label)}" for r in rows.itertuples()))
+        keep = c2.selectbox("Label to keep", labels, key=f"conf_keep_{i}")
+        c2.button(
+            "Keep this label",
+            key=f"conf_resolve_{i}",
+            on_click=apply,
+            args=(info.id, fixes.resolve_conflict(rows, keep, versions), f"label conflict: kept {keep}"),
+        )
+
+
+def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+    mism = report.offset_mismatches
+    if mism.empty:
+        st.success("Every entity word matches its offsets.")
+        return
+    st.dataframe(mism, hide_index=True, width="stretch", height=240, key="off_table")
+    st.button(
+        f"Accept all {int(mism['suggested_start'].notna().sum())} suggested spans",
+        key="off_accept_all",
+        type="primary",
+        on_click=apply,
+        args=(info.id, fixes.accept_offset_suggestions(mism, versions), "offset: moved span to the word"),
+    )
+    by_id = train.set_index("id")
+    items, _ = page_of(list(mism.itertuples(index=False)), "off_page")
+    for m in items:
+        row = pd.concat([pd.Series({"id": m.id}), by_id.loc[str(m.id)]])
+        c1, c2 = st.columns([5, 1], vertical_alignment="center")
+        with c1:
+            has = not pd.isna(m.suggested_start)
+            hint = f"→ {pill(f'{int(m.suggested_start)}-{int(m.suggested_end)}', 'good')}" if has else ""
+            sentence_card(
+                row,
+                f"id {pill(m.id)} {m.role} word {pill(m.word)} at {m.start}-{m.end} reads "
+                f"{pill(m.found, 'bad')} {hint} · {pill(m.reason)}",
+            )
+        c2.button(
+            "Use suggested span",
+            key=f"off_accept_{m.id}_{m.role}",
+            disabled=pd.isna(m.suggested_start),
+            on_click=apply,
+            args=(info.id, fixes.accept_offset_suggestions(pd.DataFrame([m._asdict()]), versions), "offset: moved span"),
+        )
+
+
+def overlap_section(report) -> None:
+    ov = report.overlap
+    if ov is None:
+        st.info("This dataset has no test part to compare with.")
+        return
+    st.markdown(
+        f"**{ov.shared_triples}** (sentence, subject, object) triples and **{ov.shared_sentences}** sentences "
+        "appear in both train and test. Shared triples leak test answers into training; shared sentences under "
+        "other entity pairs are normal in KLUE-RE but worth knowing."
+    )
+    if len(ov.table):
+        st.dataframe(ov.table, hide_index=True, width="stretch", height=280, key="ov_table")
+
+
+def invalid_section(info: DatasetInfo) -> None:
+    for part in info.parts:
+        bad = ws.invalid_rows(info.id, part)
+        st.markdown(f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0} invalid rows")
+        if len(bad):
+            st.dataframe(bad, hide_index=True, width="stretch", height=240, key=f"invalid_{part}")
+            st.download_button(
+                f"Download {part} invalid rows (CSV)",
+                bad.to_csv(index=False),
+                file_name=f"{info.name}-{part}-invalid.csv",
+                mime="text/csv",
+                key=f"invalid_dl_{part}",
+                on_click="ignore",
+            )
+
+
+def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+    counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
+    kinds = list(counts)
+    kind = st.segmented_control(
+        "Flag kind",
+        kinds,
+        format_func=lambda k: f"{k} ({counts[k]})",
+        key="flag_kind",
+        default=kinds[0],
+        label_visibility="collapsed",
+    ) or kinds[0]
+    if kind == "Type flags":
+        type_flags_section(info, report, train, versions)
+    elif kind == "Duplicates":
+        duplicates_section(info, report, train, versions)
+    elif kind == "Conflicts":
+        conflicts_section(info, report, train, versions)
+    elif kind == "Offsets":
+        offsets_section(info, report, train, versions)
+    elif kind == "Train/test overlap":
+        overlap_section(report)
+    else:
+        invalid_section(info)
+
+
+def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
+    c1, c2 = st.columns([1, 3])
+    part = c1.selectbox("Part", list(info.parts), key="edit_part")
+    row_id = c2.text_input("Row id", key="edit_id", placeholder="id of the row to edit").strip()
+    if not row_id:
+        st.caption("Type a row id (from any table) to edit its label, entity types and spans, or to drop it.")
+        return
+    frame = frames[part]
+    match = frame[frame["id"] == row_id]
+    if match.empty:
+        st.error(f"No row with id {row_id!r} in {part}.")
+        return
+    row = match.iloc[0]
+    # Remember the version this person loaded: saving against it refuses a concurrent edit.
+    loaded_key = f"edit_loaded::{info.id}::{part}::{row_id}"
+    loaded = int(st.session_state.setdefault(loaded_key, int(row["_version"])))
+    if loaded != int(row["_version"]):
+        st.warning(
+            f"This row changed since you loaded it (version {loaded} → {int(row['_version'])}). "
+            "Reload to see the current values before editing."
+        )
+        st.button("Reload row", key="edit_reload", on_click=st.session_state.pop, args=(loaded_key,))
+    dropped = bool(row.get("_dropped", False))
+    sentence_card(row, f"id {pill(row_id)} {pill(row['label'])} version {loaded}" + (" · dropped" if dropped else ""))
+    schema = info.schema
+    key = f"{info.id}_{part}_{row_id}_{loaded}"
+    labels = list(schema.labels)
+    with st.form(f"edit_form_{key}"):
+        label = st.selectbox(
+            "Label", labels, index=labels.index(row["label"]) if row["label"] in labels else 0, key=f"edit_label_{key}"
+        )
+        spans = {}
+        for role, name in (("subj", "Subject"), ("obj", "Object")):
+            types = list(schema.subject_types if role == "subj" else schema.object_types)
+            types += [t for t in schema.entity_types if t not in types]
+            c1, c2, c3 = st.columns(3)
+            start = c1.number_input(f"{name} start", 0, len(row["sentence"]) - 1, int(row[f"{role}_start"]),
+                                    key=f"edit_{role}_start_{key}")
+            end = c2.number_input(f"{name} end (inclusive)", 0, len(row["sentence"]) - 1, int(row[f"{role}_end"]),
+                                  key=f"edit_{role}_end_{key}")
+            etype = c3.selectbox(f"{name} type", types, index=types.index(row[f"{role}_type"])
+                                 if row[f"{role}_type"] in types else 0, key=f"edit_{role}_type_{key}")
+            spans[role] = (int(start), int(end), str(etype))
+        reason = st.text_input("Reason", key=f"edit_reason_{key}", placeholder="why (goes to the audit log)")
+        saved = st.form_submit_button("Save", type="primary")
+    if saved:
+        try:
+            change = fixes.edit_row(row, loaded, label=label, subj=spans["subj"], obj=spans["obj"])
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            apply(info.id, [change], reason.strip() or "manual edit", part)
+            if st.session_state.get("_flash", ("",))[0] == "success":
+                st.session_state.pop(loaded_key, None)
+            st.rerun()
+    c1, c2 = st.columns(2)
+    c1.button(
+        "Restore row" if dropped else "Drop row",
+        key=f"edit_drop_{key}",
+        on_click=apply,
+        args=(info.id, [RowChange(row_id, loaded, drop=not dropped)], "restored row" if dropped else "dropped row", part),
+    )
+    history = ws.corrections(info.id, part)
+    history = history[history["row_id"] == row_id]
+    if len(history):
+        st.markdown("**History of this row**")
+        st.dataframe(history.drop(columns=["part", "row_id"]), hide_index=True, width="stretch", key="edit_history")
+        last = int(history["change_id"].max())
+        c2.button(f"Undo change #{last}", key="edit_undo_last", on_click=undo, args=(info.id, last))
+
+
+def audit_log(info: DatasetInfo) -> None:
+    log = ws.corrections(info.id)
+    if log.empty:
+        st.info("No corrections yet. Every accepted suggestion and edit appears here with its author and time.")
+        return
+    c1, c2, c3 = st.columns(3)
+    who = c1.multiselect("Author", sorted(log["author"].unique()), key="log_author", placeholder="everyone")
+    fields = c2.multiselect("Field", sorted(log["field"].unique()), key="log_field", placeholder="all fields")
+    rid = c3.text_input("Row id", key="log_row").strip()
+    shown = log
+    if who:
+        shown = shown[shown["author"].isin(who)]
+    if fields:
+        shown = shown[shown["field"].isin(fields)]
+    if rid:
+        shown = shown[shown["row_id"] == rid]
+    view = shown.iloc[::-1].rename(columns={"created_at": "time", "row_id": "row id", "change_id": "change"})
+    view = view.assign(before=view["before"].astype(str), after=view["after"].astype(str))
+    st.dataframe(
+        view[["change", "time", "author", "part", "row id", "field", "before", "after", "reason"]],
+        hide_index=True,
+        width="stretch",
+        height=360,
+        key="log_table",
+    )
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    change_ids = sorted(log["change_id"].unique().tolist(), reverse=True)
+    pick = c1.selectbox("Change to undo", change_ids, key="log_undo_pick")
+    c2.button(f"Undo change #{pick}", key="log_undo", on_click=undo, args=(info.id, int(pick)))
+    st.download_button(
+        "Download audit log (CSV)",
+        log.to_csv(index=False),
+        file_name=f"{info.name}-audit-log.csv",
+        mime="text/csv",
+        key="log_download",
+        on_click="ignore",
+    )
+
+
+def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: int) -> None:
+    st.markdown("#### Export")
+    c1, c2 = st.columns(2)
+    part = c1.selectbox("Part", list(info.parts), key="export_part")
+    fmts = list(FORMAT_LABELS)
+    original = info.parts[part].fmt
+    fmt = c2.selectbox(
+        "Format", fmts, index=fmts.index(original) if original in fmts else 0,
+        format_func=lambda f: FORMAT_LABELS[f] + (" (as imported)" if f == original else ""), key="export_format"
+    )
+    frame = frames[part].drop(columns="_version")
+    ext = "csv" if fmt == "csv" else "json"
+    st.caption(f"{len(frame)} rows at revision {revision}: corrections applied, dropped rows left out.")
+
+    def cleaned() -> bytes:
+        return export_frame(frame, fmt=fmt, schema=info.schema)
+
+    st.download_button(
+        f"Download cleaned {part} ({FORMAT_LABELS[fmt]})",
+        cleaned,
+        file_name=f"{info.name}-{part}-clean-r{revision}.{ext}",
+        mime="text/csv" if ext == "csv" else "application/json",
+        type="primary",
+        key="export_download",
+        on_click="ignore",
+    )
+    swap = entity_swap(frames["train"].drop(columns="_version"), schema=info.schema)
+    st.download_button(
+        f"Download entity-swap augmentation ({len(swap.frame)} new train rows)",
+        lambda: export_frame(swap.frame, fmt=fmt, schema=info.schema),
+        file_name=f"{info.name}-train-swap-r{revision}.{ext}",
+        key="export_swap",
+        on_click="ignore",
+        help="Subject and object swapped for inverse (parents↔children, members↔member_of) and symmetric "
+        f"relations; {swap.skipped_type} rows skipped because the swapped subject type does not fit the new label.",
+    )
+    st.divider()
+    st.markdown("#### Dev split")
+    split = ws.split(info.id)
+    if split:
+        st.markdown(
+            f"`{split.name}`: **{len(split.train_ids)}** train / **{len(split.dev_ids)}** dev ids, stratified by label, "
+            f"seed {split.seed}, made at revision {split.revision} by {split.created_by}. "
+            "Every training run and ensemble uses these ids."
+        )
+        ids = pd.DataFrame(
+            {"id": split.train_ids + split.dev_ids, "split": ["train"] * len(split.train_ids) + ["dev"] * len(split.dev_ids)}
+        )
+        st.download_button("Download split ids (CSV)", ids.to_csv(index=False), file_name=f"{info.name}-split.csv",
+                           key="split_download", on_click="ignore")
+    with st.form("split_form"):
+        c1, c2 = st.columns(2)
+        fraction = c1.slider("Dev share", 0.05, 0.3, split.dev_fraction if split else 0.1, 0.01, key="split_fraction")
+        seed = c2.number_input("Seed", 0, 2**31 - 1, split.seed if split else 42, key="split_seed")
+        remake = st.form_submit_button("Remake the split from the current rows")
+    if remake:
+        try:
+            made = create_split(ws, info.id, dev_fraction=fraction, seed=int(seed), author=author or "unknown")
+        except ValueError as exc:
+            st.error(str(exc))
+        else:
+            st.success(f"New split: {len(made.train_ids)} train / {len(made.dev_ids)} dev.")
+    st.divider()
+    st.markdown("#### Import another dataset")
+    import_form()
+
+
+# -- page -------------------------------------------------------------------------------------
+st.title("Data")
+common.show_flash()
+datasets = ws.datasets()
+if not datasets:
+    st.info("The workspace is empty. Import a dataset (or run `python -m core seed` for the demo data).")
+    import_form()
+    st.stop()
+names = [d.name for d in datasets]
+info = ws.dataset(st.session_state.get("dataset") if st.session_state.get("dataset") in names else names[-1])
+revision = ws.revision(info.id)
+frames = {part: common.current_frame(root, info.id, part, revision) for part in info.parts}
+train = frames["train"]
+versions = dict(zip(train["id"].astype(str), train["_version"].astype(int), strict=True))
+
+with st.sidebar:
+    threshold = st.slider(
+        "Minority-type threshold",
+        0.01,
+        0.20,
+        0.05,
+        0.01,
+        key="minority_threshold",
+        help="A type whose share among a label's rows is below this is flagged, with the majority type as the fix.",
+    )
+report = common.audit_report(root, info.id, revision, threshold)
+counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
+
+cols = st.columns(6)
+cols[0].metric("Train rows", f"{len(train):,}")
+cols[1].metric("Test rows", f"{len(frames['test']):,}" if "test" in frames else "—")
+cols[2].metric("Invalid rows", counts["Invalid rows"])
+cols[3].metric("Type flags", counts["Type flags"])
+cols[4].metric("Duplicates · conflicts", f"{counts['Duplicates']} · {counts['Conflicts']}")
+cols[5].metric("Revision", revision, help="Grows with every saved change set.")
+if not author:
+    st.caption(":material/info: Set your name in the sidebar to make corrections.")
+
+section = st.segmented_control(
+    "Section", SECTIONS, key="data_section", default=SECTIONS[0], label_visibility="collapsed"
+) or SECTIONS[0]
+if section == "Overview":
+    overview(info, report, frames.get("test"))
+elif section == "Flags":
+    flags(info, report, train, versions)
+elif section == "Edit row":
+    edit_frames = {p: common.current_frame(root, info.id, p, revision, include_dropped=True) for p in info.parts}
+    edit_row(info, edit_frames)
+elif section == "Audit log":
+    audit_log(info)
+else:
+    import_export(info, frames, revision)

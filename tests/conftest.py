@@ -1,0 +1,51 @@
+"""Shared fixtures: canonical frames made by hand, and a workspace in a temp folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.schema import COLUMNS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_frame(rows: list[dict]) -> pd.DataFrame:
+    """A canonical frame from partial row dicts (word fields filled from the spans)."""
+    out = []
+    for i, r in enumerate(rows):
+        row = {
+            "id": str(r.get("id", i)),
+            "sentence": r["sentence"],
+            "label": r.get("label", "no_relation"),
+            "source": r.get("source", "wikipedia"),
+            "row": i + 1,
+        }
+        for role, default_type in (("subj", "PER"), ("obj", "ORG")):
+            start, end = r[role]
+            row[f"{role}_start"], row[f"{role}_end"] = start, end
+            row[f"{role}_word"] = r.get(f"{role}_word", r["sentence"][start : end + 1])
+            row[f"{role}_type"] = r.get(f"{role}_type", default_type)
+        out.append(row)
+    frame = pd.DataFrame(out)[list(COLUMNS)]
+    for col in ("subj_start", "subj_end", "obj_start", "obj_end", "row"):
+        frame[col] = frame[col].astype("int64")
+    return frame
+
+
+@pytest.fixture
+def small_frame() -> pd.DataFrame:
+    return make_frame(
+        [
+            {"id": 0, "sentence": "이순신은 1545년에 태어났다.", "subj": (0, 2), "obj": (5, 9), "obj_type": "DAT",
+             "label": "per:date_of_birth"},
+            {"id": 1, "sentence": "삼성전자의 회장은 이건희이다.", "subj": (0, 3), "obj": (10, 12), "subj_type": "ORG",
+             "obj_type": "PER", "label": "org:top_members/employees"},
+            {"id": 2, "sentence": "김철수와 이영희는 부부이다.", "subj": (0, 2), "obj": (5, 7), "obj_type": "PER",
+             "label": "per:spouse"},
+            {"id": 3, "sentence": "박지성의 아버지는 박성종이다.", "subj": (0, 2), "obj": (10, 12), "obj_type": "PER",
+             "label": "per:parents"},
+        ]
+    )
