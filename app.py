@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.auth import configured_password, password_ok
-from pages.common import workspace
+from views.common import workspace
 
 ROOT = Path(__file__).parent
 st.set_page_config(page_title="RE Studio", page_icon=":material/hub:", layout="wide")
@@ -40,7 +40,7 @@ def password_gate() -> bool:
 if password_gate():
     ws = workspace()
 
-    pages = [st.Page("pages/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True)]
+    pages = [st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True)]
     nav = st.navigation(pages)
 
     with st.sidebar:

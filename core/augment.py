@@ -46,7 +46,10 @@ def entity_swap(frame: pd.DataFrame, *, schema: LabelSchema = KLUE_SCHEMA, id_su
     fits = required.isna() | (rows["obj_type"] == required)
     out = rows[fits].copy()
     for part in ("word", "start", "end", "type"):
-        out[f"subj_{part}"], out[f"obj_{part}"] = rows.loc[fits, f"obj_{part}"], rows.loc[fits, f"subj_{part}"]
+        out[f"subj_{part}"], out[f"obj_{part}"] = (
+            rows.loc[fits, f"obj_{part}"],
+            rows.loc[fits, f"subj_{part}"],
+        )
     out["label"] = new_label[fits]
     out["id"] = out["id"].astype(str) + id_suffix
     return SwapResult(out.reset_index(drop=True), int((~fits).sum()))

@@ -20,7 +20,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     from core.demo import write_demo_dataset
 
     manifest = write_demo_dataset(args.out, seed=args.seed, n_train=args.train_rows, n_test=args.test_rows)
-    injected = {kind: len(items) for kind, items in manifest.injected.items()}
+    injected = {kind: len(items) for kind, items in manifest.to_dict()["injected"].items()}
     print(f"Wrote demo dataset to {args.out} (seed {args.seed}); injected errors: {injected}")
     return 0
 
@@ -50,7 +50,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _workspace(args: argparse.Namespace):  # noqa: ANN202 - keeps the import lazy
+def _workspace(args: argparse.Namespace):
     from core.workspace import Workspace
 
     return Workspace(args.home)
@@ -208,5 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: one line for the user, the traceback on request
         if os.environ.get("RESTUDIO_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (set RESTUDIO_DEBUG=1 for details)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (set RESTUDIO_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
         return 1

@@ -44,7 +44,12 @@ def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -
 
 def bracketed(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
     """Plain-text sentence with ⟦subject⟧ and ⟨object⟩ marked, for tables (which show text only)."""
-    inserts = [(subj[0], SUBJ_MARK[0]), (subj[1] + 1, SUBJ_MARK[1]), (obj[0], OBJ_MARK[0]), (obj[1] + 1, OBJ_MARK[1])]
+    inserts = [
+        (subj[0], SUBJ_MARK[0]),
+        (subj[1] + 1, SUBJ_MARK[1]),
+        (obj[0], OBJ_MARK[0]),
+        (obj[1] + 1, OBJ_MARK[1]),
+    ]
     out = sentence
     # Insert from the right so earlier offsets stay valid; clamp so bad offsets still show something.
     for pos, mark in sorted(inserts, key=lambda t: t[0], reverse=True):
@@ -59,7 +64,11 @@ def bracketed_column(frame: pd.DataFrame) -> pd.Series:
         [
             bracketed(s, (a, b), (c, d))
             for s, a, b, c, d in zip(
-                frame["sentence"], frame["subj_start"], frame["subj_end"], frame["obj_start"], frame["obj_end"],
+                frame["sentence"],
+                frame["subj_start"],
+                frame["subj_end"],
+                frame["obj_start"],
+                frame["obj_end"],
                 strict=True,
             )
         ],

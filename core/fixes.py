@@ -45,14 +45,10 @@ def accept_offset_suggestions(mismatches: pd.DataFrame, versions: Versions) -> l
 
 def drop_duplicate_copies(id_groups: Iterable[Sequence[str]], versions: Versions) -> list[RowChange]:
     """Keep the first row of each group of exact duplicates and drop the others."""
-    return [
-        RowChange(str(rid), versions.get(str(rid), 0), drop=True) for group in id_groups for rid in list(group)[1:]
-    ]
+    return [RowChange(str(rid), versions.get(str(rid), 0), drop=True) for group in id_groups for rid in list(group)[1:]]
 
 
-def resolve_conflict(
-    group: pd.DataFrame, keep_label: str, versions: Versions
-) -> list[RowChange]:
+def resolve_conflict(group: pd.DataFrame, keep_label: str, versions: Versions) -> list[RowChange]:
     """Resolve one label conflict: keep one row with ``keep_label`` and drop the rest.
 
     ``group`` holds the conflicting rows (columns id, label). When no row carries
@@ -69,7 +65,12 @@ def resolve_conflict(
 
 
 def edit_row(
-    row: Mapping[str, object], version: int, *, label: str | None, subj: tuple[int, int, str], obj: tuple[int, int, str]
+    row: Mapping[str, object],
+    version: int,
+    *,
+    label: str | None,
+    subj: tuple[int, int, str],
+    obj: tuple[int, int, str],
 ) -> RowChange:
     """A change setting a row's label and both entities (start, end inclusive, type).
 
@@ -86,6 +87,11 @@ def edit_row(
                 f"Row {row['id']}: {role} span {start}-{end} is outside the sentence (0-{len(sentence) - 1})."
             )
         updates.update(
-            {f"{role}_start": start, f"{role}_end": end, f"{role}_word": sentence[start : end + 1], f"{role}_type": etype}
+            {
+                f"{role}_start": start,
+                f"{role}_end": end,
+                f"{role}_word": sentence[start : end + 1],
+                f"{role}_type": etype,
+            }
         )
     return RowChange(str(row["id"]), version, updates)

@@ -87,8 +87,10 @@ def import_dataset(
         result = loading.load_file(path, fmt=fmt, schema=schema, label_map=label_map, encoding=encoding)
         display_name = names.get(part, Path(path).name)
         if result.frame.empty:
-            raise DataError(f"{display_name}: no valid row ({len(result.invalid)} problems; first: "
-                            f"{result.invalid[0].reason if result.invalid else 'empty file'}).")
+            raise DataError(
+                f"{display_name}: no valid row ({len(result.invalid)} problems; first: "
+                f"{result.invalid[0].reason if result.invalid else 'empty file'})."
+            )
         schema = result.schema
         frame = result.frame
         stored, digest = workspace.store_file(path, name=display_name)
@@ -123,7 +125,7 @@ def import_uploaded(
     **options: object,
 ) -> ImportReport:
     """Import files given as (file name, bytes), as the view's upload form has them."""
-    for part, (fname, data) in files.items():
+    for fname, data in files.values():
         if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
             raise DataError(f"{fname}: {len(data) / 1e6:.0f} MB is over the {MAX_UPLOAD_MB} MB upload limit.")
     with tempfile.TemporaryDirectory(prefix="restudio-upload-") as tmp:

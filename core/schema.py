@@ -104,9 +104,7 @@ INVERSE_RELATIONS: dict[str, str] = {
     "org:members": "org:member_of",
     "org:member_of": "org:members",
 }
-SYMMETRIC_RELATIONS: frozenset[str] = frozenset(
-    {"per:spouse", "per:siblings", "per:colleagues", "per:other_family"}
-)
+SYMMETRIC_RELATIONS: frozenset[str] = frozenset({"per:spouse", "per:siblings", "per:colleagues", "per:other_family"})
 
 #: Label value the competition's unlabeled test file carries on every row.
 UNLABELED_TEST_LABEL = 100

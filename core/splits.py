@@ -14,9 +14,7 @@ from sklearn.model_selection import train_test_split
 from core.workspace import Split, Workspace
 
 
-def make_dev_split(
-    labels: pd.Series, *, dev_fraction: float = 0.1, seed: int = 42
-) -> tuple[list[str], list[str]]:
+def make_dev_split(labels: pd.Series, *, dev_fraction: float = 0.1, seed: int = 42) -> tuple[list[str], list[str]]:
     """Split row ids into train and dev, stratified by label.
 
     Parameters
@@ -47,12 +45,10 @@ def make_dev_split(
     if len(rest_ids) < 2:
         raise ValueError("Too few labeled rows to make a dev split.")
     n_classes = len(set(rest_labels))
-    n_dev = max(int(round(len(rest_ids) * dev_fraction)), n_classes)
+    n_dev = max(round(len(rest_ids) * dev_fraction), n_classes)
     if n_dev >= len(rest_ids) - n_classes + 1:
         raise ValueError(f"A dev share of {dev_fraction} leaves no room for every label in train and dev.")
-    _, dev_part = train_test_split(
-        rest_ids, test_size=n_dev, random_state=seed, stratify=rest_labels, shuffle=True
-    )
+    _, dev_part = train_test_split(rest_ids, test_size=n_dev, random_state=seed, stratify=rest_labels, shuffle=True)
     dev_set = set(dev_part.tolist())
     order = {rid: i for i, rid in enumerate(ids)}
     dev_ids = sorted(dev_set, key=order.__getitem__)

@@ -319,9 +319,7 @@ class Workspace:
                     raise ValueError(f"unknown part {part!r}")
                 buf = frame.reset_index(drop=True).to_parquet(index=False)
                 atomic_write_bytes(folder / f"{part}.parquet", buf, read_only=True)
-                atomic_write_bytes(
-                    folder / f"{part}_invalid.csv", invalid.to_csv(index=False).encode(), read_only=True
-                )
+                atomic_write_bytes(folder / f"{part}_invalid.csv", invalid.to_csv(index=False).encode(), read_only=True)
                 con.execute(
                     "INSERT INTO dataset_parts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
@@ -588,4 +586,6 @@ class Workspace:
 
     def splits(self, dataset_id: int) -> list[str]:
         with self._connect() as con:
-            return [r[0] for r in con.execute("SELECT name FROM splits WHERE dataset_id = ? ORDER BY name", (dataset_id,))]
+            return [
+                r[0] for r in con.execute("SELECT name FROM splits WHERE dataset_id = ? ORDER BY name", (dataset_id,))
+            ]

@@ -39,13 +39,38 @@ def make_frame(rows: list[dict]) -> pd.DataFrame:
 def small_frame() -> pd.DataFrame:
     return make_frame(
         [
-            {"id": 0, "sentence": "이순신은 1545년에 태어났다.", "subj": (0, 2), "obj": (5, 9), "obj_type": "DAT",
-             "label": "per:date_of_birth"},
-            {"id": 1, "sentence": "삼성전자의 회장은 이건희이다.", "subj": (0, 3), "obj": (10, 12), "subj_type": "ORG",
-             "obj_type": "PER", "label": "org:top_members/employees"},
-            {"id": 2, "sentence": "김철수와 이영희는 부부이다.", "subj": (0, 2), "obj": (5, 7), "obj_type": "PER",
-             "label": "per:spouse"},
-            {"id": 3, "sentence": "박지성의 아버지는 박성종이다.", "subj": (0, 2), "obj": (10, 12), "obj_type": "PER",
-             "label": "per:parents"},
+            {
+                "id": 0,
+                "sentence": "이순신은 1545년에 태어났다.",
+                "subj": (0, 2),
+                "obj": (5, 9),
+                "obj_type": "DAT",
+                "label": "per:date_of_birth",
+            },
+            {
+                "id": 1,
+                "sentence": "삼성전자의 회장은 이건희이다.",
+                "subj": (0, 3),
+                "obj": (10, 12),
+                "subj_type": "ORG",
+                "obj_type": "PER",
+                "label": "org:top_members/employees",
+            },
+            {
+                "id": 2,
+                "sentence": "김철수와 이영희는 부부이다.",
+                "subj": (0, 2),
+                "obj": (5, 7),
+                "obj_type": "PER",
+                "label": "per:spouse",
+            },
+            {
+                "id": 3,
+                "sentence": "박지성의 아버지는 박성종이다.",
+                "subj": (0, 2),
+                "obj": (10, 12),
+                "obj_type": "PER",
+                "label": "per:parents",
+            },
         ]
     )

@@ -31,7 +31,11 @@ def test_offset_suggestions_skip_rows_without_one():
 
 def test_duplicates_keep_first_and_conflict_keeps_chosen_label():
     drops = fixes.drop_duplicate_copies([["1", "2", "3"], ["8", "9"]], {"2": 1})
-    assert [(c.row_id, c.drop, c.expected_version) for c in drops] == [("2", True, 1), ("3", True, 0), ("9", True, 0)]
+    assert [(c.row_id, c.drop, c.expected_version) for c in drops] == [
+        ("2", True, 1),
+        ("3", True, 0),
+        ("9", True, 0),
+    ]
     group = pd.DataFrame({"id": ["4", "5", "6"], "label": ["per:title", "no_relation", "per:title"]})
     keep = fixes.resolve_conflict(group, "per:title", {})
     assert [(c.row_id, c.drop) for c in keep] == [("5", True), ("6", True)]
@@ -77,7 +81,7 @@ def test_entity_swap_skips_rows_whose_new_subject_type_does_not_fit(small_frame)
 def test_highlight_escapes_markup_and_marks_spans():
     sentence = "<img src=x onerror=alert(1)> 와 </script><script>"
     html = display.highlight_html(sentence, (0, 27), (31, 39))
-    assert "<img" not in html and "</script>" not in html.replace('</mark>', '')
+    assert "<img" not in html and "</script>" not in html.replace("</mark>", "")
     assert '<mark class="re-subj">&lt;img src=x onerror=alert(1)&gt;</mark>' in html
     assert display.bracketed("이순신은 1545년", (0, 2), (5, 9)) == "⟦이순신⟧은 ⟨1545년⟩"
 

@@ -38,8 +38,13 @@ def test_edit_is_logged_and_applied(tmp_path, small_frame):
 def test_int_fields_stay_ints_and_unchanged_fields_are_not_logged(tmp_path, small_frame):
     ws = Workspace(tmp_path)
     ds = _add(ws, small_frame)
-    ws.apply_changes(ds, "train", [RowChange("1", 0, {"obj_start": 10, "obj_end": 11, "obj_type": "PER"})],
-                     author="ann", reason="span")
+    ws.apply_changes(
+        ds,
+        "train",
+        [RowChange("1", 0, {"obj_start": 10, "obj_end": 11, "obj_type": "PER"})],
+        author="ann",
+        reason="span",
+    )
     log = ws.corrections(ds)
     assert set(log["field"]) == {"obj_end"}  # start and type were already those values
     cur = ws.current_frame(ds).set_index("id")
@@ -53,8 +58,11 @@ def test_stale_version_is_refused_and_nothing_is_written(tmp_path, small_frame):
     ws.apply_changes(ds, "train", [RowChange("2", 0, {"label": "per:siblings"})], author="ann", reason="first")
     with pytest.raises(ConflictError, match="row 2 was changed by ann"):
         ws.apply_changes(
-            ds, "train", [RowChange("3", 0, {"label": "no_relation"}), RowChange("2", 0, {"label": "no_relation"})],
-            author="bob", reason="second",
+            ds,
+            "train",
+            [RowChange("3", 0, {"label": "no_relation"}), RowChange("2", 0, {"label": "no_relation"})],
+            author="bob",
+            reason="second",
         )
     cur = ws.current_frame(ds).set_index("id")
     assert cur.at["2", "label"] == "per:siblings"
@@ -71,8 +79,11 @@ def test_concurrent_writers_never_lose_an_update(tmp_path, small_frame):
     def edit(i: int) -> None:
         try:
             Workspace(tmp_path).apply_changes(
-                ds, "train", [RowChange("0", 0, {"subj_type": "ORG" if i % 2 else "PER", "label": "no_relation"})],
-                author=f"user{i}", reason="race",
+                ds,
+                "train",
+                [RowChange("0", 0, {"subj_type": "ORG" if i % 2 else "PER", "label": "no_relation"})],
+                author=f"user{i}",
+                reason="race",
             )
             results.append("ok")
         except ConflictError:

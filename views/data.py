@@ -12,7 +12,7 @@ from core.importing import MAX_UPLOAD_MB, import_uploaded
 from core.schema import SCHEMAS, DataError
 from core.splits import create_split
 from core.workspace import ConflictError, DatasetInfo, RowChange
-from pages import common
+from views import common
 
 PAGE_SIZE = 8
 SECTIONS = ["Overview", "Flags", "Edit row", "Audit log", "Import & export"]
@@ -37,7 +37,10 @@ def apply(dataset_id: int, changes: list[RowChange], reason: str, part: str = "t
         common.flash("error", str(exc))
         return
     if change_id:
-        common.flash("success", f"Saved change #{change_id} ({len(changes)} row(s)): {reason}. Undo it from the audit log.")
+        common.flash(
+            "success",
+            f"Saved change #{change_id} ({len(changes)} row(s)): {reason}. Undo it from the audit log.",
+        )
     else:
         common.flash("info", "Nothing changed: the row(s) already had those values.")
 
@@ -56,7 +59,9 @@ def undo(dataset_id: int, change_id: int) -> None:
 
 def sentence_card(row: pd.Series, meta: str) -> None:
     html = display.highlight_html(
-        str(row["sentence"]), (int(row["subj_start"]), int(row["subj_end"])), (int(row["obj_start"]), int(row["obj_end"]))
+        str(row["sentence"]),
+        (int(row["subj_start"]), int(row["subj_end"])),
+        (int(row["obj_start"]), int(row["obj_end"])),
     )
     st.html(f'<div class="re-card">{html}<div class="re-meta">{meta}</div></div>')
 
@@ -134,7 +139,9 @@ def overview(info: DatasetInfo, report, test_frame: pd.DataFrame | None) -> None
         st.caption("The test file is unlabeled: its label distribution appears once gold labels are imported with it.")
     c1, c2 = st.columns(2)
     c1.plotly_chart(display.distribution_figure(dist["source"], "Source"), key="chart_source")
-    c2.plotly_chart(display.distribution_figure(dist["sentence_length"], "Sentence length (characters)"), key="chart_len")
+    c2.plotly_chart(
+        display.distribution_figure(dist["sentence_length"], "Sentence length (characters)"), key="chart_len"
+    )
     c1.plotly_chart(display.distribution_figure(dist["subj_type"], "Subject type"), key="chart_subj")
     c2.plotly_chart(display.distribution_figure(dist["obj_type"], "Object type"), key="chart_obj")
     st.plotly_chart(
@@ -143,7 +150,10 @@ def overview(info: DatasetInfo, report, test_frame: pd.DataFrame | None) -> None
     st.plotly_chart(display.heatmap_figure(dist["label_type_pair"]), key="chart_heatmap")
     if report.divergence:
         div = pd.DataFrame(
-            {"distribution": list(report.divergence), "JS divergence (train vs test)": list(report.divergence.values())}
+            {
+                "distribution": list(report.divergence),
+                "JS divergence (train vs test)": list(report.divergence.values()),
+            }
         )
         st.markdown("**Train vs test** — Jensen–Shannon divergence (0 = same mix, 1 = disjoint)")
         st.dataframe(div, hide_index=True, width="content")
@@ -195,13 +205,21 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         key="tf_accept_selected",
         disabled=selected.empty,
         on_click=apply,
-        args=(info.id, fixes.accept_type_suggestions(selected, versions), "type flag: accepted suggested type"),
+        args=(
+            info.id,
+            fixes.accept_type_suggestions(selected, versions),
+            "type flag: accepted suggested type",
+        ),
     )
     b2.button(
         f"Accept all {len(shown)} shown",
         key="tf_accept_shown",
         on_click=apply,
-        args=(info.id, fixes.accept_type_suggestions(shown, versions), "type flag: accepted suggested type (bulk)"),
+        args=(
+            info.id,
+            fixes.accept_type_suggestions(shown, versions),
+            "type flag: accepted suggested type (bulk)",
+        ),
     )
     groups = shown.groupby(["label", "role", "type", "suggested_type"]).size().reset_index(name="rows")
     groups = groups.sort_values("rows", ascending=False).reset_index(drop=True)
@@ -217,7 +235,11 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
                 f"Set {g['role']} type to {g['suggested_type']} on {len(members)} rows",
                 key="tf_apply_group",
                 on_click=apply,
-                args=(info.id, fixes.accept_type_suggestions(members, versions), f"type flag group: {options[int(pick)]}"),
+                args=(
+                    info.id,
+                    fixes.accept_type_suggestions(members, versions),
+                    f"type flag group: {options[int(pick)]}",
+                ),
             )
     st.markdown("**Review queue**, rarest first")
     items, _ = page_of(list(shown.itertuples(index=False)), "tf_page")
@@ -256,7 +278,11 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         key="dup_drop_all",
         type="primary",
         on_click=apply,
-        args=(info.id, fixes.drop_duplicate_copies(dup.id_groups, versions), "duplicate: dropped extra copies"),
+        args=(
+            info.id,
+            fixes.drop_duplicate_copies(dup.id_groups, versions),
+            "duplicate: dropped extra copies",
+        ),
     )
     by_id = train.set_index("id")
     items, start = page_of(list(dup.id_groups), "dup_page")
@@ -333,7 +359,11 @@ def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: di
             key=f"off_accept_{m.id}_{m.role}",
             disabled=pd.isna(m.suggested_start),
             on_click=apply,
-            args=(info.id, fixes.accept_offset_suggestions(pd.DataFrame([m._asdict()]), versions), "offset: moved span"),
+            args=(
+                info.id,
+                fixes.accept_offset_suggestions(pd.DataFrame([m._asdict()]), versions),
+                "offset: moved span",
+            ),
         )
 
 
@@ -354,7 +384,9 @@ def overlap_section(report) -> None:
 def invalid_section(info: DatasetInfo) -> None:
     for part in info.parts:
         bad = ws.invalid_rows(info.id, part)
-        st.markdown(f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0} invalid rows")
+        st.markdown(
+            f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0} invalid rows"
+        )
         if len(bad):
             st.dataframe(bad, hide_index=True, width="stretch", height=240, key=f"invalid_{part}")
             st.download_button(
@@ -370,14 +402,17 @@ def invalid_section(info: DatasetInfo) -> None:
 def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
     counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
     kinds = list(counts)
-    kind = st.segmented_control(
-        "Flag kind",
-        kinds,
-        format_func=lambda k: f"{k} ({counts[k]})",
-        key="flag_kind",
-        default=kinds[0],
-        label_visibility="collapsed",
-    ) or kinds[0]
+    kind = (
+        st.segmented_control(
+            "Flag kind",
+            kinds,
+            format_func=lambda k: f"{k} ({counts[k]})",
+            key="flag_kind",
+            default=kinds[0],
+            label_visibility="collapsed",
+        )
+        or kinds[0]
+    )
     if kind == "Type flags":
         type_flags_section(info, report, train, versions)
     elif kind == "Duplicates":
@@ -421,19 +456,36 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     labels = list(schema.labels)
     with st.form(f"edit_form_{key}"):
         label = st.selectbox(
-            "Label", labels, index=labels.index(row["label"]) if row["label"] in labels else 0, key=f"edit_label_{key}"
+            "Label",
+            labels,
+            index=labels.index(row["label"]) if row["label"] in labels else 0,
+            key=f"edit_label_{key}",
         )
         spans = {}
         for role, name in (("subj", "Subject"), ("obj", "Object")):
             types = list(schema.subject_types if role == "subj" else schema.object_types)
             types += [t for t in schema.entity_types if t not in types]
             c1, c2, c3 = st.columns(3)
-            start = c1.number_input(f"{name} start", 0, len(row["sentence"]) - 1, int(row[f"{role}_start"]),
-                                    key=f"edit_{role}_start_{key}")
-            end = c2.number_input(f"{name} end (inclusive)", 0, len(row["sentence"]) - 1, int(row[f"{role}_end"]),
-                                  key=f"edit_{role}_end_{key}")
-            etype = c3.selectbox(f"{name} type", types, index=types.index(row[f"{role}_type"])
-                                 if row[f"{role}_type"] in types else 0, key=f"edit_{role}_type_{key}")
+            start = c1.number_input(
+                f"{name} start",
+                0,
+                len(row["sentence"]) - 1,
+                int(row[f"{role}_start"]),
+                key=f"edit_{role}_start_{key}",
+            )
+            end = c2.number_input(
+                f"{name} end (inclusive)",
+                0,
+                len(row["sentence"]) - 1,
+                int(row[f"{role}_end"]),
+                key=f"edit_{role}_end_{key}",
+            )
+            etype = c3.selectbox(
+                f"{name} type",
+                types,
+                index=types.index(row[f"{role}_type"]) if row[f"{role}_type"] in types else 0,
+                key=f"edit_{role}_type_{key}",
+            )
             spans[role] = (int(start), int(end), str(etype))
         reason = st.text_input("Reason", key=f"edit_reason_{key}", placeholder="why (goes to the audit log)")
         saved = st.form_submit_button("Save", type="primary")
@@ -452,7 +504,12 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
         "Restore row" if dropped else "Drop row",
         key=f"edit_drop_{key}",
         on_click=apply,
-        args=(info.id, [RowChange(row_id, loaded, drop=not dropped)], "restored row" if dropped else "dropped row", part),
+        args=(
+            info.id,
+            [RowChange(row_id, loaded, drop=not dropped)],
+            "restored row" if dropped else "dropped row",
+            part,
+        ),
     )
     history = ws.corrections(info.id, part)
     history = history[history["row_id"] == row_id]
@@ -468,6 +525,13 @@ def audit_log(info: DatasetInfo) -> None:
     if log.empty:
         st.info("No corrections yet. Every accepted suggestion and edit appears here with its author and time.")
         return
+    st.markdown("**Latest changes**")
+    for entry in log.iloc[::-1].head(5).itertuples():
+        st.markdown(
+            f"`#{entry.change_id}` **{entry.author}** · {entry.created_at} · row `{entry.row_id}` · "
+            f"{entry.field}: `{entry.before}` → `{entry.after}` · _{entry.reason}_",
+            help=None,
+        )
     c1, c2, c3 = st.columns(3)
     who = c1.multiselect("Author", sorted(log["author"].unique()), key="log_author", placeholder="everyone")
     fields = c2.multiselect("Field", sorted(log["field"].unique()), key="log_field", placeholder="all fields")
@@ -509,8 +573,11 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
     fmts = list(FORMAT_LABELS)
     original = info.parts[part].fmt
     fmt = c2.selectbox(
-        "Format", fmts, index=fmts.index(original) if original in fmts else 0,
-        format_func=lambda f: FORMAT_LABELS[f] + (" (as imported)" if f == original else ""), key="export_format"
+        "Format",
+        fmts,
+        index=fmts.index(original) if original in fmts else 0,
+        format_func=lambda f: FORMAT_LABELS[f] + (" (as imported)" if f == original else ""),
+        key="export_format",
     )
     frame = frames[part].drop(columns="_version")
     ext = "csv" if fmt == "csv" else "json"
@@ -543,15 +610,23 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
     split = ws.split(info.id)
     if split:
         st.markdown(
-            f"`{split.name}`: **{len(split.train_ids)}** train / **{len(split.dev_ids)}** dev ids, stratified by label, "
-            f"seed {split.seed}, made at revision {split.revision} by {split.created_by}. "
+            f"`{split.name}`: **{len(split.train_ids)}** train / **{len(split.dev_ids)}** dev ids, "
+            f"stratified by label, seed {split.seed}, made at revision {split.revision} by {split.created_by}. "
             "Every training run and ensemble uses these ids."
         )
         ids = pd.DataFrame(
-            {"id": split.train_ids + split.dev_ids, "split": ["train"] * len(split.train_ids) + ["dev"] * len(split.dev_ids)}
+            {
+                "id": split.train_ids + split.dev_ids,
+                "split": ["train"] * len(split.train_ids) + ["dev"] * len(split.dev_ids),
+            }
         )
-        st.download_button("Download split ids (CSV)", ids.to_csv(index=False), file_name=f"{info.name}-split.csv",
-                           key="split_download", on_click="ignore")
+        st.download_button(
+            "Download split ids (CSV)",
+            ids.to_csv(index=False),
+            file_name=f"{info.name}-split.csv",
+            key="split_download",
+            on_click="ignore",
+        )
     with st.form("split_form"):
         c1, c2 = st.columns(2)
         fraction = c1.slider("Dev share", 0.05, 0.3, split.dev_fraction if split else 0.1, 0.01, key="split_fraction")
@@ -607,9 +682,10 @@ cols[5].metric("Revision", revision, help="Grows with every saved change set.")
 if not author:
     st.caption(":material/info: Set your name in the sidebar to make corrections.")
 
-section = st.segmented_control(
-    "Section", SECTIONS, key="data_section", default=SECTIONS[0], label_visibility="collapsed"
-) or SECTIONS[0]
+section = (
+    st.segmented_control("Section", SECTIONS, key="data_section", default=SECTIONS[0], label_visibility="collapsed")
+    or SECTIONS[0]
+)
 if section == "Overview":
     overview(info, report, frames.get("test"))
 elif section == "Flags":
