@@ -109,7 +109,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise DataError(f"Dataset {info.name!r} has no {args.part} part.")
     frame = workspace.current_frame(info.id, args.part)
     data = export_frame(frame.drop(columns="_version"), fmt=args.format or part.fmt, schema=info.schema)
-    from core.workspace import atomic_write_bytes
+    from core.atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(args.out), data)
     print(f"Wrote {len(frame)} rows of {info.name!r} ({args.part}) to {args.out}.")

@@ -25,22 +25,20 @@ from one ``numpy`` seed, so the same seed writes the same bytes.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from numpy.dtypes import StringDType
 
+from core.atomic import atomic_write_text
 from core.schema import (
     KLUE_LABELS,
     KLUE_OBJECT_TYPES,
@@ -1428,7 +1426,7 @@ def write_large_csv(path: str | Path, n_rows: int, *, seed: int = 13) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame = generate_rows(n_rows, seed=seed)
-    _atomic_write(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
+    atomic_write_text(path, lambda fh: frame.to_csv(fh, index=False, lineterminator="\n"))
     return path
 
 
@@ -1778,20 +1776,6 @@ _TEST_EXACT_SHARE = 0.006  # test rows that repeat a train triple exactly
 _MIN_TRAIN, _MIN_TEST = 1000, 100
 
 
-def _atomic_write(path: Path, write: Callable[[IO[str]], None]) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it over ``path``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; the data is meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def _pair_row(block: _Block, r: int, a: int, b: int) -> _Block:
     """Row ``r`` of ``block`` marked on slots (a, b) instead, labelled as the template says."""
     row = block.take(np.asarray([r]))
@@ -1909,6 +1893,6 @@ def write_demo_dataset(out_dir: str | Path, *, seed: int = 13, n_train: int = 30
         {"id": np.arange(n_test, dtype=np.int64), "label": _as_str(np.asarray(KLUE_LABELS)[test.label])}
     )
     for name, frame in (("train.csv", train_df), ("test.csv", test_df), ("test_gold.csv", gold_df)):
-        _atomic_write(out / name, lambda fh, f=frame: f.to_csv(fh, index=False, lineterminator="\n"))
-    _atomic_write(out / "manifest.json", lambda fh: fh.write(manifest.to_json()))
+        atomic_write_text(out / name, lambda fh, f=frame: f.to_csv(fh, index=False, lineterminator="\n"))
+    atomic_write_text(out / "manifest.json", lambda fh: fh.write(manifest.to_json()))
     return manifest

@@ -25,8 +25,6 @@ import os
 import re
 import shutil
 import sqlite3
-import stat
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from core.atomic import READ_ONLY, atomic_write_bytes
 from core.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema
 
 DEFAULT_HOME = "workspace"
@@ -179,24 +178,6 @@ def _decode(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, read_only: bool = False) -> None:
-    """Write via a temp file in the same folder and ``os.replace`` so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if read_only:
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 class Workspace:
     """Handle on one workspace folder. Cheap to create; opens a connection per operation,
     which keeps it safe to share across Streamlit's script threads."""
@@ -284,7 +265,7 @@ class Workspace:
         if not target.exists():
             tmp = target.with_name(f".{target.name}.tmp")
             shutil.copyfile(source, tmp)
-            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.chmod(tmp, READ_ONLY)
             os.replace(tmp, target)
         return target, digest
 

@@ -189,7 +189,7 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
     rows = train.set_index("id").loc[shown["id"].astype(str)]
     table = shown.assign(sentence=display.bracketed_column(rows.reset_index()).to_numpy())
     event = st.dataframe(
-        table[["id", "role", "type", "suggested_type", "label", "share", "reason", "sentence"]],
+        table[["id", "label", "role", "type", "suggested_type", "sentence", "share", "reason"]],
         hide_index=True,
         width="stretch",
         height=300,

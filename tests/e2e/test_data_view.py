@@ -43,6 +43,7 @@ def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp
         if c.startswith("st-key-accept_type_")
     )
     _, row_id, role = key.removeprefix("st-key-").rsplit("_", 2)
+    page.locator(".re-card").first.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "data-flags.png"), full_page=False)
     accept.click()
     wait_for_app(page)
