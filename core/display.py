@@ -144,3 +144,23 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
     fig = _layout(fig, title or f"Label × entity-type pair ({split})", height=max(420, 20 * len(table) + 100))
     fig.update_yaxes(autorange="reversed")
     return fig
+
+
+def filter_groups(
+    frame: pd.DataFrame, id_groups: list[list[str]], *, labels: list[str] | None = None, text: str = ""
+) -> list[list[str]]:
+    """The groups (of row ids) with a row whose label is in ``labels`` and whose id, sentence
+    or entity words contain ``text`` (case-insensitive). Empty filters keep everything."""
+    if not labels and not text:
+        return list(id_groups)
+    rows = frame.set_index(frame["id"].astype(str))
+    hits = pd.Series(True, index=rows.index)
+    if labels:
+        hits &= rows["label"].isin(labels)
+    if text:
+        needle = text.strip().lower()
+        haystack = rows.index.str.lower() + "\x1f" + rows["sentence"].str.lower()
+        haystack = haystack + "\x1f" + rows["subj_word"].str.lower() + "\x1f" + rows["obj_word"].str.lower()
+        hits &= haystack.str.contains(needle, regex=False)
+    keep = set(hits[hits].index)
+    return [group for group in id_groups if any(str(i) in keep for i in group)]

@@ -72,6 +72,17 @@ def pill(text: object, kind: str = "") -> str:
     return f'<span class="re-pill {kind}">{_html.escape(str(text))}</span>'
 
 
+def group_filter(frame: pd.DataFrame, id_groups: list[list[str]], key: str) -> list[list[str]]:
+    """Label and text filters over groups of row ids; says how many groups are shown."""
+    c1, c2 = st.columns([2, 3])
+    labels = c1.multiselect("Labels", sorted(frame["label"].dropna().unique()), key=f"{key}_labels", placeholder="all")
+    text = c2.text_input("Search", key=f"{key}_text", placeholder="id, sentence or entity word")
+    shown = display.filter_groups(frame, id_groups, labels=labels, text=text)
+    if len(shown) != len(id_groups):
+        st.caption(f"{len(shown)} of {len(id_groups)} groups match.")
+    return shown
+
+
 def page_of(items: list, key: str) -> tuple[list, int]:
     """A page of items with a page picker when there are more than PAGE_SIZE."""
     pages = max(1, -(-len(items) // PAGE_SIZE))
@@ -285,7 +296,24 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         ),
     )
     by_id = train.set_index("id")
-    items, start = page_of(list(dup.id_groups), "dup_page")
+    groups = group_filter(train, dup.id_groups, "dup")
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "ids": [", ".join(g) for g in groups],
+                "copies": [len(g) for g in groups],
+                "label": [by_id.at[str(g[0]), "label"] for g in groups],
+                "sentence": display.bracketed_column(train.set_index("id").loc[[str(g[0]) for g in groups]]).to_numpy()
+                if groups
+                else [],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        height=220,
+        key="dup_table",
+    )
+    items, start = page_of(groups, "dup_page")
     for i, group in enumerate(items, start):
         row = by_id.loc[str(group[0])]
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
@@ -312,7 +340,12 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
         "Choose the label to keep; the other rows are dropped (logged, and undoable)."
     )
     by_id = train.set_index("id")
-    items, start = page_of(list(conflicts.id_groups), "conf_page")
+    groups = group_filter(train, conflicts.id_groups, "conf")
+    wanted = {tuple(g) for g in groups}
+    shown = [i for i, g in enumerate(conflicts.id_groups) if tuple(g) in wanted]
+    table = conflicts.table[conflicts.table["group"].isin(shown)]
+    st.dataframe(table, hide_index=True, width="stretch", height=220, key="conf_table")
+    items, start = page_of(groups, "conf_page")
     for i, group in enumerate(items, start):
         rows = by_id.loc[[str(g) for g in group]].reset_index()
         labels = list(dict.fromkeys(rows["label"].tolist()))
@@ -328,11 +361,19 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
         )
 
 
+def _offset_filters(train: pd.DataFrame) -> dict:
+    c1, c2 = st.columns([2, 3])
+    labels = c1.multiselect("Labels", sorted(train["label"].dropna().unique()), key="off_labels", placeholder="all")
+    return {"labels": labels, "text": c2.text_input("Search", key="off_text", placeholder="id, sentence or word")}
+
+
 def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
     mism = report.offset_mismatches
     if mism.empty:
         st.success("Every entity word matches its offsets.")
         return
+    ids = display.filter_groups(train, [[str(i)] for i in mism["id"].unique()], **_offset_filters(train))
+    mism = mism[mism["id"].astype(str).isin({g[0] for g in ids})]
     st.dataframe(mism, hide_index=True, width="stretch", height=240, key="off_table")
     st.button(
         f"Accept all {int(mism['suggested_start'].notna().sum())} suggested spans",

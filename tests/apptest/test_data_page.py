@@ -35,6 +35,12 @@ def test_data_page_renders_demo(demo_home, make_app):
     for kind in ["Type flags", "Duplicates", "Conflicts", "Offsets", "Train/test overlap", "Invalid rows"]:
         at.segmented_control(key="flag_kind").set_value(kind).run()
         assert not at.exception, (kind, at.exception)
+    at.segmented_control(key="flag_kind").set_value("Duplicates").run()
+    at.text_input(key="dup_text").set_value("no such text anywhere").run()
+    assert any("0 of 20 groups match" in c.value for c in at.caption)
+    at.segmented_control(key="flag_kind").set_value("Conflicts").run()
+    at.multiselect(key="conf_labels").set_value(["no_relation"]).run()
+    assert not at.exception, at.exception
 
 
 def test_data_page_renders_full_size_dataset(tmp_path, make_app):

@@ -90,3 +90,14 @@ def test_password_gate():
     assert configured_password({}) is None
     assert configured_password({"auth": {"password": "s3cret"}}) == "s3cret"
     assert password_ok("s3cret", "s3cret") and not password_ok("guess", "s3cret")
+
+
+def test_filter_groups_by_label_and_text(small_frame):
+    from core.display import filter_groups
+
+    groups = [["0", "1"], ["2"], ["3"]]
+    assert filter_groups(small_frame, groups) == groups
+    assert filter_groups(small_frame, groups, labels=["per:spouse"]) == [["2"]]
+    assert filter_groups(small_frame, groups, text="삼성") == [["0", "1"]]
+    assert filter_groups(small_frame, groups, text="3") == [["3"]]
+    assert filter_groups(small_frame, groups, labels=["per:spouse"], text="삼성") == []
