@@ -164,3 +164,43 @@ def filter_groups(
         hits &= haystack.str.contains(needle, regex=False)
     keep = set(hits[hits].index)
     return [group for group in id_groups if any(str(i) in keep for i in group)]
+
+
+RUN_COLORS = ("#4F46E5", "#F59E0B", "#10B981", "#EF4444", "#0EA5E9", "#A855F7", "#64748B", "#EC4899")
+
+
+def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: float = 0.6) -> go.Figure:
+    """One metric for several runs: raw points as faint markers, the smoothed curve as a line.
+
+    ``points`` has columns run, x, value (one metric), as :func:`core.runs.curves` gives them.
+    """
+    from core.runs import smooth  # display stays importable without the run readers
+
+    fig = go.Figure()
+    for i, (run, group) in enumerate(points.groupby("run", sort=False)):
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        group = group.sort_values("x")
+        fig.add_trace(
+            go.Scatter(
+                x=group["x"],
+                y=group["value"],
+                mode="markers",
+                name=f"{run} (raw)",
+                legendgroup=run,
+                showlegend=False,
+                marker={"color": color, "size": 5, "opacity": 0.35},
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group["x"],
+                y=smooth(group["value"].to_numpy(), weight=smoothing),
+                mode="lines",
+                name=str(run),
+                legendgroup=run,
+                line={"color": color, "width": 2},
+            )
+        )
+    fig = _layout(fig, title, height=300)
+    fig.update_xaxes(title=x_title)
+    return fig

@@ -1,0 +1,136 @@
+"""Read run folders (written by :mod:`core.training`): metrics, summary, config, logs.
+
+The Train view, the jobs' progress and ETA, and the ensemble view all read runs
+through here, so a change in the run-folder layout has one place to go.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.json"
+#: Curves the Train view draws, with their titles.
+CURVES: dict[str, str] = {
+    "loss": "Training loss",
+    "lr": "Learning rate",
+    "eval_micro_f1": "Dev micro-F1 (no_relation excluded)",
+    "eval_auprc": "Dev AUPRC",
+}
+
+
+def read_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """Every record of ``metrics.jsonl`` as a frame (empty when there is none yet).
+
+    The file is appended to while the job runs, so a last line without its
+    newline (a write in progress) is ignored rather than reported.
+    """
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return pd.DataFrame()
+    records = []
+    lines = text.split("\n")
+    complete = lines[:-1]  # the piece after the last newline is either "" or a line being written
+    for line in complete:
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a torn line from a killed writer: skip it, keep the rest
+    return pd.DataFrame.from_records(records)
+
+
+def read_json(run_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def read_summary(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    return read_json(run_dir, SUMMARY_FILE)
+
+
+def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    return read_json(run_dir, CONFIG_FILE)
+
+
+def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 64_000) -> str:
+    """The last ``lines`` lines of a (possibly large, growing) log file."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            data = fh.read()
+    except FileNotFoundError:
+        return ""
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+
+
+def smooth(values: np.ndarray, *, weight: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's debiasing (the first points are not pulled to 0).
+
+    ``weight`` in [0, 1): 0 returns the values unchanged. NaNs are skipped and kept as NaN.
+    """
+    values = np.asarray(values, dtype=float)
+    if weight <= 0 or len(values) == 0:
+        return values.copy()
+    out = np.full_like(values, np.nan)
+    last, count = 0.0, 0
+    for i, v in enumerate(values):
+        if np.isnan(v):
+            continue
+        last = last * weight + (1 - weight) * v
+        count += 1
+        out[i] = last / (1 - weight**count)
+    return out
+
+
+def curves(runs: Mapping[str, str | os.PathLike[str]], *, x: str = "step") -> pd.DataFrame:
+    """Long frame (run, metric, x, value) of every curve in :data:`CURVES` for the given runs.
+
+    ``x`` is ``step``, ``epoch`` or ``wall_s``.
+    """
+    parts = []
+    for name, run_dir in runs.items():
+        metrics = read_metrics(run_dir)
+        if metrics.empty or x not in metrics:
+            continue
+        for metric in CURVES:
+            if metric not in metrics:
+                continue
+            points = metrics[[x, metric]].dropna()
+            if points.empty:
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {"run": name, "metric": metric, "x": points[x].to_numpy(), "value": points[metric].to_numpy()}
+                )
+            )
+    if not parts:
+        return pd.DataFrame(columns=["run", "metric", "x", "value"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> pd.DataFrame:
+    """The options whose values differ between two resolved configs (option, a, b)."""
+    keys = sorted(set(a) | set(b))
+    # JSON text so lists, None and numbers display alike (and None does not turn into NaN).
+    rows = [
+        (k, json.dumps(a.get(k), ensure_ascii=False), json.dumps(b.get(k), ensure_ascii=False))
+        for k in keys
+        if a.get(k) != b.get(k)
+    ]
+    return pd.DataFrame(rows, columns=["option", "a", "b"])
