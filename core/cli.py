@@ -50,6 +50,22 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from core.metrics import score_files
+
+    result = score_files(args.gold, args.pred, schema=SCHEMAS[args.schema])
+    if args.json:
+        json.dump(result, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print(f"micro-F1 (no_relation excluded): {result['micro_f1']:.3f}")
+    print(f"AUPRC (mean over {len(result['per_class_f1'])} classes): {result['auprc']:.3f}")
+    print(f"rows: {result['n']}")
+    for label, f1 in sorted(result["per_class_f1"].items(), key=lambda kv: -kv[1]):
+        print(f"  {f1:7.2f}  {label}")
+    return 0
+
+
 def _workspace(args: argparse.Namespace):
     from core.workspace import Workspace
 
@@ -161,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--threshold", type=float, default=0.05, help="minority-type share under which a type is flagged")
     add_reading(p)
+
+    p = add("score", _cmd_score, "score a submission CSV (id,pred_label,probs) with KLUE micro-F1 and AUPRC")
+    p.add_argument("pred", help="submission-format CSV")
+    p.add_argument("--gold", required=True, help="labeled dataset file or an id,label CSV")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
 
     p = add("seed", _cmd_seed, "make sure the workspace holds the demo dataset")
     add_home(p)

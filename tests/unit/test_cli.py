@@ -94,3 +94,23 @@ def test_import_export_split_roundtrip(demo_dir, tmp_path, capsys):
     pd.testing.assert_frame_equal(clean, original)  # no correction yet: the export is the input
     assert main(["export", "nope", "--out", str(out), "--home", home]) == 2
     assert "No dataset" in capsys.readouterr().err
+
+
+def test_score_cli_json_and_text(demo_dir, tmp_path, capsys):
+    import numpy as np
+
+    from core.metrics import write_submission
+    from core.schema import KLUE_LABELS
+
+    gold = pd.read_csv(demo_dir / "test_gold.csv", dtype={"id": str})
+    probs = np.full((len(gold), 30), 0.1 / 29)
+    probs[np.arange(len(gold)), [KLUE_LABELS.index(label) for label in gold["label"]]] = 0.9
+    write_submission(tmp_path / "pred.csv", gold["id"].tolist(), probs, label_names=list(KLUE_LABELS))
+    capsys.readouterr()
+    assert main(["score", str(tmp_path / "pred.csv"), "--gold", str(demo_dir / "test_gold.csv"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["micro_f1"] == 100.0 and result["auprc"] == 100.0 and result["n"] == len(gold)
+    assert "per_class_f1" in result
+    assert main(["score", str(tmp_path / "pred.csv"), "--gold", str(demo_dir / "test_gold.csv")]) == 0
+    assert "micro-F1" in capsys.readouterr().out
+    assert main(["score", str(tmp_path / "missing.csv"), "--gold", str(demo_dir / "test_gold.csv")]) == 2

@@ -1,0 +1,677 @@
+"""The two official KLUE-RE metrics, their batched fast paths, and submission files.
+
+Metrics (both reported x100, as the KLUE paper and the competition leaderboard do)
+-----------------------------------------------------------------------------------
+micro-F1
+    Micro-averaged F1 over every relation except ``no_relation``: a prediction or a gold label of
+    ``no_relation`` counts for nothing. This is sklearn's ``f1_score(labels, preds, average="micro",
+    labels=[all indices except no_relation]) * 100``, including its default zero-division rule (no
+    relation predicted and none in the gold labels gives 0).
+AUPRC
+    For each class (``no_relation`` included), the one-vs-rest precision-recall curve of that class's
+    probability, ``sklearn.metrics.precision_recall_curve(labels == c, probs[:, c])``, and its area by
+    the trapezoidal rule, ``sklearn.metrics.auc(recall, precision)``; then the plain mean over the
+    classes, x100. A class with no positive example scores 0.5 under that recipe (sklearn sets its
+    recall to 1 at every threshold and appends the point recall 0, precision 1), so it is 0.5 here too.
+
+:func:`reference_micro_f1` and :func:`reference_auprc` are that sklearn recipe, written out plainly.
+
+Why hand-written fast paths
+---------------------------
+The ensemble view (issue 5) scores every subset of up to 12 members: 4,095 sets of 7,765 x 30
+probabilities. The sklearn recipe costs about 52 ms a set (30 calls of input validation, a stable
+argsort of floats and array copies, plus ``f1_score``), i.e. about 3.5 minutes for the 4,095 subsets
+on the 2-core development machine. :func:`auprc_many` and :func:`micro_f1_many` score many sets at
+once: ``bench/metrics.py`` measured 0.24 s for 100 sets of 7,765 x 30 against 5.2 s for the sklearn
+loop (22x; about 10 s for 4,095 sets), with a largest difference of 2e-13 on the x100 scale.
+:func:`micro_f1` and :func:`auprc` are the one-set cases of the batched functions, so every caller
+goes through the same code.
+
+How the AUPRC fast path works, and why it is exact
+--------------------------------------------------
+Per set and class, sklearn sorts the scores in decreasing order, puts a threshold at every distinct
+score value (tied scores form one group), and at the threshold ``t`` of a group has
+``tp = #positives with score >= t`` and ``tp + fp = #samples with score >= t``; precision
+``tp / (tp + fp)``, recall ``tp / P``. ``auc`` integrates the reversed arrays plus the final point
+(recall 0, precision 1) with the trapezoidal rule. Between two consecutive thresholds the recall only
+moves when the lower threshold's group holds a positive, so only those groups add area; each adds
+``(recall_t - recall_prev) * (precision_t + precision_prev) / 2`` where "prev" is the next higher
+threshold (or the final point). Every such term is computed with the same floating-point operations
+sklearn uses, so the terms are bitwise equal; only the order of the final summation differs (about
+1e-16 relative).
+
+Probabilities are finite and non-negative, so the bit pattern of a float64 read as ``uint64`` orders
+them exactly like the floats, with a spare top bit: the key ``bits << 1 | is_positive`` sorts each
+(set, class) row by score with ties grouped and a group's positives last, in one ``np.sort`` of
+integers (SIMD-sorted by numpy, far faster than sklearn's stable argsort of floats). The positives'
+positions in the sorted rows then give every count above; a tie group's first position is found
+by a vectorised binary search, only for the rare groups where a negative ties with a positive.
+``-0.0`` and ``0.0`` get the same key (the shift drops the sign bit), as they compare equal for
+sklearn. Negative, NaN or infinite scores are refused.
+
+Equality with the sklearn recipe is what ``tests/unit/test_metrics.py`` proves: to 1e-9 on random
+inputs (hypothesis and seeded numpy), on tie-heavy inputs (few distinct values, rounded
+probabilities, all-equal scores, ``-0.0``), classes without positives, a single class present, n=1
+and perfect predictions; the batched functions equal the one-set functions exactly.
+
+Submission files
+----------------
+``id,pred_label,probs`` CSV; ``probs`` is the string of a list of floats in the label order of the
+schema (the competition baseline order for KLUE), ``pred_label`` the name of the argmax class.
+Labels are mapped by NAME, never by index across sources.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import numpy.typing as npt
+import sklearn.metrics
+
+from core.atomic import atomic_write_text
+from core.loading import _check_file, _read_csv_table, _short, load_gold
+from core.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
+
+#: How far a row of ``probs`` may sum away from 1 (rounded probabilities written with a few decimals
+#: stay well inside; logits or unnormalised scores do not).
+SUM_TOLERANCE = 0.01
+
+#: Sort keys held at once by :func:`auprc_many` (8 bytes each). 2**18 keys (2 MiB, one KLUE test set
+#: of 7,765 x 30) measured fastest: chunks that fit in cache beat big ones (2**22 was 1.6x slower),
+#: and memory stays flat whatever the number of sets.
+_CHUNK_KEYS = 1 << 18
+
+#: Columns of a submission file.
+SUBMISSION_COLUMNS: tuple[str, ...] = ("id", "pred_label", "probs")
+
+#: Examples shown in an error message about missing or extra ids.
+_EXAMPLES = 5
+
+
+# --------------------------------------------------------------------------------------------------
+# input checks (programming errors raise ValueError; files raise DataError)
+
+
+def _check_labels(labels: npt.ArrayLike, name: str = "labels") -> np.ndarray:
+    """A non-empty 1-D array of non-negative integer class indices, as int64."""
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one class index per row); got shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty: there is nothing to score.")
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name} must hold integer class indices; got dtype {arr.dtype}.")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.min() < 0:
+        raise ValueError(f"{name} holds the negative class index {int(arr.min())}.")
+    return arr
+
+
+def _check_preds(labels: npt.ArrayLike, preds: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` (n,) and ``preds`` (k, n) checked as class indices."""
+    gold = _check_labels(labels)
+    arr = np.asarray(preds)
+    if arr.ndim != 2 or arr.shape[1] != gold.shape[0]:
+        raise ValueError(f"preds must have shape (k, {gold.shape[0]}) (one row per set); got {arr.shape}.")
+    if arr.shape[0] and arr.size:
+        _check_labels(arr.reshape(-1), "preds")
+    return gold, arr
+
+
+def _check_probs(labels: npt.ArrayLike, probs: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``labels`` (n,) as int64 and ``probs`` (k, n, c) with every label below c."""
+    gold = _check_labels(labels)
+    arr = np.asarray(probs)
+    if arr.ndim != 3 or arr.shape[1] != gold.shape[0] or arr.shape[2] == 0:
+        raise ValueError(
+            f"probs must have shape (k, {gold.shape[0]}, n_classes) (sets, rows, classes); got {arr.shape}."
+        )
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise ValueError(f"probs must be numeric; got dtype {arr.dtype}.")
+    if gold.max() >= arr.shape[2]:
+        raise ValueError(f"labels holds the class index {int(gold.max())} but probs has {arr.shape[2]} classes.")
+    return gold, arr
+
+
+def _refuse_scores(block: np.ndarray) -> None:
+    """Raise for the first non-finite or negative score (called once a chunk fails the fast check)."""
+    bad = ~np.isfinite(block) | (block < 0)
+    where = np.argwhere(bad)[0]
+    value = block[tuple(where)]
+    what = "NaN" if np.isnan(value) else "an infinite value" if np.isinf(value) else f"the negative value {value!r}"
+    raise ValueError(f"probs holds {what}; scores must be finite probabilities >= 0.")
+
+
+# --------------------------------------------------------------------------------------------------
+# micro-F1
+
+
+def micro_f1_many(labels: npt.ArrayLike, preds: npt.ArrayLike, *, no_relation: int = 0) -> np.ndarray:
+    """Micro-F1 (x100) without ``no_relation`` for many prediction sets against one gold vector.
+
+    Parameters
+    ----------
+    labels : array of int, shape (n,)
+        Gold class indices.
+    preds : array of int, shape (k, n)
+        Predicted class indices, one row per set.
+    no_relation : int, keyword-only
+        Index of ``no_relation``; it counts neither as a prediction nor as a gold relation. Every other
+        index counts as a relation.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (k,)
+        ``2 tp / (#gold relations + #predicted relations) * 100``, computed as sklearn computes it
+        (so bitwise equal to :func:`reference_micro_f1`); 0 when both counts are 0, as sklearn's
+        default ``zero_division`` gives.
+    """
+    gold, pred = _check_preds(labels, preds)
+    is_relation = gold != no_relation
+    tp = np.count_nonzero((pred == gold) & is_relation, axis=1)
+    n_pred = np.count_nonzero(pred != no_relation, axis=1)
+    denom = (np.count_nonzero(is_relation) + n_pred).astype(np.float64)
+    # sklearn: (1 + beta**2) * tp / (beta**2 * true_sum + pred_sum), zero_division -> 0.0
+    f1 = np.divide(2.0 * tp, denom, out=np.zeros(pred.shape[0]), where=denom > 0)
+    return f1 * 100.0
+
+
+def micro_f1(labels: npt.ArrayLike, preds: npt.ArrayLike, *, no_relation: int = 0) -> float:
+    """Micro-F1 (x100) over the relations, leaving ``no_relation`` out (the official KLUE-RE metric).
+
+    Parameters
+    ----------
+    labels, preds : array of int, shape (n,)
+        Gold and predicted class indices.
+    no_relation : int, keyword-only
+        Index of ``no_relation`` (0 in the KLUE baseline order).
+
+    Returns
+    -------
+    float
+        Equal to ``sklearn.metrics.f1_score(labels, preds, average="micro", labels=[every index but
+        no_relation]) * 100``; see :func:`micro_f1_many`.
+    """
+    return float(micro_f1_many(labels, np.asarray(preds)[None, :], no_relation=no_relation)[0])
+
+
+def reference_micro_f1(labels: npt.ArrayLike, preds: npt.ArrayLike, *, no_relation: int = 0) -> float:
+    """The plain sklearn recipe for micro-F1 (x100), for tests and benchmarks.
+
+    The label list is every index from 0 to the largest one seen, minus ``no_relation``; labels that
+    occur nowhere change nothing in a micro average, so this equals the recipe with the full label set.
+    """
+    gold = _check_labels(labels)
+    pred = _check_labels(preds, "preds")
+    top = max(int(gold.max()), int(pred.max()), no_relation)
+    relations = [i for i in range(top + 1) if i != no_relation]
+    if not relations:  # only no_relation anywhere: a never-seen label keeps sklearn's list non-empty
+        relations = [top + 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sklearn warns on zero division; its default result (0) is the metric
+        return float(sklearn.metrics.f1_score(gold, pred, average="micro", labels=relations) * 100.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# AUPRC
+
+
+def _lower_bound(flat: np.ndarray, lo: np.ndarray, hi: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """First index in ``flat[lo:hi]`` (sorted) holding a value >= ``target``, for many ranges at once."""
+    lo, hi = lo.copy(), hi.copy()
+    while True:
+        active = lo < hi
+        if not active.any():
+            return lo
+        mid = (lo + hi) // 2
+        right = active & (flat[np.minimum(mid, flat.size - 1)] < target)
+        lo = np.where(right, mid + 1, lo)
+        hi = np.where(active & ~right, mid, hi)
+
+
+def _areas(keys: np.ndarray, positives: np.ndarray) -> np.ndarray:
+    """Area under the PR curve of each row of sorted ``keys`` (rows x n), each holding ``positives[row] > 0``.
+
+    ``keys`` are ``score_bits << 1 | is_positive`` sorted ascending along each row, so scores ascend,
+    ties are adjacent and a tie group's positives come last. ``positives`` is the number of positives
+    per row (P). See the module docstring for the derivation; names follow sklearn's arrays.
+    """
+    n_rows, n = keys.shape
+    flat = keys.reshape(-1)
+    # every positive, row by row, by ascending score (nonzero over bool is several times faster than over uint64)
+    pos = np.flatnonzero((flat & np.uint64(1)).astype(bool))
+    row = pos // n
+    col = pos - row * n
+    score = flat[pos] >> np.uint64(1)
+    # A threshold group that holds positives: a run of positives in one row with one score.
+    new_run = np.ones(pos.size, dtype=bool)
+    new_run[1:] = (row[1:] != row[:-1]) | (score[1:] != score[:-1])
+    first = np.flatnonzero(new_run)
+    last = np.empty_like(first)
+    last[:-1] = first[1:] - 1
+    last[-1] = pos.size - 1
+    offsets = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(positives, out=offsets[1:])
+    below = np.arange(pos.size) - offsets[row]  # positives scoring lower in the same row
+    run_row = row[first]
+    p = positives[run_row]
+    tps = p - below[first]  # positives with score >= t
+    tps_prev = p - below[last] - 1  # positives with score > t (the next higher threshold)
+    start = col[first]  # the group's first position, unless negatives tie with its positives
+    run_score = score[first]
+    base = run_row * n
+    tied = start > 0
+    tied[tied] = (flat[base[tied] + start[tied] - 1] >> np.uint64(1)) == run_score[tied]
+    if tied.any():
+        start[tied] = (
+            _lower_bound(flat, base[tied], base[tied] + start[tied], run_score[tied] << np.uint64(1)) - base[tied]
+        )
+    ps = (n - start).astype(np.float64)  # samples with score >= t: tp + fp
+    ps_prev = (n - col[last] - 1).astype(np.float64)  # samples with score > t
+    tps = tps.astype(np.float64)
+    tps_prev = tps_prev.astype(np.float64)
+    p = p.astype(np.float64)
+    precision = tps / ps
+    # The highest threshold's predecessor is sklearn's final point: recall 0, precision 1.
+    precision_prev = np.divide(tps_prev, ps_prev, out=np.ones_like(ps_prev), where=ps_prev > 0)
+    recall = tps / p
+    recall_prev = tps_prev / p
+    # sklearn: -trapezoid(precision, recall) over reversed arrays, i.e. a sum of
+    # -(recall_prev - recall) * (precision_prev + precision) / 2.0 (negation and + are exact).
+    terms = (recall - recall_prev) * (precision + precision_prev) / 2.0
+    return np.bincount(run_row, weights=terms, minlength=n_rows)
+
+
+def auprc_many(labels: npt.ArrayLike, probs: npt.ArrayLike) -> np.ndarray:
+    """AUPRC (x100) of many probability sets against one gold vector.
+
+    Parameters
+    ----------
+    labels : array of int, shape (n,)
+        Gold class indices, each below ``n_classes``.
+    probs : array of float, shape (k, n, n_classes)
+        Scores per set, row and class: finite and >= 0 (probabilities; rows need not sum to 1).
+        Any float or int dtype; float32 gives what sklearn gives on the same float32 values.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (k,)
+        Per set, the plain mean over all classes of the one-vs-rest area under the precision-recall
+        curve (sklearn ``precision_recall_curve`` + ``auc``), x100; a class without positives counts
+        0.5. Equal to :func:`reference_auprc` on each set to about 1e-13 (see the module docstring
+        for how, and why this is hand-written).
+
+    Raises
+    ------
+    ValueError
+        Wrong shapes, a label out of range, or a NaN, infinite or negative score.
+    """
+    gold, arr = _check_probs(labels, probs)
+    k, n, n_classes = arr.shape
+    positives = np.bincount(gold, minlength=n_classes)
+    present = np.flatnonzero(positives)  # classes without positives score 0.5, nothing to sort
+    m = present.size
+    is_positive = (gold[None, :] == present[:, None]).astype(np.uint64)  # (m, n)
+    scores = np.full((k, n_classes), 0.5)
+    per_chunk = max(1, _CHUNK_KEYS // (m * n))
+    keys = np.empty((min(per_chunk, max(k, 1)), m, n), dtype=np.uint64)
+    for k0 in range(0, k, per_chunk):
+        block = arr[k0 : k0 + per_chunk]
+        block = block if m == n_classes else block[:, :, present]
+        block = np.ascontiguousarray(block, dtype=np.float64)
+        if not (block.min() >= 0 and block.max() < np.inf):  # NaN fails the first comparison
+            _refuse_scores(block)
+        kc = block.shape[0]
+        out = keys[:kc]
+        # float64 >= 0 read as uint64 orders exactly like the floats and leaves the top bit free.
+        np.left_shift(block.view(np.uint64).transpose(0, 2, 1), np.uint64(1), out=out)
+        out |= is_positive
+        out.sort(axis=-1)
+        areas = _areas(out.reshape(kc * m, n), np.tile(positives[present], kc))
+        scores[k0 : k0 + kc, present] = areas.reshape(kc, m)
+    return scores.mean(axis=1) * 100.0
+
+
+def auprc(labels: npt.ArrayLike, probs: npt.ArrayLike) -> float:
+    """AUPRC (x100) over all classes, ``no_relation`` included (the official KLUE-RE metric).
+
+    Parameters
+    ----------
+    labels : array of int, shape (n,)
+        Gold class indices.
+    probs : array of float, shape (n, n_classes)
+        Probabilities per row and class (finite, >= 0).
+
+    Returns
+    -------
+    float
+        Equal to :func:`reference_auprc` (the sklearn recipe); see :func:`auprc_many`.
+    """
+    return float(auprc_many(labels, np.asarray(probs)[None])[0])
+
+
+def reference_auprc(labels: npt.ArrayLike, probs: npt.ArrayLike) -> float:
+    """The plain sklearn recipe for AUPRC (x100), as the KLUE baseline writes it, for tests and benchmarks."""
+    gold = _check_labels(labels)
+    arr = np.asarray(probs)
+    score = np.zeros(arr.shape[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "No positive class found in y_true": the 0.5 is part of the recipe
+        for c in range(arr.shape[1]):
+            precision, recall, _ = sklearn.metrics.precision_recall_curve(gold == c, arr[:, c])
+            score[c] = sklearn.metrics.auc(recall, precision)
+    return float(np.average(score) * 100.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# everything at once
+
+
+def per_class_f1(labels: npt.ArrayLike, preds: npt.ArrayLike, *, label_names: Sequence[str]) -> dict[str, float]:
+    """F1 (x100) of every class, ``no_relation`` included, by label name.
+
+    A class neither predicted nor present scores 0 (sklearn's default ``zero_division``).
+    """
+    gold = _check_labels(labels)
+    pred = _check_labels(preds, "preds")
+    if gold.shape != pred.shape:
+        raise ValueError(f"labels and preds differ in length ({gold.size} and {pred.size}).")
+    top = max(int(gold.max()), int(pred.max()))
+    if top >= len(label_names):
+        raise ValueError(f"class index {top} is out of range for {len(label_names)} label names.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = sklearn.metrics.f1_score(
+            gold, pred, average=None, labels=list(range(len(label_names))), zero_division=0.0
+        )
+    return {name: float(v) * 100.0 for name, v in zip(label_names, values, strict=True)}
+
+
+def score(
+    labels: npt.ArrayLike, probs: npt.ArrayLike, *, label_names: Sequence[str], no_relation: int = 0
+) -> dict[str, Any]:
+    """Both official metrics and per-class F1 of one probability matrix.
+
+    Parameters
+    ----------
+    labels : array of int, shape (n,)
+        Gold class indices into ``label_names``.
+    probs : array of float, shape (n, len(label_names))
+        Probabilities; the prediction of a row is its argmax (the first on ties).
+    label_names : sequence of str, keyword-only
+        Class names in the column order of ``probs``.
+    no_relation : int, keyword-only
+        Index of ``no_relation`` in ``label_names``.
+
+    Returns
+    -------
+    dict
+        ``micro_f1`` and ``auprc`` (floats, x100), ``n`` (rows), ``per_class_f1`` (name -> F1 x100).
+    """
+    arr = np.asarray(probs)
+    if arr.ndim != 2 or arr.shape[1] != len(label_names):
+        raise ValueError(f"probs must have shape (n, {len(label_names)}) (one column per label); got {arr.shape}.")
+    gold = _check_labels(labels)
+    preds = np.argmax(arr, axis=1)
+    return {
+        "micro_f1": micro_f1(gold, preds, no_relation=no_relation),
+        "auprc": auprc(gold, arr),
+        "n": int(gold.size),
+        "per_class_f1": per_class_f1(gold, preds, label_names=label_names),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# submission files
+
+
+def _parse_probs(cell: str, n_classes: int) -> tuple[list[float] | None, str | None]:
+    """A ``probs`` cell as floats, or the reason it is not a list of ``n_classes`` numbers."""
+    text = cell.strip()
+    if not (text.startswith("[") and text.endswith("]")):
+        return None, f"probs is not a list of numbers: {_short(cell)}"
+    inner = text[1:-1]
+    if "np.float" in inner:
+        return None, "probs holds numpy reprs such as np.float64(...); write plain floats (use .tolist())"
+    parts = inner.split(",") if inner.strip() else []
+    if len(parts) == 1 and len(inner.split()) > 1:
+        return None, "probs is not comma-separated (looks like a printed numpy array; write str(list))"
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        return None, f"probs is not a list of numbers: {_short(cell)}"
+    if len(values) != n_classes:
+        return None, f"probs has {len(values)} values; expected {n_classes} (one per label)"
+    for j, value in enumerate(values):
+        if math.isnan(value):
+            return None, f"probs holds NaN at position {j}"
+        if math.isinf(value):
+            return None, f"probs holds an infinite value at position {j}"
+        if value < 0:
+            return None, f"probs holds the negative value {value!r} at position {j}"
+    total = math.fsum(values)
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        return None, f"probs sums to {total:.6g}, not 1 (tolerance {SUM_TOLERANCE})"
+    return values, None
+
+
+def _read_submission(
+    path: str | os.PathLike[str], label_names: Sequence[str]
+) -> tuple[list[str], np.ndarray, list[str] | None]:
+    """ids, probs and the ``pred_label`` column (None when the file has none)."""
+    p = Path(path)
+    name = os.fspath(path)
+    _check_file(p, name)
+    table = _read_csv_table(p, name, None, ("id", "probs"), ("pred_label",))
+    problems: list[tuple[int, str, str]] = [(r.row, r.field, r.reason) for r in table.malformed]
+    frame, rows = table.frame, table.rows
+    if frame.empty and not problems:
+        raise DataError(f"{name} has a header line but no data rows.")
+    known = set(label_names)
+    ids = frame["id"].tolist()
+    cells = frame["probs"].tolist()
+    pred_labels = frame["pred_label"].tolist() if "pred_label" in frame.columns else None
+    first_row: dict[str, int] = {}
+    probs = np.empty((len(ids), len(label_names)), dtype=np.float64)
+    for i, (rid, cell) in enumerate(zip(ids, cells, strict=True)):
+        row = int(rows[i])
+        if rid.strip() == "":
+            problems.append((row, "id", "id is empty"))
+        elif rid in first_row:
+            problems.append((row, "id", f"duplicate id {_short(rid)} (first at row {first_row[rid]})"))
+        else:
+            first_row[rid] = row
+        if pred_labels is not None and pred_labels[i] not in known:
+            problems.append((row, "pred_label", f"unknown label {_short(pred_labels[i])}"))
+        values, reason = _parse_probs(cell, len(label_names))
+        if reason is not None:
+            problems.append((row, "probs", reason))
+        else:
+            probs[i] = values
+    if problems:
+        row, field_name, reason = min(problems)
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise DataError(f"{name}: row {row}, field {field_name}: {reason}{more}.")
+    return ids, probs, pred_labels
+
+
+def read_submission(path: str | os.PathLike[str], *, label_names: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Read a submission / prediction CSV (``id,pred_label,probs``).
+
+    Parameters
+    ----------
+    path : path
+        The CSV. ``id`` and ``probs`` are required; ``pred_label``, when present, must name a label.
+    label_names : sequence of str, keyword-only
+        The labels in the order of the ``probs`` lists (for KLUE: ``KLUE_SCHEMA.labels``, the
+        competition baseline order).
+
+    Returns
+    -------
+    ids : list of str
+        In file order.
+    probs : numpy.ndarray of float64, shape (n, len(label_names))
+
+    Raises
+    ------
+    DataError
+        The file is missing or unreadable, lacks a column, or any row is bad: a ``probs`` cell that is
+        not a list of numbers, has the wrong length, holds NaN, an infinite or a negative value, or does
+        not sum to 1 within :data:`SUM_TOLERANCE`; an empty or duplicate id; an unknown ``pred_label``.
+        The message names the file, the first bad row (1-based, header not counted) and its field,
+        and how many more problems there are.
+    """
+    ids, probs, _ = _read_submission(path, label_names)
+    return ids, probs
+
+
+def write_submission(
+    path_or_buffer: str | os.PathLike[str] | IO[str],
+    ids: Sequence[str | int],
+    probs: npt.ArrayLike,
+    *,
+    label_names: Sequence[str],
+) -> None:
+    """Write ``id,pred_label,probs`` rows; atomically (temp file + rename) when given a path.
+
+    ``pred_label`` is the name of the argmax class; ``probs`` is ``str(list_of_floats)``, whose
+    shortest round-trip reprs :func:`read_submission` reads back to the same float64 values.
+
+    Raises
+    ------
+    ValueError
+        Lengths or shapes disagree, ids are empty or repeated, or a row is not a probability
+        vector (what :func:`read_submission` would refuse).
+    """
+    arr = np.asarray(probs, dtype=np.float64)
+    names = [str(i) for i in ids]
+    if arr.ndim != 2 or arr.shape != (len(names), len(label_names)):
+        raise ValueError(
+            f"probs must have shape ({len(names)}, {len(label_names)}) (one row per id, one column per label); "
+            f"got {arr.shape}."
+        )
+    if any(not s.strip() for s in names):
+        raise ValueError("ids holds an empty id.")
+    if len(set(names)) != len(names):
+        raise ValueError("ids holds duplicates.")
+    if arr.size and not (np.isfinite(arr).all() and arr.min() >= 0):
+        raise ValueError("probs holds a NaN, infinite or negative value.")
+    sums = arr.sum(axis=1)
+    off = np.flatnonzero(np.abs(sums - 1.0) > SUM_TOLERANCE)
+    if off.size:
+        raise ValueError(f"row {off[0]} of probs sums to {sums[off[0]]:.6g}, not 1.")
+    preds = np.argmax(arr, axis=1) if arr.size else np.zeros(0, dtype=np.int64)
+
+    def write(handle: IO[str]) -> None:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(SUBMISSION_COLUMNS)
+        for rid, pred, row in zip(names, preds.tolist(), arr.tolist(), strict=True):
+            writer.writerow((rid, label_names[pred], str(row)))
+
+    if isinstance(path_or_buffer, (str, os.PathLike)):
+        atomic_write_text(path_or_buffer, write)
+    else:
+        write(path_or_buffer)
+
+
+def read_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA) -> tuple[list[str], np.ndarray]:
+    """Gold labels from an ``id,label`` CSV or a labeled dataset file, as indices into ``schema.labels``.
+
+    Returns
+    -------
+    ids : list of str
+    labels : numpy.ndarray of int64
+        Index of each row's label name in ``schema.labels`` (mapped by name).
+
+    Raises
+    ------
+    DataError
+        From :func:`core.loading.load_gold`: unreadable file, unknown label, missing label, bad row.
+    """
+    gold = load_gold(path, schema=schema)
+    index = schema.label_to_id
+    return gold.index.tolist(), np.array([index[name] for name in gold.tolist()], dtype=np.int64)
+
+
+def _examples(values: list[str]) -> str:
+    shown = ", ".join(repr(v) for v in values[:_EXAMPLES])
+    return f"{shown}, ..." if len(values) > _EXAMPLES else shown
+
+
+def score_files(
+    gold_path: str | os.PathLike[str], pred_path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA
+) -> dict[str, Any]:
+    """Score a submission file against a gold file.
+
+    Parameters
+    ----------
+    gold_path : path
+        An ``id,label`` CSV or a labeled dataset file (see :func:`read_gold`).
+    pred_path : path
+        A submission CSV whose ``probs`` follow ``schema.labels`` order (see :func:`read_submission`).
+    schema : LabelSchema, keyword-only
+
+    Returns
+    -------
+    dict
+        What :func:`score` returns (``micro_f1``, ``auprc``, ``n``, ``per_class_f1``; the prediction
+        is the argmax of ``probs``), plus ``pred_label_mismatches``: rows whose ``pred_label`` is not
+        that argmax (0 when the file has no ``pred_label``). A leaderboard that scores micro-F1 from
+        ``pred_label`` would differ from ``micro_f1`` exactly when this is not 0.
+
+    Raises
+    ------
+    DataError
+        Either file is bad, or the two files do not hold the same ids (the message says how many are
+        missing and extra, with examples).
+    """
+    gold_ids, labels = read_gold(gold_path, schema=schema)
+    pred_ids, probs, pred_labels = _read_submission(pred_path, schema.labels)
+    position = {rid: i for i, rid in enumerate(pred_ids)}
+    missing = [rid for rid in gold_ids if rid not in position]
+    gold_set = set(gold_ids)
+    extra = [rid for rid in pred_ids if rid not in gold_set]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} gold id(s) have no prediction (e.g. {_examples(missing)})")
+        if extra:
+            parts.append(f"{len(extra)} predicted id(s) are not in the gold file (e.g. {_examples(extra)})")
+        raise DataError(
+            f"{os.fspath(pred_path)} does not match {os.fspath(gold_path)}: {'; '.join(parts)}. "
+            "Score predictions made for the same rows as the gold labels."
+        )
+    order = np.array([position[rid] for rid in gold_ids], dtype=np.int64)
+    aligned = probs[order]
+    result = score(labels, aligned, label_names=schema.labels, no_relation=schema.labels.index(NO_RELATION))
+    mismatches = 0
+    if pred_labels is not None:
+        argmax_names = np.asarray(schema.labels, dtype=object)[np.argmax(aligned, axis=1)]
+        mismatches = int(np.count_nonzero(np.asarray(pred_labels, dtype=object)[order] != argmax_names))
+    result["pred_label_mismatches"] = mismatches
+    return result
+
+
+__all__ = [
+    "SUBMISSION_COLUMNS",
+    "SUM_TOLERANCE",
+    "auprc",
+    "auprc_many",
+    "micro_f1",
+    "micro_f1_many",
+    "per_class_f1",
+    "read_gold",
+    "read_submission",
+    "reference_auprc",
+    "reference_micro_f1",
+    "score",
+    "score_files",
+    "write_submission",
+]
