@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from core import jobs
 from core.auth import configured_password, password_ok
 from views.common import workspace
 
@@ -39,8 +40,15 @@ def password_gate() -> bool:
 
 if password_gate():
     ws = workspace()
+    if not os.environ.get("RESTUDIO_NO_WATCHER"):
+        # One daemon thread per server process reconciles jobs every 2 s: queued jobs start and
+        # killed ones are marked even when nobody has the Train page open.
+        jobs.ensure_watcher(str(ws.root))
 
-    pages = [st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True)]
+    pages = [
+        st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    ]
     nav = st.navigation(pages)
 
     with st.sidebar:

@@ -72,12 +72,31 @@ def _workspace(args: argparse.Namespace):
     return Workspace(args.home)
 
 
+#: Presets the demo jobs use: three input formats, so the other views have models to compare at once.
+DEMO_JOB_PRESETS = (
+    "tiny demo (typed punct markers, entity start)",
+    "tiny demo, entity markers",
+    "tiny demo, baseline [CLS]",
+)
+
+
 def _cmd_seed(args: argparse.Namespace) -> int:
+    from core import jobs
     from core.importing import seed_demo
 
     workspace = _workspace(args)
     info = seed_demo(workspace)
     print(f"Workspace {workspace.root}: dataset #{info.id} {info.name!r} ready.")
+    store = jobs.JobStore(workspace.root)
+    if os.environ.get("RESTUDIO_NO_DEMO_JOBS") or store.list_jobs():
+        return 0
+    from core import training
+
+    for preset in DEMO_JOB_PRESETS:
+        config = training.validate({**training.PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
+        # Queued only: the app's watcher runs them one after another (RESTUDIO_MAX_CPU_JOBS on CPU).
+        job = store.create(name=preset, command=jobs.training_command(), kind="train", config=config.to_dict())
+        print(f"Queued demo job #{job.id}: {preset}")
     return 0
 
 
@@ -184,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
 
+    add("train", _cmd_train, "fine-tune a relation classifier (see `python -m core train --help`)")
+
     p = add("seed", _cmd_seed, "make sure the workspace holds the demo dataset")
     add_home(p)
 
@@ -218,8 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    # torch and transformers take seconds to import: only `train` pays for them.
+    from core.training import main as train_main
+
+    return train_main(args.train_args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        # `train` has its own parser (every option with its default and description in --help).
+        args = argparse.Namespace(func=_cmd_train, train_args=argv[1:])
+    else:
+        args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except BrokenPipeError:  # `python -m core audit ... | head` is fine

@@ -10,10 +10,11 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # pandas and numpy load lazily: the job wrapper and jobs' progress() import this module
+    import numpy as np
+    import pandas as pd
 
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
@@ -27,28 +28,35 @@ CURVES: dict[str, str] = {
 }
 
 
-def read_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
-    """Every record of ``metrics.jsonl`` as a frame (empty when there is none yet).
+def read_metric_records(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The records of ``metrics.jsonl`` in order (``[]`` when there is none yet).
 
-    The file is appended to while the job runs, so a last line without its
-    newline (a write in progress) is ignored rather than reported.
+    The trainer appends while we read, so the piece after the last newline may be a
+    line being written: it is left for the next read. A torn line elsewhere (a killed
+    writer) is skipped, and the rest kept.
     """
-    path = Path(run_dir) / METRICS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        data = (Path(run_dir) / METRICS_FILE).read_bytes()
     except FileNotFoundError:
-        return pd.DataFrame()
+        return []
     records = []
-    lines = text.split("\n")
-    complete = lines[:-1]  # the piece after the last newline is either "" or a line being written
-    for line in complete:
+    for line in data.split(b"\n")[:-1]:
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a torn line from a killed writer: skip it, keep the rest
-    return pd.DataFrame.from_records(records)
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
+    """:func:`read_metric_records` as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame.from_records(read_metric_records(run_dir))
 
 
 def read_json(run_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
@@ -66,7 +74,7 @@ def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     return read_json(run_dir, CONFIG_FILE)
 
 
-def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 64_000) -> str:
+def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 256 * 1024) -> str:
     """The last ``lines`` lines of a (possibly large, growing) log file."""
     try:
         with open(path, "rb") as fh:
@@ -76,7 +84,7 @@ def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 
             data = fh.read()
     except FileNotFoundError:
         return ""
-    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:])
+    return "\n".join(data.decode("utf-8", errors="replace").splitlines()[-lines:]) if lines > 0 else ""
 
 
 def smooth(values: np.ndarray, *, weight: float) -> np.ndarray:
@@ -84,6 +92,8 @@ def smooth(values: np.ndarray, *, weight: float) -> np.ndarray:
 
     ``weight`` in [0, 1): 0 returns the values unchanged. NaNs are skipped and kept as NaN.
     """
+    import numpy as np
+
     values = np.asarray(values, dtype=float)
     if weight <= 0 or len(values) == 0:
         return values.copy()
@@ -103,6 +113,8 @@ def curves(runs: Mapping[str, str | os.PathLike[str]], *, x: str = "step") -> pd
 
     ``x`` is ``step``, ``epoch`` or ``wall_s``.
     """
+    import pandas as pd
+
     parts = []
     for name, run_dir in runs.items():
         metrics = read_metrics(run_dir)
@@ -126,6 +138,8 @@ def curves(runs: Mapping[str, str | os.PathLike[str]], *, x: str = "step") -> pd
 
 def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> pd.DataFrame:
     """The options whose values differ between two resolved configs (option, a, b)."""
+    import pandas as pd
+
     keys = sorted(set(a) | set(b))
     # JSON text so lists, None and numbers display alike (and None does not turn into NaN).
     rows = [

@@ -25,6 +25,7 @@ def demo_home(tmp_path_factory) -> Path:
 def make_app(monkeypatch) -> Callable[..., AppTest]:
     def make(home: Path, *, author: str = "", section: str | None = None) -> AppTest:
         monkeypatch.setenv("RESTUDIO_HOME", str(home))
+        monkeypatch.setenv("RESTUDIO_NO_WATCHER", "1")  # jobs stay queued: nothing trains behind the test
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         at.run()
         assert not at.exception, at.exception

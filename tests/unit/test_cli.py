@@ -114,3 +114,20 @@ def test_score_cli_json_and_text(demo_dir, tmp_path, capsys):
     assert main(["score", str(tmp_path / "pred.csv"), "--gold", str(demo_dir / "test_gold.csv")]) == 0
     assert "micro-F1" in capsys.readouterr().out
     assert main(["score", str(tmp_path / "missing.csv"), "--gold", str(demo_dir / "test_gold.csv")]) == 2
+
+
+def test_seed_queues_three_demo_jobs_once(tmp_path, monkeypatch):
+    from core.jobs import JobStore
+
+    monkeypatch.delenv("RESTUDIO_NO_DEMO_JOBS", raising=False)
+    home = str(tmp_path / "ws")
+    assert main(["seed", "--home", home]) == 0
+    assert main(["seed", "--home", home]) == 0  # a second seed adds nothing
+    queued = JobStore(home).list_jobs()
+    assert [j.status for j in queued] == ["queued"] * 3
+    assert len({j.config["input_format"] for j in queued}) == 3
+
+    monkeypatch.setenv("RESTUDIO_NO_DEMO_JOBS", "1")
+    other = str(tmp_path / "ws2")
+    assert main(["seed", "--home", other]) == 0
+    assert JobStore(other).list_jobs() == []

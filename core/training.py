@@ -1,0 +1,1076 @@
+"""Fine-tune a relation classifier on a workspace dataset: ``python -m core train CONFIG``.
+
+Read :func:`train` top to bottom: it is the whole recipe. A config (YAML or JSON, every option in
+:class:`TrainConfig` with a default) is validated before anything starts; then the dataset's current
+(corrected) rows are split with the workspace's dev split, encoded with the chosen input format, and a
+Hugging Face ``Trainer`` fine-tunes :class:`core.model.REModel` with dynamic padding, optional
+group-by-length sampling, mixed precision where the GPU has it, gradient accumulation, warmup and a
+scheduler, early stopping on dev micro-F1 and the best checkpoint restored at the end.
+
+The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.runs`, the Train and ensemble views)::
+
+    config.json            the resolved config (every option, defaults filled)
+    metrics.jsonl          one JSON object per line, appended and flushed as it happens:
+                           {"kind": "train"|"eval"|"progress"|"end", "step", "max_steps", "epoch", "loss",
+                            "lr", "eval_micro_f1", "eval_auprc", "samples_per_s", "wall_s", ...}
+    train.log              the human-readable log
+    checkpoint/            the best model (core.model.save_checkpoint; core.model.load_run_model reads it)
+    dev_predictions.csv    id,pred_label,probs (submission format, the schema's baseline label order)
+    test_predictions.csv   the same for the dataset's test part, when it has one
+    summary.json           {"status": "succeeded"|"cancelled"|"failed", "best_step", "dev": {"micro_f1",
+                            "auprc", "n"}, "truncated_entity_rows", "train_samples_per_s", "wall_s", ...}
+
+SIGTERM (or SIGINT, or the ``stop`` event) stops training at the next step; the run then still writes
+its checkpoint and ``summary.json`` (status ``cancelled``) first, and the predictions after them, so a
+SIGKILL after the grace period loses as little as possible. The command exits 143 when cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import difflib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from core.atomic import atomic_write_text
+from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
+from core.schema import NO_RELATION, SCHEMAS, DataError
+
+__all__ = [
+    "HEADS",
+    "LOSSES",
+    "PRESETS",
+    "SCHEDULERS",
+    "ConfigError",
+    "TrainConfig",
+    "add_train_parser",
+    "cli_train",
+    "config_help",
+    "default_run_dir",
+    "load_config",
+    "main",
+    "train",
+    "validate",
+]
+
+HEADS: tuple[str, ...] = ("cls", "entity_start")
+LOSSES: tuple[str, ...] = ("ce", "weighted_ce", "focal")
+#: Schedulers that need no extra arguments (``transformers.SchedulerType`` names).
+SCHEDULERS: tuple[str, ...] = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+)
+PRECISIONS: tuple[str, ...] = ("auto", "true", "false")
+DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.importing.DEMO_NAME, without importing the loaders here
+EXIT_CANCELLED = 128 + signal.SIGTERM
+
+
+class ConfigError(ValueError):
+    """A training config was refused before anything started; the message says what to change."""
+
+
+def _opt(default: Any, help_: str) -> Any:
+    return field(default=default, metadata={"help": help_})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every training option. The defaults train the tiny demo model to >= 80 dev micro-F1 on a CPU."""
+
+    dataset: str = _opt(DEMO_DATASET, "workspace dataset to train on (name or id)")
+    split: str = _opt("default", "dev split of the dataset (made in the Data view or with `python -m core split`)")
+    workspace: str | None = _opt(None, "workspace folder (null: $RESTUDIO_HOME, else ./workspace)")
+    model: str = _opt("tiny", "backbone: hub id, local model folder, or 'tiny' (a small BERT built from train data)")
+    input_format: str = _opt("typed_entity_marker_punct", f"how entities are shown: {', '.join(INPUT_FORMATS)}")
+    type_language: str = _opt("en", "entity type names in typed_entity_marker_punct: en (PER) or ko (사람)")
+    head: str = _opt("entity_start", "cls ([CLS] pooling) or entity_start (subject+object start states)")
+    loss: str = _opt("ce", "ce, weighted_ce (inverse-frequency class weights) or focal")
+    focal_gamma: float = _opt(2.0, "focal loss gamma (0 = cross-entropy)")
+    focal_alpha: float = _opt(1.0, "focal loss alpha (scale)")
+    dropout: float = _opt(0.1, "dropout before the classifier")
+    max_length: int = _opt(128, "longest input in tokens; longer rows keep a window around both entities")
+    epochs: float = _opt(15.0, "training epochs (ignored when max_steps > 0)")
+    max_steps: int = _opt(-1, "stop after this many optimizer steps (-1: run all epochs)")
+    batch_size: int = _opt(32, "training batch size per device")
+    eval_batch_size: int = _opt(128, "batch size for dev/test prediction")
+    lr: float = _opt(3e-3, "peak learning rate (tiny from-scratch model: 1e-3..5e-3; pretrained: 1e-5..5e-5)")
+    weight_decay: float = _opt(0.01, "AdamW weight decay")
+    warmup_ratio: float = _opt(0.1, "fraction of the steps spent warming the learning rate up")
+    scheduler: str = _opt("linear", f"learning-rate schedule: {', '.join(SCHEDULERS)}")
+    grad_accum: int = _opt(1, "gradient accumulation steps (effective batch = batch_size * grad_accum)")
+    group_by_length: bool = _opt(True, "batch rows of similar length together (less padding, faster)")
+    fp16: str = _opt("auto", "float16 mixed precision: auto (on a GPU without bf16, never on CPU), true, false")
+    bf16: str = _opt("auto", "bfloat16 mixed precision: auto (where the GPU supports it, never on CPU), true, false")
+    early_stopping_patience: int = _opt(5, "stop after this many evaluations without a better dev micro-F1 (0: off)")
+    eval_steps: int = _opt(0, "evaluate (and keep the best checkpoint) every N steps (0: once per epoch)")
+    logging_steps: int = _opt(20, "log train loss and learning rate every N steps")
+    seed: int = _opt(42, "random seed (model init, data order, dropout)")
+    num_workers: int = _opt(0, "data-loader worker processes")
+    cpu_threads: int = _opt(0, "torch CPU threads (0: torch's default)")
+    labels: list[str] | None = field(
+        default=None, metadata={"help": "optional: the label list you expect; refused if the dataset's differs"}
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Starting points for the new-job form; each is a partial config laid over the defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny demo (typed punct markers, entity start)": {},
+    "tiny demo, entity markers": {"input_format": "entity_marker", "head": "entity_start"},
+    "tiny demo, baseline [CLS]": {"input_format": "baseline", "head": "cls"},
+    "klue/roberta-base, typed punct markers": {
+        "model": "klue/roberta-base",
+        "lr": 3e-5,
+        "epochs": 5,
+        "batch_size": 32,
+        "max_length": 256,
+        "early_stopping_patience": 3,
+    },
+    "klue/roberta-large, typed punct markers, focal": {
+        "model": "klue/roberta-large",
+        "lr": 1e-5,
+        "epochs": 5,
+        "batch_size": 16,
+        "grad_accum": 2,
+        "max_length": 256,
+        "loss": "focal",
+        "early_stopping_patience": 3,
+    },
+}
+
+_FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def config_help() -> str:
+    """Every option with its default and description, one per line (``--help`` shows this)."""
+    width = max(map(len, _FIELDS))
+    lines = []
+    for name, f in _FIELDS.items():
+        lines.append(f"  {name:<{width}}  {f.metadata['help']} (default: {json.dumps(f.default, ensure_ascii=False)})")
+    return "\n".join(lines)
+
+
+# -- reading and validating a config ------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Options from a YAML or JSON file (JSON is YAML, so one parser reads both)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file {path} cannot be read: {exc}.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"Config file {path} is not valid YAML/JSON{where}.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {path} must hold a mapping of options, not a {type(data).__name__}.")
+    return data
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` strings (``--set``), each value read as YAML (``lr=1e-4`` is a number)."""
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: write it as key=value.")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """A value of the option's type, or ConfigError naming the option (YAML and --set give strings)."""
+    default = _FIELDS[name].default
+    if name in ("fp16", "bf16"):
+        text = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
+        if text not in PRECISIONS:
+            raise ConfigError(f"{name} must be auto, true or false, got {value!r}.")
+        return text
+    if name == "labels":
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError("labels must be a list of label names.")
+        return list(value)
+    if name == "workspace":
+        return None if value in (None, "") else str(value)
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "yes", "1", "on"):
+            return True
+        if text in ("false", "no", "0", "off"):
+            return False
+        raise ConfigError(f"{name} must be true or false, got {value!r}.")
+    if isinstance(default, int):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}.")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a whole number, got {value!r}.") from None
+        if not number.is_integer():
+            raise ConfigError(f"{name} must be a whole number, got {value!r}.")
+        return int(number)
+    if isinstance(default, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{name} must be a number, got {value!r}.")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name} must be a number, got {value!r}.") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{name} must be a finite number, got {value!r}.")
+        return number
+    if value is None or isinstance(value, list | dict):
+        raise ConfigError(f"{name} must be a text value, got {value!r}.")
+    return str(value)
+
+
+def _check_values(cfg: TrainConfig) -> list[str]:
+    """Problems with option values on their own (no workspace needed)."""
+    problems = []
+
+    def choice(name: str, options: Sequence[str]) -> None:
+        value = getattr(cfg, name)
+        if value not in options:
+            close = difflib.get_close_matches(str(value), options, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{name} {value!r} is not one of {', '.join(options)}{hint}")
+
+    choice("input_format", INPUT_FORMATS)
+    choice("type_language", TYPE_LANGUAGES)
+    choice("head", HEADS)
+    choice("loss", LOSSES)
+    choice("scheduler", SCHEDULERS)
+    positive = ("lr", "epochs", "batch_size", "eval_batch_size", "grad_accum", "logging_steps", "focal_alpha")
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            problems.append(f"{name} must be greater than 0, got {getattr(cfg, name)}")
+    for name in ("weight_decay", "focal_gamma", "early_stopping_patience", "eval_steps", "num_workers", "cpu_threads"):
+        if getattr(cfg, name) < 0:
+            problems.append(f"{name} must not be negative, got {getattr(cfg, name)}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        problems.append(f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
+    if not 0 <= cfg.dropout < 1:
+        problems.append(f"dropout must be in [0, 1), got {cfg.dropout}")
+    if not 16 <= cfg.max_length <= 8192:
+        problems.append(f"max_length must be between 16 and 8192 tokens, got {cfg.max_length}")
+    if cfg.max_steps == 0 or cfg.max_steps < -1:
+        problems.append(f"max_steps must be -1 (all epochs) or a positive number, got {cfg.max_steps}")
+    if cfg.lr > 1:
+        problems.append(f"lr {cfg.lr} is far too large (typical: 1e-5..5e-3)")
+    model_problem = _check_model(cfg.model)
+    if model_problem:
+        problems.append(model_problem)
+    return problems
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def _check_model(model: str) -> str | None:
+    """A local model folder must exist and hold config.json; anything shaped like a hub id passes
+    (there is no network here to ask the hub, and the worker that trains may have it cached)."""
+    if model == "tiny":
+        return None
+    path = Path(model).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            return f"model {model!r} is a file; give the model folder (the one holding config.json)"
+        if not (path / "config.json").exists():
+            return f"model folder {model!r} has no config.json (not a Hugging Face model folder)"
+        return None
+    looks_local = model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1
+    if looks_local or not _HUB_ID.fullmatch(model):
+        return f"model path {model!r} does not exist (and it is not a hub id like 'klue/roberta-base')"
+    return None
+
+
+@dataclass
+class _Data:
+    """The rows a run trains and scores on, resolved from the workspace."""
+
+    dataset_id: int
+    dataset_name: str
+    schema_name: str
+    labels: tuple[str, ...]
+    train: pd.DataFrame
+    dev: pd.DataFrame
+    test: pd.DataFrame | None
+    revision: int
+    split_revision: int
+
+
+def _workspace_root(cfg: TrainConfig) -> Path:
+    from core.workspace import DEFAULT_HOME
+
+    return Path(cfg.workspace or os.environ.get("RESTUDIO_HOME") or DEFAULT_HOME).expanduser().resolve()
+
+
+def _load_data(cfg: TrainConfig) -> _Data:
+    """Train = the split's train ids in the dataset's current frame, dev = its dev ids, test = the test part."""
+    from core.workspace import Workspace
+
+    root = _workspace_root(cfg)
+    if not (root / "restudio.db").exists():
+        raise ConfigError(f"No workspace at {root} (no restudio.db); set workspace or RESTUDIO_HOME.")
+    ws = Workspace(root)
+    try:
+        info = ws.dataset(cfg.dataset)
+    except DataError:
+        names = [d.name for d in ws.datasets()]
+        close = [n for n in names if cfg.dataset.lower() in n.lower()] or difflib.get_close_matches(
+            cfg.dataset, names, n=1
+        )
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"Unknown dataset {cfg.dataset!r} in workspace {root}.{hint} Datasets: {', '.join(map(repr, names))}."
+        ) from None
+    split = ws.split(info.id, cfg.split)
+    if split is None:
+        splits = ws.splits(info.id)
+        raise ConfigError(
+            f"Dataset {info.name!r} has no split {cfg.split!r}"
+            + (f" (it has: {', '.join(map(repr, splits))})." if splits else "; make one in the Data view first.")
+        )
+    frame = ws.current_frame(info.id, "train")
+    ids = frame["id"].astype(str)
+    train = frame[ids.isin(set(map(str, split.train_ids)))].reset_index(drop=True)
+    dev = frame[ids.isin(set(map(str, split.dev_ids)))].reset_index(drop=True)
+    for part, rows in (("train", train), ("dev", dev)):
+        if rows.empty:
+            raise ConfigError(
+                f"Split {cfg.split!r} of dataset {info.name!r} has no {part} rows left"
+                " (empty split, or all its rows were dropped); remake the split."
+            )
+        unlabeled = rows["label"].isna()
+        if unlabeled.any():
+            raise ConfigError(
+                f"Dataset {info.name!r}: {int(unlabeled.sum())} {part} row(s) have no label "
+                f"(first id {rows.loc[unlabeled, 'id'].iloc[0]})."
+            )
+        unknown = sorted(set(rows["label"].astype(str)) - set(info.labels))
+        if unknown:
+            raise ConfigError(f"Dataset {info.name!r}: {part} rows carry labels outside its label set: {unknown[:5]}.")
+    if cfg.labels is not None and set(cfg.labels) != set(info.labels):
+        missing = [x for x in info.labels if x not in cfg.labels]
+        extra = [x for x in cfg.labels if x not in info.labels]
+        problems = []
+        if missing:
+            problems.append(f"the dataset has {_few(missing)} that the config lacks")
+        if extra:
+            problems.append(f"the config has {_few(extra)} that the dataset lacks")
+        raise ConfigError(f"labels do not match dataset {info.name!r}: {'; '.join(problems)}.")
+    test = ws.current_frame(info.id, "test") if "test" in info.parts else None
+    return _Data(
+        dataset_id=info.id,
+        dataset_name=info.name,
+        schema_name=info.schema_name,
+        labels=tuple(info.labels),
+        train=train,
+        dev=dev,
+        test=test,
+        revision=ws.revision(info.id),
+        split_revision=split.revision,
+    )
+
+
+def _few(items: Sequence[str], limit: int = 5) -> str:
+    return ", ".join(map(repr, items[:limit])) + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _resolve(config: TrainConfig | Mapping[str, Any]) -> TrainConfig:
+    raw = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
+    unknown = [k for k in raw if k not in _FIELDS]
+    if unknown:
+        parts = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), list(_FIELDS), n=1)
+            parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise ConfigError(f"Unknown option {', '.join(parts)}. Run `python -m core train --help` for the options.")
+    values = {name: _coerce(name, value) for name, value in raw.items()}
+    cfg = TrainConfig(**values)
+    return dataclasses.replace(cfg, workspace=str(_workspace_root(cfg)))
+
+
+def validate(config: TrainConfig | Mapping[str, Any], *, check_data: bool = True) -> TrainConfig:
+    """The resolved config, or :class:`ConfigError` with one message saying every problem found.
+
+    Checks option names (an unknown one is named, with the closest known option), types and ranges,
+    the model (a local-looking path must exist; hub ids pass), and, with ``check_data``, the workspace:
+    the dataset and split exist, train and dev rows are left and labeled, and ``labels`` (when given)
+    is the dataset's label set.
+    """
+    cfg = _resolve(config)
+    problems = _check_values(cfg)
+    if problems:
+        raise ConfigError("Config refused: " + "; ".join(problems) + ".")
+    if check_data:
+        _load_data(cfg)
+    return cfg
+
+
+# -- the run folder -----------------------------------------------------------------------------------
+
+
+class _RunWriter:
+    """Appends records to ``metrics.jsonl`` and lines to ``train.log``, flushing each one.
+
+    Several threads may write (the Trainer loop, a signal handler's note), hence the lock.
+    """
+
+    def __init__(self, run_dir: Path, started: float, *, echo: bool = False) -> None:
+        self.started = started
+        self.echo = echo
+        self._lock = threading.Lock()
+        # Emptied first: the folder belongs to this run, and lines of an earlier attempt would corrupt its
+        # curves. Then appended to ("a" = O_APPEND), because a logging handler writes to train.log too.
+        for name in ("metrics.jsonl", "train.log"):
+            (run_dir / name).write_bytes(b"")
+        self._metrics: IO[str] = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        self._log: IO[str] = open(run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+
+    def wall(self) -> float:
+        return round(time.time() - self.started, 3)
+
+    def record(self, kind: str, **fields: Any) -> None:
+        row = {"kind": kind, **{k: _jsonable(v) for k, v in fields.items() if v is not None}}
+        row.setdefault("wall_s", self.wall())
+        with self._lock:
+            self._metrics.write(json.dumps(row, ensure_ascii=False) + "\n")
+            self._metrics.flush()
+
+    def log(self, message: str) -> None:
+        line = f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        with self._lock:
+            self._log.write(line + "\n")
+            self._log.flush()
+        if self.echo:  # the CLI: the job's log (stdout) shows the same lines
+            print(line, flush=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._metrics.close()
+            self._log.close()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float):
+        return round(value, 8) if math.isfinite(value) else None
+    return value
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write_text(path, lambda fh: json.dump(data, fh, ensure_ascii=False, indent=2))
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT (main thread only) or by the caller's ``stop`` event or callable."""
+
+    def __init__(self, stop: threading.Event | Callable[[], bool] | None) -> None:
+        self._event = threading.Event()
+        self._stop = stop
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    def is_set(self) -> bool:
+        if not self._event.is_set() and self._stop is not None:
+            asked = self._stop.is_set() if isinstance(self._stop, threading.Event) else bool(self._stop())
+            if asked:
+                self.set("stop requested")
+        return self._event.is_set()
+
+
+@contextlib.contextmanager
+def _signals_stop(flag: _StopFlag, writer: _RunWriter) -> Iterator[None]:
+    """SIGTERM / SIGINT set the stop flag instead of killing the process (restored afterwards).
+
+    Python runs signal handlers in the main thread only, so elsewhere (a thread running train())
+    only the ``stop`` argument can stop the run.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        writer.log(f"{name} received: stopping at the next step, then saving.")
+        flag.set(name)
+        if signum == signal.SIGINT:  # a second Ctrl-C interrupts at once
+            signal.signal(signal.SIGINT, previous[signal.SIGINT])
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+# -- Trainer callbacks ----------------------------------------------------------------------------------
+
+
+def _callbacks(
+    writer: _RunWriter, flag: _StopFlag, *, samples_per_step: int, logging_steps: int, n_train: int
+) -> list[Any]:
+    from transformers import TrainerCallback
+
+    class RunLogger(TrainerCallback):
+        """metrics.jsonl + train.log: train loss/lr at logging steps, each evaluation, and progress."""
+
+        def __init__(self) -> None:
+            self.t0 = time.time()
+            self.step0 = 0
+            self.last_progress = 0.0
+            self.best: tuple[float, int] | None = None
+            self.train_samples_per_s: float | None = None
+            self.evaluations = 0
+
+        def _rate(self, step: int) -> float | None:
+            elapsed = time.time() - self.t0
+            return round((step - self.step0) * samples_per_step / elapsed, 2) if elapsed > 0 else None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.t0, self.step0 = time.time(), state.global_step
+            writer.record("progress", step=state.global_step, max_steps=state.max_steps, epoch=0.0)
+            writer.log(f"training: {state.max_steps} steps over {state.num_train_epochs} epoch(s)")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # Rows actually trained on (epochs done x train rows) per second of the training loop,
+            # evaluations included. The Trainer's own figure assumes every planned step ran, which
+            # overstates it for a cancelled or early-stopped run.
+            elapsed = time.time() - self.t0
+            if elapsed > 0 and state.epoch:
+                self.train_samples_per_s = round(float(state.epoch) * n_train / elapsed, 2)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            now = time.time()
+            step = state.global_step
+            if step % logging_steps == 0 or now - self.last_progress >= 5 or step >= state.max_steps:
+                self.last_progress = now
+                writer.record(
+                    "progress",
+                    step=step,
+                    max_steps=state.max_steps,
+                    epoch=state.epoch,
+                    samples_per_s=self._rate(step),
+                )
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Mapping[str, Any] | None = None, **_: Any) -> None:
+            logs = dict(logs or {})
+            base = {"step": state.global_step, "max_steps": state.max_steps, "epoch": state.epoch}
+            if "train_runtime" in logs:
+                pass  # the Trainer's own end-of-training summary; see on_train_end
+            elif any(k.startswith("eval_") for k in logs):
+                self.evaluations += 1
+                f1 = logs.get("eval_micro_f1")
+                if f1 is not None and (self.best is None or f1 > self.best[0]):
+                    self.best = (float(f1), state.global_step)
+                writer.record(
+                    "eval",
+                    **base,
+                    eval_micro_f1=f1,
+                    eval_auprc=logs.get("eval_auprc"),
+                    eval_loss=logs.get("eval_loss"),
+                )
+                writer.log(
+                    f"eval step {state.global_step} epoch {state.epoch:.2f}: micro-F1 {f1:.2f}"
+                    f" AUPRC {logs.get('eval_auprc', float('nan')):.2f} loss {logs.get('eval_loss', float('nan')):.4f}"
+                )
+            elif "loss" in logs:
+                writer.record(
+                    "train",
+                    **base,
+                    loss=logs.get("loss"),
+                    lr=logs.get("learning_rate"),
+                    grad_norm=logs.get("grad_norm"),
+                    samples_per_s=self._rate(state.global_step),
+                )
+                writer.log(
+                    f"step {state.global_step}/{state.max_steps} epoch {state.epoch:.2f}: "
+                    f"loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.3g}"
+                )
+
+    class StopOnSignal(TrainerCallback):
+        """Ends training at the next step once the stop flag is up (SIGTERM, SIGINT or ``stop``)."""
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if flag.is_set():
+                control.should_training_stop = True
+                # Our own checkpoint/ is written after train() returns: no Trainer save needed here.
+                control.should_save = False
+                control.should_evaluate = False
+
+        on_step_begin = on_step_end
+
+    return [RunLogger(), StopOnSignal()]
+
+
+# -- the run --------------------------------------------------------------------------------------------
+
+
+def default_run_dir(config: TrainConfig) -> Path:
+    """``WORKSPACE/runs/<UTC time>-<model>-<input format>``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    model = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(config.model).name or "model")
+    return _workspace_root(config) / "runs" / f"{stamp}-{model}-{config.input_format}"
+
+
+def _precision(cfg: TrainConfig) -> tuple[bool, bool, str]:
+    """(fp16, bf16, device) for this machine; explicit fp16 without a CUDA GPU is refused."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    device = torch.cuda.get_device_name(0) if cuda else "cpu"
+    if cfg.fp16 == "true" and not cuda:
+        raise ConfigError("fp16 needs a CUDA GPU and this machine has none; set fp16 to auto or false.")
+    bf16 = cfg.bf16 == "true" or (cfg.bf16 == "auto" and cuda and torch.cuda.is_bf16_supported())
+    fp16 = not bf16 and (cfg.fp16 == "true" or (cfg.fp16 == "auto" and cuda))
+    return fp16, bf16, device
+
+
+def _submission_order(data: _Data) -> tuple[str, ...]:
+    """The schema's baseline label order when the dataset holds the same labels (submission format)."""
+    base = SCHEMAS[data.schema_name].labels if data.schema_name in SCHEMAS else data.labels
+    return tuple(base) if set(base) == set(data.labels) else data.labels
+
+
+def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: _Data) -> None:
+    from core.metrics import write_submission
+
+    order = _submission_order(data)
+    columns = [data.labels.index(name) for name in order]
+    write_submission(path, list(ids), probs[:, columns], label_names=order)
+
+
+def _scores(frame: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    from core.metrics import auprc, micro_f1
+
+    index = {name: i for i, name in enumerate(labels)}
+    gold = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+    no_rel = index.get(NO_RELATION, -1)
+    return {
+        "micro_f1": micro_f1(gold, probs.argmax(axis=1), no_relation=no_rel),
+        "auprc": auprc(gold, probs),
+        "n": len(frame),
+    }
+
+
+def train(
+    config: TrainConfig | Mapping[str, Any],
+    run_dir: str | os.PathLike[str],
+    *,
+    stop: threading.Event | Callable[[], bool] | None = None,
+    echo: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune, evaluate and write the run folder; returns ``summary.json``'s content.
+
+    ``echo`` also prints the log lines on stdout (the CLI does, so a job's own log shows them).
+    ``stop`` (an event, or a callable polled at every step) ends training early like SIGTERM does:
+    the run is saved and its status is ``cancelled``. Config problems raise :class:`ConfigError`
+    before anything is written; a failure later writes ``summary.json`` with status ``failed`` and
+    the error, then re-raises.
+    """
+    started = time.time()
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    cfg = validate(config)
+    run = Path(run_dir).resolve()
+    run.mkdir(parents=True, exist_ok=True)
+    for stale in ("summary.json", "dev_predictions.csv", "test_predictions.csv"):  # from an earlier attempt
+        (run / stale).unlink(missing_ok=True)
+    _write_json(run / "config.json", cfg.to_dict())
+    writer = _RunWriter(run, started, echo=echo)
+    flag = _StopFlag(stop)
+    writer.log(f"run folder {run}; config: {json.dumps(cfg.to_dict(), ensure_ascii=False)}")
+    summary: dict[str, Any] = {"status": "running", "started_at": started_at, "run_dir": str(run)}
+    try:
+        with _signals_stop(flag, writer), _library_warnings_to(run / "train.log"):
+            summary.update(_train(cfg, run, writer, flag))
+    except BaseException as exc:
+        summary.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=writer.wall(), finished_at=_now())
+        _write_json(run / "summary.json", summary)
+        writer.log(f"FAILED: {type(exc).__name__}: {exc}")
+        writer.record("end", status="failed")
+        raise
+    finally:
+        shutil.rmtree(run / "_trainer", ignore_errors=True)
+        writer.close()
+    return summary
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def _library_warnings_to(path: Path) -> Iterator[None]:
+    """transformers' warnings also go to train.log, and its progress bars are off meanwhile."""
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("transformers")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> dict[str, Any]:
+    import torch
+    from transformers import (
+        DataCollatorWithPadding,
+        EarlyStoppingCallback,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from core import model as re_model
+    from core.encoding import encode
+    from core.metrics import auprc, micro_f1
+
+    # 1. Machine and seed. -------------------------------------------------------------------------------
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
+    fp16, bf16, device = _precision(cfg)
+    set_seed(cfg.seed)
+    writer.log(f"device {device}; fp16 {fp16}, bf16 {bf16}; torch threads {torch.get_num_threads()}")
+
+    # 2. Data: the split's train/dev rows of the current (corrected) dataset, and the test part. ---------
+    data = _load_data(cfg)
+    labels = data.labels
+    label_id = {name: i for i, name in enumerate(labels)}
+    writer.log(
+        f"dataset {data.dataset_name!r} (#{data.dataset_id}, revision {data.revision}), split {cfg.split!r}: "
+        f"{len(data.train)} train, {len(data.dev)} dev, {0 if data.test is None else len(data.test)} test rows"
+    )
+
+    # 3. Tokenizer and model (the tiny demo backbone is built from the train sentences first). ----------
+    model_path = cfg.model
+    if cfg.model == "tiny":
+        model_path = str(re_model.build_tiny_model(run / "tiny_model", data.train["sentence"].astype(str).tolist()))
+        writer.log(f"built the tiny backbone in {model_path}")
+    tokenizer = re_model.load_tokenizer(model_path)
+    schema = SCHEMAS[data.schema_name].with_labels(labels)
+    added = re_model.prepare_tokenizer(tokenizer, cfg.input_format, schema)
+    train_y = data.train["label"].astype(str).map(label_id).to_numpy(dtype=np.int64)
+    weights = re_model.class_weights(train_y, len(labels)) if cfg.loss == "weighted_ce" else None
+    model = re_model.build_model(
+        model_path,
+        tokenizer,
+        labels=labels,
+        head=cfg.head,
+        input_format=cfg.input_format,
+        type_language=cfg.type_language,
+        max_length=cfg.max_length,
+        dropout=cfg.dropout,
+        loss=cfg.loss,
+        weights=weights,
+        focal_gamma=cfg.focal_gamma,
+        focal_alpha=cfg.focal_alpha,
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    writer.log(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters, {added} marker tokens added")
+
+    # 4. Encode (entity-safe truncation: rows whose entities could not both be kept are counted). -------
+    def encoded(frame: pd.DataFrame, part: str) -> Any:
+        enc = encode(
+            frame, tokenizer, input_format=cfg.input_format, max_length=cfg.max_length, type_language=cfg.type_language
+        )
+        if enc.windowed_ids or enc.truncated_ids:
+            writer.log(
+                f"{part}: {len(enc.windowed_ids)} rows shortened around their entities; "
+                f"{len(enc.truncated_ids)} rows cut through an entity (ids {enc.truncated_ids[:10]})"
+            )
+        return enc
+
+    train_enc = encoded(data.train, "train")
+    dev_enc = encoded(data.dev, "dev")
+    dev_y = data.dev["label"].astype(str).map(label_id).to_numpy(dtype=np.int64)
+    truncated = {"train": len(train_enc.truncated_ids), "dev": len(dev_enc.truncated_ids)}
+    windowed = {"train": len(train_enc.windowed_ids), "dev": len(dev_enc.windowed_ids)}
+
+    # 5. The Trainer. ------------------------------------------------------------------------------------
+    no_rel = label_id.get(NO_RELATION, -1)
+
+    def compute_metrics(eval_pred: Any) -> dict[str, float]:
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        probs = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=-1).numpy()
+        gold = np.asarray(eval_pred.label_ids, dtype=np.int64)
+        return {"micro_f1": micro_f1(gold, probs.argmax(axis=1), no_relation=no_rel), "auprc": auprc(gold, probs)}
+
+    per_epoch = cfg.eval_steps == 0
+    args = TrainingArguments(
+        output_dir=str(run / "_trainer"),  # the Trainer's own checkpoints; removed at the end
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        learning_rate=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,  # transformers 5: a float below 1 is a fraction of the steps
+        lr_scheduler_type=cfg.scheduler,
+        gradient_accumulation_steps=cfg.grad_accum,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        fp16=fp16,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        eval_strategy="epoch" if per_epoch else "steps",
+        save_strategy="epoch" if per_epoch else "steps",
+        eval_steps=None if per_epoch else cfg.eval_steps,
+        save_steps=None if per_epoch else cfg.eval_steps,
+        save_only_model=True,  # no optimizer state: checkpoints only serve load_best_model_at_end
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="micro_f1",
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=cfg.logging_steps,
+        seed=cfg.seed,
+        dataloader_num_workers=cfg.num_workers,
+        report_to="none",
+        disable_tqdm=True,
+    )
+    callbacks = _callbacks(
+        writer,
+        flag,
+        samples_per_step=cfg.batch_size * cfg.grad_accum,
+        logging_steps=cfg.logging_steps,
+        n_train=len(data.train),
+    )
+    if cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_enc.features(train_y),
+        eval_dataset=dev_enc.features(dev_y),
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if (fp16 or bf16) else None),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=callbacks,
+    )
+    # The Trainer's PrinterCallback would print every log dict on stdout; train.log (and, from the
+    # CLI, stdout) already get them as readable lines.
+    trainer.remove_callback(PrinterCallback)
+    run_logger = callbacks[0]
+
+    # 6. Train (the best checkpoint by dev micro-F1 is loaded back at the end). -------------------------
+    t_train = time.time()
+    if not flag.is_set():
+        trainer.train()
+    train_wall = time.time() - t_train
+    status = "cancelled" if flag.is_set() else "succeeded"
+    model = trainer.model
+    step = int(trainer.state.global_step)
+    best_step = run_logger.best[1] if run_logger.best is not None else step
+    writer.log(f"training {status} at step {step} after {train_wall:.1f} s; best step {best_step}")
+
+    # 7. Save the model, then the summary, then predictions (most important first if killed). -----------
+    re_model.save_checkpoint(model, tokenizer, run / "checkpoint")
+    dev_probs = re_model.predict_proba(model, tokenizer, data.dev, meta=model.meta, batch_size=cfg.eval_batch_size)
+    dev_scores = _scores(data.dev, dev_probs, labels)
+    if run_logger.evaluations == 0:  # no evaluation ran during training: give the curves one point
+        writer.record(
+            "eval",
+            step=step,
+            max_steps=trainer.state.max_steps,
+            epoch=trainer.state.epoch,
+            eval_micro_f1=dev_scores["micro_f1"],
+            eval_auprc=dev_scores["auprc"],
+        )
+    test_enc = encoded(data.test, "test") if data.test is not None else None
+    if test_enc is not None:
+        truncated["test"] = len(test_enc.truncated_ids)
+        windowed["test"] = len(test_enc.windowed_ids)
+    summary: dict[str, Any] = {
+        "status": status,
+        "stop_reason": flag.reason,
+        "best_step": best_step,
+        "steps": step,
+        "max_steps": int(trainer.state.max_steps),
+        "epochs": round(float(trainer.state.epoch or 0.0), 4),
+        "dev": dev_scores,
+        "truncated_entity_rows": int(sum(truncated.values())),
+        "truncated_entity_rows_by_part": truncated,
+        "windowed_rows_by_part": windowed,
+        "train_samples_per_s": run_logger.train_samples_per_s,
+        "train_wall_s": round(train_wall, 3),
+        "wall_s": writer.wall(),
+        "n_train": len(data.train),
+        "n_dev": len(data.dev),
+        "n_test": 0 if data.test is None else len(data.test),
+        "dataset": data.dataset_name,
+        "dataset_id": data.dataset_id,
+        "dataset_revision": data.revision,
+        "split": cfg.split,
+        "split_revision": data.split_revision,
+        "labels": list(labels),
+        "device": device,
+        "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
+        "parameters": n_params,
+        "checkpoint": "checkpoint",
+        "predictions": [],
+        "finished_at": _now(),
+    }
+    _write_json(run / "summary.json", summary)
+    _write_predictions(run / "dev_predictions.csv", data.dev["id"].astype(str).tolist(), dev_probs, data)
+    summary["predictions"].append("dev_predictions.csv")
+    if data.test is not None:
+        test_probs = re_model.predict_proba(
+            model, tokenizer, data.test, meta=model.meta, batch_size=cfg.eval_batch_size
+        )
+        _write_predictions(run / "test_predictions.csv", data.test["id"].astype(str).tolist(), test_probs, data)
+        summary["predictions"].append("test_predictions.csv")
+        if data.test["label"].notna().all():  # gold labels attached (the demo): score the test part too
+            summary["test"] = _scores(data.test, test_probs, labels)
+    summary["wall_s"] = writer.wall()
+    summary["finished_at"] = _now()
+    _write_json(run / "summary.json", summary)
+    writer.record(
+        "end",
+        status=status,
+        step=step,
+        max_steps=int(trainer.state.max_steps),
+        epoch=trainer.state.epoch,
+        eval_micro_f1=dev_scores["micro_f1"],
+        eval_auprc=dev_scores["auprc"],
+    )
+    writer.log(
+        f"{status}: dev micro-F1 {dev_scores['micro_f1']:.2f}, AUPRC {dev_scores['auprc']:.2f} "
+        f"(n={dev_scores['n']}); wall {summary['wall_s']:.1f} s"
+    )
+    return summary
+
+
+# -- command line -----------------------------------------------------------------------------------------
+
+
+def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``train`` on an argparse subparsers object (``core.cli`` calls this)."""
+    parser = subparsers.add_parser(
+        "train",
+        help="fine-tune a relation classifier on a workspace dataset and write a run folder",
+        description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",
+        epilog="options (in CONFIG or with --set key=value):\n" + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    parser.set_defaults(func=cli_train)
+    return parser
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", default=None, help="YAML or JSON file of options (omit: all defaults)")
+    parser.add_argument("--run-dir", default=None, help="run folder (default: WORKSPACE/runs/<time>-<model>-<format>)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option (repeatable); VALUE is read as YAML",
+    )
+    parser.add_argument("--check", action="store_true", help="validate and print the resolved config; do not train")
+
+
+def cli_train(args: argparse.Namespace) -> int:
+    """Run ``train`` from parsed arguments: 0 succeeded, 143 cancelled; ConfigError propagates (exit 2)."""
+    raw = load_config(args.config) if args.config else {}
+    raw.update(parse_overrides(args.overrides))
+    cfg = validate(raw)
+    if args.check:
+        print(json.dumps(cfg.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
+    print(f"Training in {run_dir} ...", flush=True)
+    summary = train(cfg, run_dir, echo=True)
+    dev = summary["dev"]
+    print(
+        f"{summary['status']}: dev micro-F1 {dev['micro_f1']:.2f}, AUPRC {dev['auprc']:.2f} (n={dev['n']}), "
+        f"best step {summary['best_step']}, {summary['wall_s']:.1f} s. Run folder: {run_dir}",
+        flush=True,
+    )
+    return 0 if summary["status"] == "succeeded" else EXIT_CANCELLED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m core.training CONFIG [--run-dir DIR] [--set key=value ...]`` (the ``train`` arguments)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m core train",
+        description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",
+        epilog="options (in CONFIG or with --set key=value):\n" + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return cli_train(args)
+    except (ConfigError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
