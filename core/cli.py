@@ -94,9 +94,11 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
     for preset in DEMO_JOB_PRESETS:
         config = training.validate({**training.PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
-        # Queued only: the app's watcher runs them one after another (RESTUDIO_MAX_CPU_JOBS on CPU).
+        # One after another on the CPU queue (RESTUDIO_MAX_CPU_JOBS), one per GPU on a GPU machine.
         job = store.create(name=preset, command=jobs.training_command(), kind="train", config=config.to_dict())
         print(f"Queued demo job #{job.id}: {preset}")
+    # Start the first one now; each finishing job starts the next (the app's watcher would too).
+    jobs.LocalBackend(store).reconcile()
     return 0
 
 

@@ -1048,6 +1048,12 @@ def _wrap_main(argv: Sequence[str]) -> int:
     # The file first: if the database cannot be written, reconcile still learns the result from it.
     atomic_write_text(job.run_path / EXIT_FILE, lambda fh: json.dump(record, fh))
     store.transition(job.id, status, expect={RUNNING}, exit_code=code, error=error)
+    # This job's slot is free now: start what waits in the local queue, so the queue drains
+    # even when no app (and so no Watcher) is running, e.g. jobs queued by `python -m core seed`.
+    try:
+        LocalBackend(store).reconcile()
+    except Exception as exc:  # best effort: the Watcher or the next page load starts them otherwise
+        print(f"[restudio] could not start queued jobs: {exc}", flush=True)
     return code if code >= 0 else 128 - code
 
 

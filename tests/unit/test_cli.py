@@ -120,6 +120,7 @@ def test_seed_queues_three_demo_jobs_once(tmp_path, monkeypatch):
     from core.jobs import JobStore
 
     monkeypatch.delenv("RESTUDIO_NO_DEMO_JOBS", raising=False)
+    monkeypatch.setenv("RESTUDIO_MAX_CPU_JOBS", "0")  # queue only: no training behind the test
     home = str(tmp_path / "ws")
     assert main(["seed", "--home", home]) == 0
     assert main(["seed", "--home", home]) == 0  # a second seed adds nothing

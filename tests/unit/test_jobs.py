@@ -580,3 +580,18 @@ def test_logs_tail(store):
     assert backend.logs(job, tail_lines=2).splitlines()[0] == "row 49"  # then the wrapper's closing line
     assert backend.logs(job, tail_lines=0) == ""
     assert jobs.job_logs(store, job.id, 3) == backend.logs(job, 3)
+
+
+def test_a_finishing_job_starts_the_next_queued_one_without_a_watcher(tmp_path):
+    """The local queue drains by itself: jobs queued before any app runs still all run."""
+    store = jobs.JobStore(tmp_path)
+    backend = jobs.LocalBackend(store, max_cpu_jobs=1)
+    quick = [sys.executable, "-c", "import time; time.sleep(0.5)"]
+    first = jobs.submit_job(store, quick, name="first", backend=backend)
+    second = jobs.submit_job(store, quick, name="second", backend=backend)
+    assert store.get_job(second.id).status == "queued"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and store.get_job(second.id).status != "succeeded":
+        time.sleep(0.2)  # nobody calls reconcile here: the first job's wrapper starts the second
+    assert store.get_job(first.id).status == "succeeded"
+    assert store.get_job(second.id).status == "succeeded"
