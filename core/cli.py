@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
 
     add("train", _cmd_train, "fine-tune a relation classifier (see `python -m core train --help`)")
+    add("crossval", _cmd_crossval, "k-fold out-of-fold probabilities for label issues (see `crossval --help`)")
+    from core.ensemble import add_ensemble_parser
+
+    add_ensemble_parser(sub)
 
     p = add("seed", _cmd_seed, "make sure the workspace holds the demo dataset")
     add_home(p)
@@ -248,11 +252,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return train_main(args.train_args)
 
 
+def _cmd_crossval(args: argparse.Namespace) -> int:
+    from core.crossval import main as crossval_main
+
+    return crossval_main(args.crossval_args)
+
+
+#: Commands with their own parsers, imported only when used (they pull in torch).
+HEAVY_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"train": _cmd_train, "crossval": _cmd_crossval}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:
-        # `train` has its own parser (every option with its default and description in --help).
-        args = argparse.Namespace(func=_cmd_train, train_args=argv[1:])
+    if argv[:1] and argv[0] in HEAVY_COMMANDS:
+        # These have their own parsers (every training option with its default and description in --help).
+        args = argparse.Namespace(func=HEAVY_COMMANDS[argv[0]], train_args=argv[1:], crossval_args=argv[1:])
     else:
         args = build_parser().parse_args(argv)
     try:

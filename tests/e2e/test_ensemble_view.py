@@ -1,0 +1,130 @@
+"""Browser: pick three trained demo runs on the Ensemble page, see the leaderboard, download the submission."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from core import ensemble
+from core.metrics import read_submission
+from core.schema import KLUE_SCHEMA
+from core.workspace import Workspace
+from tests.e2e.conftest import ROOT, _free_port, wait_for_app
+from tests.unit.test_ensemble import make_demo_runs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+PAGE = "views/ensemble.py"
+#: Until the lead registers the page in app.py, a one-page app serves it (at /, as its default page).
+REGISTERED = PAGE in (ROOT / "app.py").read_text()
+SERVER_FLAGS = ("--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false")
+
+
+def _serve(script: Path, home: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ, "RESTUDIO_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    log_path = home / "streamlit-ensemble.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), *SERVER_FLAGS],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        try:
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def trained_home(app_home) -> Path:
+    make_demo_runs(app_home)  # before any page loads: the runs are there when the app starts
+    return app_home
+
+
+@pytest.fixture(scope="module")
+def ensemble_url(trained_home, request, tmp_path_factory) -> Iterator[str]:
+    if REGISTERED:
+        yield f"{request.getfixturevalue('app_url')}/ensemble"
+        return
+    wrapper = tmp_path_factory.mktemp("ens-wrapper") / "one_page.py"
+    wrapper.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "import streamlit as st\n"
+        f"st.navigation([st.Page({str(ROOT / PAGE)!r}, title='Ensemble', url_path='ensemble')]).run()\n"
+    )
+    yield from _serve(wrapper, trained_home)  # its only page is the default page, served at /
+
+
+def test_pick_three_runs_see_leaderboard_and_download_submission(
+    trained_home, ensemble_url, page, tmp_path, screenshot_dir
+):
+    labels = [r.label for r in ensemble.finished_runs(trained_home)]
+    assert len(labels) == 3
+    page.goto(ensemble_url)
+    wait_for_app(page)
+    # The open dropdown makes the rest of the page inert: pick all three with the keyboard, then close it.
+    page.locator(".st-key-ens_runs input").click()
+    for label in labels:
+        page.keyboard.type(label)
+        page.get_by_role("option", name=label, exact=True).wait_for()
+        page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.get_by_text("3 member(s) on", exact=False).wait_for(timeout=60_000)  # the rerun with all three
+    wait_for_app(page)
+    for label in labels:
+        assert page.locator(".st-key-ens_runs").get_by_text(label, exact=True).count() >= 1
+    page.locator(".st-key-ens_score button").click()
+    wait_for_app(page, timeout=180_000)
+    page.get_by_role("heading", name="Leaderboard").wait_for(timeout=60_000)
+    board = page.locator('[data-testid="stDataFrame"]:visible').first  # "Members alone" is collapsed
+    board.wait_for(timeout=30_000)
+    choice = page.locator(".st-key-ens_choice")
+    choice.scroll_into_view_if_needed()
+    expect(choice.locator("input")).to_have_value(
+        re.compile("AUPRC"), timeout=30_000
+    )  # the chosen (best) leaderboard row
+    charts = page.locator('[data-testid="stPlotlyChart"]')
+    expect(charts).to_have_count(3, timeout=60_000)  # scatter + Pareto front, diversity heatmap, per-class F1
+
+    with page.expect_download(timeout=60_000) as info:
+        page.locator(".st-key-ens_download_submission button").click()
+    target = tmp_path / "submission.csv"
+    info.value.save_as(target)
+    ids, probs = read_submission(target, label_names=KLUE_SCHEMA.labels)  # a valid submission file
+    ws = Workspace(trained_home)
+    dataset = ws.dataset("demo (synthetic KLUE-RE)")
+    test_ids = ws.current_frame(dataset.id, "test")["id"].astype(str).tolist()
+    assert sorted(ids) == sorted(test_ids) and probs.shape == (len(test_ids), len(KLUE_SCHEMA.labels))
+    assert page.blocked_requests == [] or all("127.0.0.1" not in u for u in page.blocked_requests)
+    page.screenshot(path=str(screenshot_dir / "ensemble.png"), full_page=False)
