@@ -17,7 +17,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Browser libraries bertviz loads from a CDN (require.js 2.3.6, d3 5.7.0 as bertviz pins it, jQuery 2),
+# installed with npm and copied into assets/vendor/ (not committed) so the Explain view draws offline.
+VENDOR := assets/vendor
+$(VENDOR)/.installed: assets/package.json assets/package-lock.json
+	cd assets && npm install --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp assets/node_modules/requirejs/require.js $(VENDOR)/require.js
+	cp assets/node_modules/d3/dist/d3.min.js $(VENDOR)/d3.min.js
+	cp assets/node_modules/jquery/dist/jquery.min.js $(VENDOR)/jquery.min.js
+	touch $@
+
+.PHONY: assets
+assets: $(VENDOR)/.installed
+
+setup: $(STAMP) assets
 
 seed: setup
 	$(BIN)/python -m core seed
@@ -49,6 +63,10 @@ screenshots: setup browser
 
 bench: setup
 	$(BIN)/python bench/audit.py
+	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/train.py
+	$(BIN)/python bench/explain.py
+	$(BIN)/python bench/ensemble.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

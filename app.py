@@ -48,6 +48,7 @@ if password_gate():
     pages = [
         st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True),
         st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+        st.Page("views/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
         st.Page("views/ensemble.py", title="Ensemble", icon=":material/join_inner:", url_path="ensemble"),
     ]
     nav = st.navigation(pages)

@@ -17,6 +17,8 @@ The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.runs`, the Train
     checkpoint/            the best model (core.model.save_checkpoint; core.model.load_run_model reads it)
     dev_predictions.csv    id,pred_label,probs (submission format, the schema's baseline label order)
     test_predictions.csv   the same for the dataset's test part, when it has one
+    fold_ids.json          with ``folds``: the train ids this model learns from and the held-out ids
+    oof_predictions.csv    with ``folds``: predictions for the held-out fold (core.crossval stitches them)
     summary.json           {"status": "succeeded"|"cancelled"|"failed", "best_step", "dev": {"micro_f1",
                             "auprc", "n"}, "truncated_entity_rows", "train_samples_per_s", "wall_s", ...}
 
@@ -65,8 +67,10 @@ __all__ = [
     "cli_train",
     "config_help",
     "default_run_dir",
+    "fold_assignment",
     "load_config",
     "main",
+    "submission_labels",
     "train",
     "validate",
 ]
@@ -133,6 +137,9 @@ class TrainConfig:
     labels: list[str] | None = field(
         default=None, metadata={"help": "optional: the label list you expect; refused if the dataset's differs"}
     )
+    folds: int = _opt(0, "cross-validation: cut the split's train rows into this many stratified folds (0: off)")
+    fold: int = _opt(0, "with folds: the fold held out (0..folds-1); its rows get oof_predictions.csv")
+    fold_seed: int = _opt(42, "with folds: seed of the stratified fold assignment (same seed, same folds)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -303,6 +310,10 @@ def _check_values(cfg: TrainConfig) -> list[str]:
         problems.append(f"max_steps must be -1 (all epochs) or a positive number, got {cfg.max_steps}")
     if cfg.lr > 1:
         problems.append(f"lr {cfg.lr} is far too large (typical: 1e-5..5e-3)")
+    if cfg.folds == 1 or cfg.folds < 0:
+        problems.append(f"folds must be 0 (off) or at least 2, got {cfg.folds}")
+    elif cfg.folds and not 0 <= cfg.fold < cfg.folds:
+        problems.append(f"fold must be between 0 and {cfg.folds - 1} (folds is {cfg.folds}), got {cfg.fold}")
     model_problem = _check_model(cfg.model)
     if model_problem:
         problems.append(model_problem)
@@ -343,6 +354,7 @@ class _Data:
     test: pd.DataFrame | None
     revision: int
     split_revision: int
+    holdout: pd.DataFrame | None = None  # with folds: the held-out fold of the split's train rows
 
 
 def _workspace_root(cfg: TrainConfig) -> Path:
@@ -405,6 +417,13 @@ def _load_data(cfg: TrainConfig) -> _Data:
         if extra:
             problems.append(f"the config has {_few(extra)} that the dataset lacks")
         raise ConfigError(f"labels do not match dataset {info.name!r}: {'; '.join(problems)}.")
+    holdout = None
+    if cfg.folds:
+        if len(train) < cfg.folds:
+            raise ConfigError(f"folds {cfg.folds} is more than the {len(train)} train rows of split {cfg.split!r}.")
+        held = fold_assignment(train["id"], train["label"], folds=cfg.folds, seed=cfg.fold_seed) == cfg.fold
+        holdout = train[held].reset_index(drop=True)
+        train = train[~held].reset_index(drop=True)
     test = ws.current_frame(info.id, "test") if "test" in info.parts else None
     return _Data(
         dataset_id=info.id,
@@ -416,7 +435,31 @@ def _load_data(cfg: TrainConfig) -> _Data:
         test=test,
         revision=ws.revision(info.id),
         split_revision=split.revision,
+        holdout=holdout,
     )
+
+
+def fold_assignment(ids: Sequence[Any], labels: Sequence[Any], *, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each row: sklearn's ``StratifiedKFold`` (shuffled, seeded).
+
+    The rows are put in id order first, so the folds depend on the rows, their labels and the seed,
+    never on the order a frame happens to list them in. A label with fewer rows than folds is spread
+    over as many folds as it has rows (sklearn's warning about it is expected here and silenced).
+    """
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    id_text = np.asarray([str(i) for i in ids], dtype=object)
+    order = np.argsort(id_text, kind="stable")
+    y = np.asarray([str(v) for v in labels], dtype=object)[order]
+    out = np.empty(len(id_text), dtype=np.int64)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for k, (_, held) in enumerate(splitter.split(np.zeros(len(y)), y)):
+            out[order[held]] = k
+    return out
 
 
 def _few(items: Sequence[str], limit: int = 5) -> str:
@@ -681,10 +724,15 @@ def _precision(cfg: TrainConfig) -> tuple[bool, bool, str]:
     return fp16, bf16, device
 
 
+def submission_labels(schema_name: str, labels: Sequence[str]) -> tuple[str, ...]:
+    """The label order of the ``probs`` lists in a run's prediction files: the schema's baseline order
+    when the dataset holds the same labels (submission format), else the dataset's own order."""
+    base = SCHEMAS[schema_name].labels if schema_name in SCHEMAS else tuple(labels)
+    return tuple(base) if set(base) == set(labels) else tuple(labels)
+
+
 def _submission_order(data: _Data) -> tuple[str, ...]:
-    """The schema's baseline label order when the dataset holds the same labels (submission format)."""
-    base = SCHEMAS[data.schema_name].labels if data.schema_name in SCHEMAS else data.labels
-    return tuple(base) if set(base) == set(data.labels) else data.labels
+    return submission_labels(data.schema_name, data.labels)
 
 
 def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: _Data) -> None:
@@ -708,6 +756,10 @@ def _scores(frame: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> di
     }
 
 
+#: Files a run writes that must not survive from an earlier attempt in the same folder.
+_RUN_OUTPUTS = ("summary.json", "dev_predictions.csv", "test_predictions.csv", "oof_predictions.csv", "fold_ids.json")
+
+
 def train(
     config: TrainConfig | Mapping[str, Any],
     run_dir: str | os.PathLike[str],
@@ -728,7 +780,7 @@ def train(
     cfg = validate(config)
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
-    for stale in ("summary.json", "dev_predictions.csv", "test_predictions.csv"):  # from an earlier attempt
+    for stale in _RUN_OUTPUTS:  # from an earlier attempt in the same folder
         (run / stale).unlink(missing_ok=True)
     _write_json(run / "config.json", cfg.to_dict())
     writer = _RunWriter(run, started, echo=echo)
@@ -805,6 +857,19 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         f"dataset {data.dataset_name!r} (#{data.dataset_id}, revision {data.revision}), split {cfg.split!r}: "
         f"{len(data.train)} train, {len(data.dev)} dev, {0 if data.test is None else len(data.test)} test rows"
     )
+    if data.holdout is not None:
+        # Written before training starts: the record of exactly which rows this model may learn from.
+        _write_json(
+            run / "fold_ids.json",
+            {
+                "folds": cfg.folds,
+                "fold": cfg.fold,
+                "fold_seed": cfg.fold_seed,
+                "train_ids": data.train["id"].astype(str).tolist(),
+                "holdout_ids": data.holdout["id"].astype(str).tolist(),
+            },
+        )
+        writer.log(f"fold {cfg.fold} of {cfg.folds} (seed {cfg.fold_seed}): {len(data.holdout)} train rows held out")
 
     # 3. Tokenizer and model (the tiny demo backbone is built from the train sentences first). ----------
     model_path = cfg.model
@@ -961,6 +1026,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         "n_train": len(data.train),
         "n_dev": len(data.dev),
         "n_test": 0 if data.test is None else len(data.test),
+        "n_holdout": 0 if data.holdout is None else len(data.holdout),
         "dataset": data.dataset_name,
         "dataset_id": data.dataset_id,
         "dataset_revision": data.revision,
@@ -977,6 +1043,13 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     _write_json(run / "summary.json", summary)
     _write_predictions(run / "dev_predictions.csv", data.dev["id"].astype(str).tolist(), dev_probs, data)
     summary["predictions"].append("dev_predictions.csv")
+    if data.holdout is not None:  # the held-out fold, for cross-validation (core.crossval stitches them)
+        oof_probs = re_model.predict_proba(
+            model, tokenizer, data.holdout, meta=model.meta, batch_size=cfg.eval_batch_size
+        )
+        _write_predictions(run / "oof_predictions.csv", data.holdout["id"].astype(str).tolist(), oof_probs, data)
+        summary["predictions"].append("oof_predictions.csv")
+        summary["holdout"] = _scores(data.holdout, oof_probs, labels)
     if data.test is not None:
         test_probs = re_model.predict_proba(
             model, tokenizer, data.test, meta=model.meta, batch_size=cfg.eval_batch_size

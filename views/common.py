@@ -43,6 +43,18 @@ def audit_report(root: str, dataset_id: int, revision: int, threshold: float) ->
     return audit_core.audit(train, test, schema=info.schema, minority_threshold=threshold)
 
 
+@st.cache_data(max_entries=8, show_spinner="Finding label issues…")
+def label_issues(root: str, dataset_id: int, revision: int, oof_path: str, threshold: float):
+    """(confident-learning issues, no_relation view, oof metadata) for the current rows, cached by revision."""
+    from core import crossval, label_issues
+
+    ids, probs, labels, meta = crossval.load_oof(oof_path)
+    rows, aligned, _ = label_issues.align_oof(workspace_at(root).current_frame(dataset_id, "train"), ids, probs)
+    issues = label_issues.find_label_issues(rows, aligned, label_names=labels)
+    nr_view = label_issues.no_relation_view(rows, aligned, label_names=labels, threshold=threshold)
+    return issues, nr_view, meta
+
+
 def flash(kind: str, message: str) -> None:
     """Queue a message for the next run (actions run in callbacks, before the page redraws)."""
     st.session_state["_flash"] = (kind, message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import display, fixes
+from core import crossval, display, fixes, label_issues
 from core.augment import entity_swap
 from core.export import export_frame
 from core.importing import MAX_UPLOAD_MB, import_uploaded
@@ -178,6 +178,7 @@ def flag_counts(report, invalid: pd.DataFrame) -> dict[str, int]:
         "Offsets": len(report.offset_mismatches),
         "Train/test overlap": report.overlap.shared_triples if report.overlap else 0,
         "Invalid rows": int(invalid["row"].nunique()) if len(invalid) else 0,
+        "Label issues": None,
     }
 
 
@@ -422,6 +423,98 @@ def overlap_section(report) -> None:
         st.dataframe(ov.table, hide_index=True, width="stretch", height=280, key="ov_table")
 
 
+def retrain(info: DatasetInfo, oof_meta: dict) -> None:
+    try:
+        job = crossval.retrain_cleaned(root, info.id, oof_meta=oof_meta)
+    except (ValueError, DataError) as exc:
+        common.flash("error", str(exc))
+        return
+    parent = f"; the Train view overlays it with job #{job.parent_id}" if job.parent_id else ""
+    common.flash("success", f"Queued job #{job.id} {job.name!r} on revision {ws.revision(info.id)}{parent}.")
+
+
+def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: int) -> None:
+    found = crossval.latest_oof(root, info.id)
+    if found is None:
+        st.info(
+            "No out-of-fold probabilities for this dataset yet. Start a k-fold cross-validation in the Train view "
+            "(New job → Cross-validation folds), or run `python -m core crossval`; its label issues appear here."
+        )
+        return
+    path, meta = found
+    c1, c2 = st.columns([3, 2])
+    view = (
+        c1.segmented_control(
+            "Label issue view",
+            ["Confident learning", "no_relation view"],
+            key="li_view",
+            default="Confident learning",
+            label_visibility="collapsed",
+        )
+        or "Confident learning"
+    )
+    threshold = c2.slider("no_relation view confidence", 0.5, 0.99, 0.8, 0.01, key="li_threshold")
+    issues, nr_view, meta = common.label_issues(root, info.id, revision, str(path), threshold)
+    if meta.get("revision") != revision:
+        st.caption(
+            f"Probabilities from revision {meta.get('revision')} (k={meta.get('k')}); the data changed since, "
+            "so relabelled rows keep their old scores until the next cross-validation."
+        )
+    table = issues if view == "Confident learning" else nr_view
+    c1, c2 = st.columns([3, 2])
+    labels = c1.multiselect(
+        "Given label", sorted(table["label"].unique()) if len(table) else [], key="li_labels", placeholder="all labels"
+    )
+    text = c2.text_input("Search", key="li_text", placeholder="id or sentence")
+    if labels:
+        table = table[table["label"].isin(labels)]
+    if text:
+        table = table[
+            table["id"].astype(str).str.contains(text, regex=False)
+            | table.get("sentence", table["id"]).astype(str).str.contains(text, regex=False)
+        ]
+    st.caption(f"{len(table)} rows, likeliest errors first. Suggested label = the models' argmax.")
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=320,
+        key="li_table",
+        on_select="rerun",
+        selection_mode="multi-row",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("suggested_prob", "given_prob", "quality", "confidence")
+            if c in table
+        },
+    )
+    selected = table.iloc[event.selection.rows] if event and event.selection.rows else table.iloc[0:0]
+    b1, b2, b3 = st.columns(3)
+    b1.button(
+        f"Relabel {len(selected)} selected to the suggestion",
+        key="li_relabel_selected",
+        disabled=selected.empty,
+        on_click=apply,
+        args=(info.id, label_issues.relabel_changes(selected, versions), "label issue: relabelled to suggestion"),
+    )
+    b2.button(
+        f"Relabel all {len(table)} shown",
+        key="li_relabel_shown",
+        type="primary",
+        disabled=table.empty,
+        on_click=apply,
+        args=(info.id, label_issues.relabel_changes(table, versions), "label issue: relabelled (bulk)"),
+    )
+    b3.button(
+        "Retrain from the cleaned revision",
+        key="li_retrain",
+        icon=":material/replay:",
+        on_click=retrain,
+        args=(info, meta),
+        help="Trains the cross-validation's config on the current (corrected) rows, as a new job.",
+    )
+
+
 def invalid_section(info: DatasetInfo) -> None:
     for part in info.parts:
         bad = ws.invalid_rows(info.id, part)
@@ -447,7 +540,7 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, in
         st.segmented_control(
             "Flag kind",
             kinds,
-            format_func=lambda k: f"{k} ({counts[k]})",
+            format_func=lambda k: k if counts[k] is None else f"{k} ({counts[k]})",
             key="flag_kind",
             default=kinds[0],
             label_visibility="collapsed",
@@ -464,6 +557,8 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, in
         offsets_section(info, report, train, versions)
     elif kind == "Train/test overlap":
         overlap_section(report)
+    elif kind == "Label issues":
+        label_issues_section(info, versions, ws.revision(info.id))
     else:
         invalid_section(info)
 

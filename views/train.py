@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import display, jobs, runs, training
+from core import crossval, display, jobs, runs, training
 from core.schema import DataError
 from views import common
 
@@ -98,7 +98,16 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
             for i, opt in enumerate(rest):
                 with cols[i % 3]:
                     values[opt] = option_widget(opt)
-        c1, c2 = st.columns(2)
+        c0, c1, c2 = st.columns([1, 1, 2])
+        folds = c0.number_input(
+            "Cross-validation folds",
+            0,
+            20,
+            0,
+            key="train_folds",
+            help="0: one job. k >= 2: k fold jobs whose out-of-fold probabilities feed the Data "
+            "view's label issues (confident learning).",
+        )
         gpu_choices = ["auto", "cpu", *[g.index for g in gpus]]
         gpu = c1.selectbox(
             "GPU",
@@ -117,6 +126,18 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
     config = {**DEFAULTS, **values, "dataset": dataset, "split": split, "workspace": root}
     try:
         resolved = training.validate(config)
+        if folds:
+            group = crossval.submit_crossval(
+                root,
+                resolved.to_dict(),
+                k=int(folds),
+                backend=backend,
+                name=name.strip() or None,
+                gpu={"auto": None, "cpu": ""}.get(gpu, gpu),
+                ray_address=ray_address.strip() or None,
+            )
+            common.flash("success", f"Queued {int(folds)} fold jobs as cross-validation group {group}.")
+            st.rerun()
         job = jobs.submit_training(
             root,
             resolved.to_dict(),
@@ -126,7 +147,7 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
             ray_address=ray_address.strip() or None,
             parent_id=st.session_state.get("train_parent"),
         )
-    except (training.ConfigError, jobs.JobError, DataError, ValueError) as exc:
+    except (training.ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
         st.error(str(exc), icon=":material/error:")
         return
     common.flash("success", f"Job #{job.id} {job.name!r} is {job.status}.")
@@ -223,6 +244,45 @@ def curves_section(all_jobs: list[jobs.Job]) -> None:
             st.dataframe(diff, hide_index=True, width="stretch", key="config_diff")
 
 
+def overlay_with_parent(job_id: int) -> None:
+    job = store.get_job(job_id)
+    parent = store.get_job(job.parent_id) if job.parent_id else None
+    if parent is not None:
+        st.session_state["train_runs"] = [f"#{parent.id} {parent.name}", f"#{job.id} {job.name}"]
+
+
+def stitch(group_id: str) -> None:
+    try:
+        path = crossval.stitch_oof(root, group_id)
+    except (ValueError, DataError) as exc:
+        common.flash("error", str(exc))
+        return
+    common.flash("success", f"Out-of-fold probabilities stitched ({path.name}): see Data → Flags → Label issues.")
+
+
+def crossval_section(all_jobs: list[jobs.Job], dataset_id: int) -> None:
+    groups = list(dict.fromkeys(j.group_id for j in all_jobs if j.group_id))
+    if not groups:
+        return
+    stitched = {meta.get("group_id") for _, meta in crossval.list_oof(root, dataset_id)}
+    st.markdown("#### Cross-validation")
+    for group in reversed(groups):
+        status = crossval.crossval_status(root, group)
+        c1, c2, c3 = st.columns([2, 3, 2], vertical_alignment="center")
+        c1.markdown(f"`{group}` · {status.k} folds · **{status.state}** ({status.done}/{status.k} done)")
+        c2.progress(status.fraction)
+        if group in stitched:
+            c3.caption("Stitched: label issues are in the Data view.")
+        else:
+            c3.button(
+                "Stitch out-of-fold file",
+                key=f"stitch_{group}",
+                disabled=status.state != "succeeded",
+                on_click=stitch,
+                args=(group,),
+            )
+
+
 def job_detail(all_jobs: list[jobs.Job]) -> None:
     labels = {j.id: f"#{j.id} {j.name} ({j.status})" for j in all_jobs}
     job_id = st.selectbox("Job", list(labels), format_func=labels.get, key="train_detail")
@@ -239,7 +299,15 @@ def job_detail(all_jobs: list[jobs.Job]) -> None:
     c2.button(
         "Re-run with edits", key=f"rerun_{job.id}", on_click=rerun_with_edits, args=(job.id,), icon=":material/replay:"
     )
-    c3.caption(f"Run folder: `{job.run_dir}`")
+    if job.parent_id:
+        c3.button(
+            f"Overlay with #{job.parent_id} (before)",
+            key=f"overlay_{job.id}",
+            on_click=overlay_with_parent,
+            args=(job.id,),
+            icon=":material/compare_arrows:",
+        )
+    st.caption(f"Run folder: `{job.run_dir}`")
     if job.error:
         st.error(job.error)
     summary = runs.read_summary(job.run_dir)
@@ -272,6 +340,7 @@ def jobs_panel() -> None:
             "RAM MB": st.column_config.NumberColumn(format="%.0f"),
         },
     )
+    crossval_section(all_jobs, info.id)
     st.markdown("#### Curves")
     curves_section(all_jobs)
     st.markdown("#### Job")

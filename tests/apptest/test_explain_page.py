@@ -1,0 +1,98 @@
+"""AppTest: the Explain page renders a trained run on a dev row and on a typed sentence, and the URL
+query reproduces the state (run, example, method, target).
+
+Until the lead registers the page in app.py, it is opened through a one-page wrapper script (an
+``st.navigation`` with only this page); afterwards ``app.py`` is used as is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.importing import seed_demo
+from core.workspace import Workspace
+from tests.unit.test_explain import XSS_IMG, register_run_copy, trained_run_dir
+
+pytestmark = [pytest.mark.apptest, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("explain-app")
+    seed_demo(Workspace(home))
+    register_run_copy(home, trained_run_dir(), name="tiny explain")
+    return home
+
+
+@pytest.fixture
+def open_page(home, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESTUDIO_HOME", str(home))
+    monkeypatch.setenv("RESTUDIO_NO_WATCHER", "1")
+
+    def make(**query: str) -> AppTest:
+        if "views/explain.py" in (ROOT / "app.py").read_text():
+            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+            for key, value in query.items():
+                at.query_params[key] = value
+            at.run()
+            at.switch_page("views/explain.py")
+        else:
+            wrapper = tmp_path / "explain_app.py"
+            wrapper.write_text(
+                "import sys\n"
+                f"sys.path.insert(0, {str(ROOT)!r})\n"
+                "import streamlit as st\n"
+                f"st.navigation([st.Page({str(ROOT / 'views' / 'explain.py')!r}, title='Explain')]).run()\n"
+            )
+            at = AppTest.from_file(str(wrapper), default_timeout=180)
+            for key, value in query.items():
+                at.query_params[key] = value
+        at.run()
+        assert not at.exception, at.exception
+        return at
+
+    return make
+
+
+def _htmls(at: AppTest) -> list[str]:
+    return [el.proto.body for el in at.get("html")]
+
+
+def test_renders_a_run_and_a_dev_example(open_page):
+    at = open_page()
+    assert at.title[0].value == "Explain"
+    assert at.selectbox(key="xp_run").value.endswith("tiny explain")
+    row = at.selectbox(key="xp_row").value
+    assert at.query_params["example"] == [row] or at.query_params["example"] == row
+    assert any(m.value.startswith("Predicted **") for m in at.markdown)
+    strips = [h for h in _htmls(at) if 'class="xp-strip"' in h]
+    assert len(strips) == 4  # one heat strip per method
+    assert any("comprehensiveness" in c.value for c in at.caption)
+    assert any("IG convergence delta" in c.value for c in at.caption)
+
+
+def test_query_reproduces_run_example_method_and_target(open_page):
+    first = open_page()
+    rows = first.selectbox(key="xp_row").options
+    wanted = rows[3].split(" · ")[0]
+    at = open_page(example=wanted, method="occlusion", target="per:title")
+    assert at.selectbox(key="xp_row").value == wanted
+    assert at.multiselect(key="xp_methods").value == ["occlusion"]
+    assert at.selectbox(key="xp_target").value == "per:title"
+    assert any("Attributions for per:title" in m.value for m in at.markdown)
+    strips = [h for h in _htmls(at) if 'class="xp-strip"' in h]
+    assert len(strips) == 1 and 'data-method="occlusion"' in strips[0]
+
+
+def test_typed_sentence_with_markup_renders_as_text(open_page):
+    sentence = f"홍길동은 {XSS_IMG} 회사의 대표이다."
+    at = open_page(text=sentence, subj="홍길동", obj="회사", stype="PER", otype="ORG")
+    assert at.segmented_control(key="xp_source").value == "Type a sentence"
+    assert any('class="xp-strip"' in h for h in _htmls(at))
+    for body in _htmls(at):
+        assert "<img" not in body
+    assert any("&lt;img" in body for body in _htmls(at))
