@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,51 +12,11 @@ from core import ensemble
 from core.metrics import read_submission
 from core.schema import KLUE_SCHEMA
 from core.workspace import Workspace
-from tests.e2e.conftest import ROOT, _free_port, wait_for_app
+from tests.e2e.conftest import wait_for_app
 from tests.unit.test_ensemble import make_demo_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-PAGE = "views/ensemble.py"
-#: Until the lead registers the page in app.py, a one-page app serves it (at /, as its default page).
-REGISTERED = PAGE in (ROOT / "app.py").read_text()
-SERVER_FLAGS = ("--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false")
-
-
-def _serve(script: Path, home: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "RESTUDIO_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    log_path = home / "streamlit-ensemble.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port), *SERVER_FLAGS],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
-        try:
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 @pytest.fixture(scope="module")
@@ -72,18 +26,9 @@ def trained_home(app_home) -> Path:
 
 
 @pytest.fixture(scope="module")
-def ensemble_url(trained_home, request, tmp_path_factory) -> Iterator[str]:
-    if REGISTERED:
-        yield f"{request.getfixturevalue('app_url')}/ensemble"
-        return
-    wrapper = tmp_path_factory.mktemp("ens-wrapper") / "one_page.py"
-    wrapper.write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "import streamlit as st\n"
-        f"st.navigation([st.Page({str(ROOT / PAGE)!r}, title='Ensemble', url_path='ensemble')]).run()\n"
-    )
-    yield from _serve(wrapper, trained_home)  # its only page is the default page, served at /
+def ensemble_url(trained_home, request) -> str:
+    # app_url starts the server after trained_home made the runs, so they are there when the app starts.
+    return f"{request.getfixturevalue('app_url')}/ensemble"
 
 
 def test_pick_three_runs_see_leaderboard_and_download_submission(

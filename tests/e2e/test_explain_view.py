@@ -1,30 +1,25 @@
 """Browser: the Explain view draws bertviz's head and model views (SVG) and the attribution strips with
 every non-localhost request blocked, and a sentence carrying markup runs no script anywhere.
 
-Until the lead registers the page in app.py, the server runs a one-page wrapper script instead.
+The server is the shared `app_url` fixture, on this module's workspace (``app_home`` with a trained run).
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from core.importing import seed_demo
 from core.workspace import Workspace
-from tests.e2e.conftest import _free_port, wait_for_app
+from tests.e2e.conftest import wait_for_app
 from tests.unit.test_explain import register_run_copy, trained_run_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-REGISTERED = "views/explain.py" in (ROOT / "app.py").read_text()
 XSS = '<img src=x onerror="window.__pwned=1;alert(1)"> </script><script>window.__pwned2=1;alert(2)</script>'
 
 
@@ -36,51 +31,8 @@ def app_home(tmp_path_factory) -> Path:
     return home
 
 
-@pytest.fixture(scope="module")
-def app_url(app_home, tmp_path_factory) -> Iterator[str]:
-    """``streamlit run`` of app.py (page registered) or of a wrapper holding only the Explain page."""
-    script = ROOT / "app.py"
-    if not REGISTERED:
-        script = tmp_path_factory.mktemp("wrapper") / "explain_app.py"
-        script.write_text(
-            "import sys\n"
-            f"sys.path.insert(0, {str(ROOT)!r})\n"
-            "import streamlit as st\n"
-            f"st.navigation([st.Page({str(ROOT / 'views' / 'explain.py')!r}, title='Explain',"
-            " url_path='explain')]).run()\n"
-        )
-    port = _free_port()
-    env = {**os.environ, "RESTUDIO_HOME": str(app_home), "RESTUDIO_NO_WATCHER": "1", "PYTHONUNBUFFERED": "1"}
-    log_path = app_home / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"streamlit did not start: {log_path.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
 def _page_url(app_url: str, **query: str) -> str:
-    path = "/explain" if REGISTERED else "/"
+    path = "/explain"
     return f"{app_url}{path}?{urllib.parse.urlencode(query)}" if query else f"{app_url}{path}"
 
 
