@@ -18,7 +18,6 @@ from tests.unit.test_ensemble import make_demo_runs
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-
 @pytest.fixture(scope="module")
 def trained_home(app_home) -> Path:
     make_demo_runs(app_home)  # before any page loads: the runs are there when the app starts
