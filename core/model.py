@@ -388,14 +388,25 @@ def build_tiny_model(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = normalizers.BertNormalizer(
+    corpus = [*texts, *format_vocabulary()]
+    normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
     )
+    # The trainer creates each "##c" continuation token the first time it meets one while walking a hash map,
+    # so their ids, the merge tie-breaks that compare ids, and so the vocabulary itself differ from one run
+    # to the next (huggingface/tokenizers#1794). Registering every "##c" up front, in sorted order, fixes
+    # their ids: the same sentences then always give the same vocabulary, and every fold and rerun of a
+    # tiny-model job the same backbone.
+    alphabet = sorted({char for text in corpus for char in normalizer.normalize_str(text) if not char.isspace()})
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    continuations = [f"##{char}" for char in alphabet]
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizer
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False)
-    wordpiece.train_from_iterator([*texts, *format_vocabulary()], trainer=trainer)
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size, special_tokens=[*specials, *continuations], show_progress=False
+    )
+    wordpiece.train_from_iterator(corpus, trainer=trainer)
     # BertTokenizer rebuilds the same normaliser / pre-tokeniser / [CLS] A [SEP] B [SEP] template from the
     # vocabulary, and its tokenizer_config.json records lowercase=False so AutoTokenizer reloads it as is.
     tokenizer = BertTokenizer(

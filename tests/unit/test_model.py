@@ -64,6 +64,22 @@ def test_tiny_model_is_a_normal_hf_folder(tiny_path: Path) -> None:
         assert path.stat().st_mode & stat.S_IROTH, path.name
 
 
+def test_tiny_vocabulary_is_the_same_on_every_build(tmp_path: Path) -> None:
+    # The demo sentences have many tied merge counts; before the continuation tokens were registered up front
+    # (huggingface/tokenizers#1794) about half of these builds came out with a different vocabulary.
+    from core.demo import generate_rows
+
+    sentences = generate_rows(600, seed=3)["sentence"].astype(str).tolist()
+    vocabularies = {
+        (
+            build_tiny_model(tmp_path / str(i), sentences, vocab_size=2000, hidden=16, layers=1, heads=1)
+            / "tokenizer.json"
+        ).read_text(encoding="utf-8")
+        for i in range(6)
+    }
+    assert len(vocabularies) == 1
+
+
 def test_focal_with_gamma_zero_is_cross_entropy() -> None:
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(64, 30, generator=gen) * 3
