@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.importing import seed_demo
     from core.model import build_tiny_model
-    from core.training import _load_data, validate
+    from core.training import load_data, validate
     from core.workspace import Workspace
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         ws = Workspace(scratch / "workspace")
         seed_demo(ws)
         config = job_config(args, ws.root)
-        data = _load_data(validate(config))  # the job's own rows: the split's train/dev part of the dataset
+        data = load_data(validate(config))  # the job's own rows: the split's train/dev part of the dataset
         # The tiny backbone, built once from the train sentences as a "tiny" job builds it, and given to
         # both sides as a local model folder: the WordPiece trainer does not give the same vocabulary on
         # every call, and both sides must start from the very same model. (A "tiny" job builds it before

@@ -45,9 +45,12 @@ __all__ = [
     "SPECIAL_TOKEN_FORMATS",
     "TYPE_LANGUAGES",
     "Encoded",
+    "build_texts",
     "encode",
+    "entity_markers",
     "format_vocabulary",
     "mark_row",
+    "rust_backend",
     "special_tokens",
 ]
 
@@ -138,7 +141,7 @@ def _type_name(etype: str, type_language: str) -> str:
     return KLUE_TYPE_NAMES_KO.get(etype, etype) if type_language == "ko" else etype
 
 
-def _markers(input_format: str, subj_type: str, obj_type: str, type_language: str) -> tuple[str, str, str, str]:
+def entity_markers(input_format: str, subj_type: str, obj_type: str, type_language: str) -> tuple[str, str, str, str]:
     """(subject open, subject close, object open, object close) for one row."""
     if input_format == "entity_marker":
         return "[E1]", "[/E1]", "[E2]", "[/E2]"
@@ -218,7 +221,7 @@ def mark_row(
     return "".join(parts), (starts[0], ends[0]), (starts[1], ends[1])
 
 
-def _build_texts(
+def build_texts(
     frame: pd.DataFrame, input_format: str, type_language: str, sep_token: str | None
 ) -> tuple[list[str] | None, list[str], np.ndarray]:
     """First segments (or None), texts, and char ranges [subj_s, subj_e, obj_s, obj_e] in the text."""
@@ -233,7 +236,7 @@ def _build_texts(
         stypes = frame["subj_type"].astype(str).tolist()
         otypes = frame["obj_type"].astype(str).tolist()
         for i, sentence in enumerate(sentences):
-            markers = _markers(input_format, stypes[i], otypes[i], type_language)
+            markers = entity_markers(input_format, stypes[i], otypes[i], type_language)
             text, s_rng, o_rng = mark_row(sentence, (int(ss[i]), int(se[i])), (int(os_[i]), int(oe[i])), markers)
             texts.append(text)
             spans[i] = (*s_rng, *o_rng)
@@ -310,8 +313,8 @@ def encode(
         empty = np.zeros(0, dtype=np.int64)
         return Encoded(ids, [], [], [] if has_types else None, empty, empty.copy())
     _check_special_tokens(tokenizer, frame, input_format)
-    first, texts, spans = _build_texts(frame, input_format, type_language, getattr(tokenizer, "sep_token", None))
-    backend = _backend(tokenizer)
+    first, texts, spans = build_texts(frame, input_format, type_language, getattr(tokenizer, "sep_token", None))
+    backend = rust_backend(tokenizer)
     with _gc_paused():
         return _encode_rows(backend, ids, first, texts, spans, max_length, has_types)
 
@@ -363,7 +366,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _backend(tokenizer: Any) -> Any:
+def rust_backend(tokenizer: Any) -> Any:
     """A private copy of the tokenizer's Rust ``tokenizers.Tokenizer`` with truncation and padding off.
 
     Calling the Rust tokenizer directly (``encode_batch``, parallel) instead of ``tokenizer(...)`` skips

@@ -479,7 +479,7 @@ def _sentence_words(sentence: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
 
 def encode_example(explainer: Explainer, example: Example) -> EncodedExample:
     """Encode ``example`` as the model's run does and assign every token to a word unit."""
-    from core.encoding import _backend, _build_texts, _markers
+    from core.encoding import build_texts, entity_markers, rust_backend
 
     tok = explainer.tokenizer
     frame = example.frame()
@@ -490,10 +490,10 @@ def encode_example(explainer: Explainer, example: Example) -> EncodedExample:
         max_length=explainer.max_length,
         type_language=explainer.type_language,
     )
-    first, texts, _ = _build_texts(
+    first, texts, _ = build_texts(
         frame, explainer.input_format, explainer.type_language, getattr(tok, "sep_token", None)
     )
-    backend = _backend(tok)
+    backend = rust_backend(tok)
     whole = backend.encode(texts[0]) if first is None else backend.encode(first[0], texts[0])
     text_seq = 0 if first is None else 1
     seq_ids = whole.sequence_ids
@@ -506,7 +506,7 @@ def encode_example(explainer: Explainer, example: Example) -> EncodedExample:
     subj_rng = (example.subj_start, example.subj_end + 1)
     obj_rng = (example.obj_start, example.obj_end + 1)
     if explainer.input_format in MARKER_FORMATS:
-        markers = _markers(explainer.input_format, example.subj_type, example.obj_type, explainer.type_language)
+        markers = entity_markers(explainer.input_format, example.subj_type, example.obj_type, explainer.type_language)
         origin = _origin_map(example, markers)
     else:
         origin = np.arange(len(example.sentence), dtype=np.int64)
@@ -868,20 +868,34 @@ def integrated_gradients(
     return out
 
 
-def _gradient_x(
+def _gradient_attribution(
     explainer: Explainer,
     example: Example | EncodedExample,
     target: int | str | None,
+    ks: Sequence[float] | None,
     *,
-    multiply: bool,
-) -> tuple[EncodedExample, int, torch.Tensor]:
+    method: str,
+) -> dict[str, Any]:
+    """Captum ``LayerGradientXActivation`` on the embeddings, reduced over the hidden size per ``method``.
+
+    ``input_x_gradient`` multiplies the gradient by the embedding and sums (signed); ``saliency`` keeps the
+    bare gradient and takes its L2 norm (unsigned).
+    """
     from captum.attr import LayerGradientXActivation
 
-    encoded, tgt = _prepare(explainer, example, target)
-    layer = LayerGradientXActivation(_prob_forward(explainer), explainer.embeddings, multiply_by_inputs=multiply)
-    ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
-    attr = layer.attribute(ids, target=tgt, additional_forward_args=_extra_args(explainer, encoded))
-    return encoded, tgt, attr[0].detach().double()
+    started = time.perf_counter()
+    with explainer.lock:
+        encoded, tgt = _prepare(explainer, example, target)
+        multiply = method == "input_x_gradient"
+        layer = LayerGradientXActivation(_prob_forward(explainer), explainer.embeddings, multiply_by_inputs=multiply)
+        ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
+        attr = layer.attribute(ids, target=tgt, additional_forward_args=_extra_args(explainer, encoded))
+        per_dim = attr[0].detach().double()
+        scores = (per_dim.sum(dim=-1) if multiply else per_dim.norm(dim=-1)).cpu().numpy()
+        elapsed = time.perf_counter() - started
+        out = _result(explainer, encoded, method, tgt, scores, started, ks=ks)
+    out["wall_s"] = elapsed
+    return out
 
 
 def input_x_gradient(
@@ -892,14 +906,7 @@ def input_x_gradient(
     ks: Sequence[float] | None = DEFAULT_KS,
 ) -> dict[str, Any]:
     """Gradient x embedding (Captum ``LayerGradientXActivation``), summed over the hidden size: signed."""
-    started = time.perf_counter()
-    with explainer.lock:
-        encoded, tgt, attr = _gradient_x(explainer, example, target, multiply=True)
-        scores = attr.sum(dim=-1).cpu().numpy()
-        elapsed = time.perf_counter() - started
-        out = _result(explainer, encoded, "input_x_gradient", tgt, scores, started, ks=ks)
-    out["wall_s"] = elapsed
-    return out
+    return _gradient_attribution(explainer, example, target, ks, method="input_x_gradient")
 
 
 def saliency(
@@ -910,14 +917,7 @@ def saliency(
     ks: Sequence[float] | None = DEFAULT_KS,
 ) -> dict[str, Any]:
     """Saliency: the L2 norm of the target probability's gradient at each token embedding (unsigned)."""
-    started = time.perf_counter()
-    with explainer.lock:
-        encoded, tgt, grad = _gradient_x(explainer, example, target, multiply=False)
-        scores = grad.norm(dim=-1).cpu().numpy()
-        elapsed = time.perf_counter() - started
-        out = _result(explainer, encoded, "saliency", tgt, scores, started, ks=ks)
-    out["wall_s"] = elapsed
-    return out
+    return _gradient_attribution(explainer, example, target, ks, method="saliency")
 
 
 def occlusion(

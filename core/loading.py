@@ -173,7 +173,7 @@ class LoadResult:
 # small helpers
 
 
-def _short(value: object) -> str:
+def short_repr(value: object) -> str:
     """``repr`` of a value, cut so that one reason stays one readable line."""
     text = repr(value)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
@@ -187,7 +187,7 @@ def _display(path: str | os.PathLike[str]) -> str:
     return os.fspath(path)
 
 
-def _check_file(path: Path, name: str) -> None:
+def check_file(path: Path, name: str) -> None:
     if not path.exists():
         raise DataError(f"{name} does not exist.")
     if not path.is_file():
@@ -342,7 +342,7 @@ def _entity_from_object(
         return (None, None, None, None, False), [
             (
                 name,
-                f"expected a dict with keys {', '.join(ENTITY_KEYS)}, got {type(obj).__name__} {_short(obj)}",
+                f"expected a dict with keys {', '.join(ENTITY_KEYS)}, got {type(obj).__name__} {short_repr(obj)}",
             )
         ]
     problems: list[tuple[str, str]] = []
@@ -352,12 +352,12 @@ def _entity_from_object(
     word, start, end, etype = (obj.get(k) for k in ENTITY_KEYS)
     for key, value in (("word", word), ("type", etype)):
         if key in obj and not isinstance(value, str):
-            problems.append((f"{name}.{key}", f"{key} must be a string, got {_short(value)}"))
+            problems.append((f"{name}.{key}", f"{key} must be a string, got {short_repr(value)}"))
     for key, value in (("start_idx", start), ("end_idx", end)):
         if key not in obj:
             continue
         if not _is_int(value):
-            problems.append((f"{name}.{key}", f"{key} must be an integer, got {_short(value)}"))
+            problems.append((f"{name}.{key}", f"{key} must be an integer, got {short_repr(value)}"))
         elif abs(value) >= _OFFSET_LIMIT:
             problems.append((f"{name}.{key}", f"{key} {value} is out of range"))
     ok = not problems
@@ -378,7 +378,7 @@ def _label_text(value: object, key: str) -> tuple[str | None, list[tuple[str, st
         return value, []
     if _is_int(value):
         return str(value), []
-    return None, [(key, f"{key} must be a label name, got {_short(value)}")]
+    return None, [(key, f"{key} must be a label name, got {short_repr(value)}")]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def _label_text(value: object, key: str) -> tuple[str | None, list[tuple[str, st
 
 
 @dataclass
-class _CsvTable:
+class CsvTable:
     frame: pd.DataFrame  # the wanted columns, str dtype, blank lines removed
     rows: np.ndarray
     malformed: list[InvalidRow]
@@ -408,9 +408,9 @@ def _read_header(path: Path, name: str, encoding: str | None) -> list[str]:
     return header
 
 
-def _read_csv_table(
+def read_csv_table(
     path: Path, name: str, encoding: str | None, required: Sequence[str], optional: Sequence[str]
-) -> _CsvTable:
+) -> CsvTable:
     """Parse a CSV into string columns, locating malformed lines by record number."""
     header = _read_header(path, name, encoding)
     missing = [c for c in required if c not in header]
@@ -467,7 +467,7 @@ def _read_csv_table(
     skipped: list[int] = []
     for number, expected, actual, text in bad:
         if number is None:  # cannot happen single-threaded; refuse rather than misnumber rows
-            raise DataError(f"{name}: could not locate the malformed line {_short(text)}.")
+            raise DataError(f"{name}: could not locate the malformed line {short_repr(text)}.")
         row = number - 1  # pyarrow counts the header as record 1
         skipped.append(row)
         if not text.strip():
@@ -500,7 +500,7 @@ def _read_csv_table(
         blank_rows.extend(rows[empty].tolist())
         frame = frame.loc[~empty].reset_index(drop=True)
         rows = rows[~empty]
-    return _CsvTable(frame, rows, malformed, sorted(blank_rows), header)
+    return CsvTable(frame, rows, malformed, sorted(blank_rows), header)
 
 
 def _entity_column(
@@ -562,14 +562,14 @@ def _parse_entity_cell(
         return (None, None, None, None, False), [
             (
                 name,
-                f"cannot read {_short(cell)} as a dict literal like "
+                f"cannot read {short_repr(cell)} as a dict literal like "
                 "{'word': ..., 'start_idx': ..., 'end_idx': ..., 'type': ...}",
             )
         ]
     return _entity_from_object(value, name)
 
 
-def _csv_columns(table: _CsvTable, notes: list[str]) -> _Columns:
+def _csv_columns(table: CsvTable, notes: list[str]) -> _Columns:
     frame = table.frame
     n = len(frame)
     words, starts, ends, types, ok = {}, {}, {}, {}, {}
@@ -695,7 +695,7 @@ def _require_keys(records: Sequence[tuple[int, Any]], required: Sequence[str], n
 
 def _not_objects(records: Sequence[tuple[int, Any]]) -> list[InvalidRow]:
     return [
-        InvalidRow(row, "record", f"expected a JSON object, got {type(rec).__name__} {_short(rec)}")
+        InvalidRow(row, "record", f"expected a JSON object, got {type(rec).__name__} {short_repr(rec)}")
         for row, rec in records
         if not isinstance(rec, dict)
     ]
@@ -710,7 +710,7 @@ def _id_text(record: Mapping[str, Any], key: str, problems: list[tuple[str, str]
         return value
     if _is_int(value):
         return str(value)
-    problems.append((key, f"{key} must be a string or an integer, got {_short(value)}"))
+    problems.append((key, f"{key} must be a string or an integer, got {short_repr(value)}"))
     return None
 
 
@@ -720,7 +720,7 @@ def _source_text(record: Mapping[str, Any], problems: list[tuple[str, str]]) -> 
         return ""
     if isinstance(value, str):
         return value
-    problems.append(("source", f"source must be a string, got {_short(value)}"))
+    problems.append(("source", f"source must be a string, got {short_repr(value)}"))
     return ""
 
 
@@ -742,7 +742,7 @@ def _klue_columns(
         if "sentence" not in record:
             problems.append(("sentence", "key 'sentence' is missing"))
         elif not isinstance(sentence, str):
-            problems.append(("sentence", f"sentence must be a string, got {_short(sentence)}"))
+            problems.append(("sentence", f"sentence must be a string, got {short_repr(sentence)}"))
             sentence = None
         entities = {}
         for role, key in ENTITY_COLUMNS.items():
@@ -784,7 +784,7 @@ def _tacred_columns(records: Sequence[tuple[int, Any]]) -> _Columns:
             problems.append(("token", "key 'token' is missing"))
             tokens = None
         elif not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-            problems.append(("token", f"token must be a list of strings, got {_short(tokens)}"))
+            problems.append(("token", f"token must be a list of strings, got {short_repr(tokens)}"))
             tokens = None
         else:
             sentence = " ".join(tokens)
@@ -802,7 +802,7 @@ def _tacred_columns(records: Sequence[tuple[int, Any]]) -> _Columns:
                     problems.append((key, f"key '{key}' is missing"))
                     good = False
                 elif not _is_int(value):
-                    problems.append((key, f"{key} must be an integer token index, got {_short(value)}"))
+                    problems.append((key, f"{key} must be an integer token index, got {short_repr(value)}"))
                     good = False
                 elif tokens is not None and not 0 <= value < len(tokens):
                     problems.append((key, f"{key} {value} is outside the token list ({len(tokens)} tokens)"))
@@ -813,7 +813,7 @@ def _tacred_columns(records: Sequence[tuple[int, Any]]) -> _Columns:
             if f"{role}_type" not in record:
                 problems.append((f"{role}_type", f"key '{role}_type' is missing"))
             elif not isinstance(etype, str):
-                problems.append((f"{role}_type", f"{role}_type must be a string, got {_short(etype)}"))
+                problems.append((f"{role}_type", f"{role}_type must be a string, got {short_repr(etype)}"))
                 etype = None
             if good and tokens is not None and sentence is not None:
                 start = starts[first]
@@ -897,7 +897,7 @@ def _resolve_labels(
     where = "the label map" if label_map is not None else f"the {len(schema.labels)} {schema.name} labels"
     positions = np.flatnonzero(unknown)
     problems.extend(
-        (int(p), field_name, f"unknown label {_short(v)} (not one of {where})")
+        (int(p), field_name, f"unknown label {short_repr(v)} (not one of {where})")
         for p, v in zip(positions, raw.iloc[positions].tolist(), strict=True)
         if v != ""  # empty labels were reported by the parser
     )
@@ -938,7 +938,7 @@ def _finish(
         flag(
             dup,
             fields["id"],
-            lambda p: f"duplicate id {_short(id_values[p])} (first seen in row {first_rows[id_values[p]]})",
+            lambda p: f"duplicate id {short_repr(id_values[p])} (first seen in row {first_rows[id_values[p]]})",
         )
 
     sentence = cols.sentence
@@ -982,7 +982,7 @@ def _finish(
         flag(
             unknown,
             fields[f"{role}_type"],
-            lambda p, v=values: f"unknown entity type {_short(v[p])} (expected one of {type_list})",
+            lambda p, v=values: f"unknown entity type {short_repr(v[p])} (expected one of {type_list})",
         )
 
     labels = _resolve_labels(
@@ -1089,7 +1089,7 @@ def load_file(
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"fmt must be 'auto' or one of {FORMATS}, not {fmt!r}")
     _check_encoding_name(encoding)
-    _check_file(p, name)
+    check_file(p, name)
     notes: list[str] = []
     if label_map is not None:
         label_map = _normalise_label_map(dict(label_map), "label_map")
@@ -1100,7 +1100,7 @@ def load_file(
     if kind == "csv":
         if fmt == "auto":
             notes.append("Detected format: csv.")
-        table = _read_csv_table(p, name, encoding, CSV_REQUIRED, CSV_OPTIONAL)
+        table = read_csv_table(p, name, encoding, CSV_REQUIRED, CSV_OPTIONAL)
         if table.blank_rows:
             notes.append(_blank_note(table.blank_rows))
         if len(table.frame) + len(table.malformed) == 0:
@@ -1312,7 +1312,7 @@ def load_label_map(path: str | os.PathLike[str]) -> dict[str, int]:
     """
     p = Path(path)
     name = _display(path)
-    _check_file(p, name)
+    check_file(p, name)
     raw = p.read_bytes()
     is_pickle = p.suffix.lower() in (".pkl", ".pickle") or raw[:1] == b"\x80"
     if is_pickle:
@@ -1353,7 +1353,7 @@ def load_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA
     """
     p = Path(path)
     name = _display(path)
-    _check_file(p, name)
+    check_file(p, name)
     if _sniff(p) == "csv":
         header = _read_header(p, name, None)
         if "subject_entity" not in header and "sentence" not in header:
@@ -1375,7 +1375,7 @@ def load_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA
 
 
 def _load_simple_gold(path: Path, name: str, schema: LabelSchema) -> pd.Series:
-    table = _read_csv_table(path, name, None, ("id", "label"), ())
+    table = read_csv_table(path, name, None, ("id", "label"), ())
     if table.malformed:
         first = table.malformed[0]
         raise DataError(f"{name}: row {first.row}, field {first.field}: {first.reason}.")
@@ -1387,14 +1387,14 @@ def _load_simple_gold(path: Path, name: str, schema: LabelSchema) -> pd.Series:
     for p in np.flatnonzero(ids.eq("").to_numpy(dtype=bool, na_value=False)):
         problems.append((int(p), "id", "id is empty"))
     for p in np.flatnonzero(ids.duplicated(keep="first").to_numpy()):
-        problems.append((int(p), "id", f"duplicate id {_short(ids.iloc[p])}"))
+        problems.append((int(p), "id", f"duplicate id {short_repr(ids.iloc[p])}"))
     for p, value in enumerate(labels.tolist()):
         if value == "":
             problems.append((p, "label", "label is empty"))
         elif value.lstrip("-").isdigit():
             problems.append((p, "label", f"label is the number {value}; gold files must give label names"))
         elif value not in schema.labels:
-            problems.append((p, "label", f"unknown label {_short(value)} (not one of the {schema.name} labels)"))
+            problems.append((p, "label", f"unknown label {short_repr(value)} (not one of the {schema.name} labels)"))
     if problems:
         pos, field_name, reason = min(problems)
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""

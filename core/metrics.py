@@ -76,7 +76,7 @@ import numpy.typing as npt
 import sklearn.metrics
 
 from core.atomic import atomic_write_text
-from core.loading import _check_file, _read_csv_table, _short, load_gold
+from core.loading import check_file, load_gold, read_csv_table, short_repr
 from core.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
 
 #: How far a row of ``probs`` may sum away from 1 (rounded probabilities written with a few decimals
@@ -436,7 +436,7 @@ def _parse_probs(cell: str, n_classes: int) -> tuple[list[float] | None, str | N
     """A ``probs`` cell as floats, or the reason it is not a list of ``n_classes`` numbers."""
     text = cell.strip()
     if not (text.startswith("[") and text.endswith("]")):
-        return None, f"probs is not a list of numbers: {_short(cell)}"
+        return None, f"probs is not a list of numbers: {short_repr(cell)}"
     inner = text[1:-1]
     if "np.float" in inner:
         return None, "probs holds numpy reprs such as np.float64(...); write plain floats (use .tolist())"
@@ -446,7 +446,7 @@ def _parse_probs(cell: str, n_classes: int) -> tuple[list[float] | None, str | N
     try:
         values = [float(part) for part in parts]
     except ValueError:
-        return None, f"probs is not a list of numbers: {_short(cell)}"
+        return None, f"probs is not a list of numbers: {short_repr(cell)}"
     if len(values) != n_classes:
         return None, f"probs has {len(values)} values; expected {n_classes} (one per label)"
     for j, value in enumerate(values):
@@ -468,8 +468,8 @@ def _read_submission(
     """ids, probs and the ``pred_label`` column (None when the file has none)."""
     p = Path(path)
     name = os.fspath(path)
-    _check_file(p, name)
-    table = _read_csv_table(p, name, None, ("id", "probs"), ("pred_label",))
+    check_file(p, name)
+    table = read_csv_table(p, name, None, ("id", "probs"), ("pred_label",))
     problems: list[tuple[int, str, str]] = [(r.row, r.field, r.reason) for r in table.malformed]
     frame, rows = table.frame, table.rows
     if frame.empty and not problems:
@@ -485,11 +485,11 @@ def _read_submission(
         if rid.strip() == "":
             problems.append((row, "id", "id is empty"))
         elif rid in first_row:
-            problems.append((row, "id", f"duplicate id {_short(rid)} (first at row {first_row[rid]})"))
+            problems.append((row, "id", f"duplicate id {short_repr(rid)} (first at row {first_row[rid]})"))
         else:
             first_row[rid] = row
         if pred_labels is not None and pred_labels[i] not in known:
-            problems.append((row, "pred_label", f"unknown label {_short(pred_labels[i])}"))
+            problems.append((row, "pred_label", f"unknown label {short_repr(pred_labels[i])}"))
         values, reason = _parse_probs(cell, len(label_names))
         if reason is not None:
             problems.append((row, "probs", reason))

@@ -63,12 +63,14 @@ __all__ = [
     "SCHEDULERS",
     "ConfigError",
     "TrainConfig",
+    "TrainingData",
     "add_train_parser",
     "cli_train",
     "config_help",
     "default_run_dir",
     "fold_assignment",
     "load_config",
+    "load_data",
     "main",
     "submission_labels",
     "train",
@@ -342,7 +344,7 @@ def _check_model(model: str) -> str | None:
 
 
 @dataclass
-class _Data:
+class TrainingData:
     """The rows a run trains and scores on, resolved from the workspace."""
 
     dataset_id: int
@@ -363,7 +365,7 @@ def _workspace_root(cfg: TrainConfig) -> Path:
     return Path(cfg.workspace or os.environ.get("RESTUDIO_HOME") or DEFAULT_HOME).expanduser().resolve()
 
 
-def _load_data(cfg: TrainConfig) -> _Data:
+def load_data(cfg: TrainConfig) -> TrainingData:
     """Train = the split's train ids in the dataset's current frame, dev = its dev ids, test = the test part."""
     from core.workspace import Workspace
 
@@ -425,7 +427,7 @@ def _load_data(cfg: TrainConfig) -> _Data:
         holdout = train[held].reset_index(drop=True)
         train = train[~held].reset_index(drop=True)
     test = ws.current_frame(info.id, "test") if "test" in info.parts else None
-    return _Data(
+    return TrainingData(
         dataset_id=info.id,
         dataset_name=info.name,
         schema_name=info.schema_name,
@@ -493,7 +495,7 @@ def validate(config: TrainConfig | Mapping[str, Any], *, check_data: bool = True
     if problems:
         raise ConfigError("Config refused: " + "; ".join(problems) + ".")
     if check_data:
-        _load_data(cfg)
+        load_data(cfg)
     return cfg
 
 
@@ -731,11 +733,11 @@ def submission_labels(schema_name: str, labels: Sequence[str]) -> tuple[str, ...
     return tuple(base) if set(base) == set(labels) else tuple(labels)
 
 
-def _submission_order(data: _Data) -> tuple[str, ...]:
+def _submission_order(data: TrainingData) -> tuple[str, ...]:
     return submission_labels(data.schema_name, data.labels)
 
 
-def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: _Data) -> None:
+def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: TrainingData) -> None:
     from core.metrics import write_submission
 
     order = _submission_order(data)
@@ -850,7 +852,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     writer.log(f"device {device}; fp16 {fp16}, bf16 {bf16}; torch threads {torch.get_num_threads()}")
 
     # 2. Data: the split's train/dev rows of the current (corrected) dataset, and the test part. ---------
-    data = _load_data(cfg)
+    data = load_data(cfg)
     labels = data.labels
     label_id = {name: i for i, name in enumerate(labels)}
     writer.log(

@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from core import database
 from core.atomic import READ_ONLY, atomic_write_bytes
 from core.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema
 
@@ -193,30 +194,11 @@ class Workspace:
         self._frames: dict[tuple[int, str], tuple[float, pd.DataFrame]] = {}
 
     # -- connection -------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-        try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA busy_timeout=30000")
-            con.execute("PRAGMA foreign_keys=ON")
-            con.row_factory = sqlite3.Row
-            yield con
-        finally:
-            con.close()
+    def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return database.connect(self.db_path)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE takes the write lock up front, so the version check and the
-        insert of a change set cannot interleave with another writer's."""
-        with self._connect() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return database.transaction(self.db_path)
 
     # -- datasets ---------------------------------------------------------------------------
     def datasets(self) -> list[DatasetInfo]:
