@@ -3,8 +3,9 @@
 Confident learning (:mod:`core.label_issues`) needs, for every row, the probabilities of a model that
 never trained on it. A cross-validation group is ``k`` ordinary training runs (:mod:`core.training`
 with ``folds=k``, ``fold=i``, ``fold_seed=seed``): run ``i`` trains on the split's train rows minus
-stratified fold ``i``, early-stops on the dev split as usual, and writes ``oof_predictions.csv`` for
-fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out). The k runs go through
+stratified fold ``i`` (copies of a row, same sentence and entity spans, always share a fold:
+:func:`core.training.fold_assignment`), early-stops on the dev split as usual, and writes
+``oof_predictions.csv`` for fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out). The k runs go through
 the job system (:func:`submit_crossval`, one job per fold sharing a ``group_id``) or run one after the
 other in this process (:func:`run_crossval`, for the CLI and tests).
 
