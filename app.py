@@ -12,7 +12,9 @@ from core.auth import configured_password, password_ok
 from views.common import workspace
 
 ROOT = Path(__file__).parent
-st.set_page_config(page_title="RE Studio", page_icon=":material/hub:", layout="wide")
+# A local image: a ":material/..." page icon makes the browser fetch the favicon from fonts.gstatic.com,
+# which an offline workstation cannot reach.
+st.set_page_config(page_title="RE Studio", page_icon=str(ROOT / "assets" / "favicon.png"), layout="wide")
 st.html(f"<style>{(ROOT / 'assets' / 'style.css').read_text()}</style>")
 
 

@@ -5,9 +5,9 @@ never trained on it. A cross-validation group is ``k`` ordinary training runs (:
 with ``folds=k``, ``fold=i``, ``fold_seed=seed``): run ``i`` trains on the split's train rows minus
 stratified fold ``i`` (copies of a row, same sentence and entity spans, always share a fold:
 :func:`core.training.fold_assignment`), early-stops on the dev split as usual, and writes
-``oof_predictions.csv`` for fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out). The k runs go through
-the job system (:func:`submit_crossval`, one job per fold sharing a ``group_id``) or run one after the
-other in this process (:func:`run_crossval`, for the CLI and tests).
+``oof_predictions.csv`` for fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out).
+The k runs go through the job system (:func:`submit_crossval`, one job per fold sharing a ``group_id``)
+or run one after the other in this process (:func:`run_crossval`, for the CLI and tests).
 
 :func:`stitch_oof` then checks the folds against each other (same dataset revision and split, every
 train id held out exactly once, no run trained on a row it held out) and writes one file::

@@ -261,6 +261,7 @@ e2.download_button(
     file_name="ensemble_recipe.json",
     mime="application/json",
     key="ens_download_recipe",
+    on_click="ignore",  # a download needs no rerun of the scoring above
 )
 lacking = [members.names[i] for i, w in enumerate(weights) if w and members.test_paths[i] is None]
 if lacking:
@@ -279,6 +280,7 @@ else:
             mime="text/csv",
             type="primary",
             key="ens_download_submission",
+            on_click="ignore",
         )
 parts = [f"{m['name']} x{w:g}" for m, w in zip(recipe["members"], recipe["weights"], strict=True)]
 st.caption(f"Recipe: {method} of {', '.join(parts)}.")

@@ -136,6 +136,8 @@ def page(browser, app_url):
     page.blocked_requests = blocked  # type: ignore[attr-defined]
     yield page
     context.close()
+    # Every page must work offline: nothing it asked for may have needed another host.
+    assert not blocked, f"requests to other hosts: {blocked}"
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
