@@ -1,14 +1,16 @@
-"""Explain view: why a run predicts what it does on one example (probabilities, attention, attributions).
+"""Explain view: why a model predicts what it does on one example (probabilities, attention, attributions).
 
-Pick a finished run (or two side by side), then an example by id or by filter, or type a sentence and
-mark its entities. The state (run, second run, example, method, target, typed sentence) lives in the URL
-query, so a copied link reproduces the screen. Every sentence, token and word is data: it reaches the page
+Pick a finished run (or two side by side), or any Hugging Face sequence-classification checkpoint by
+folder or hub id, then an example by id or by filter, or type a sentence and mark its entities. The
+state (run or checkpoint, second run, example, method, target, typed sentence) lives in the URL query,
+so a copied link reproduces the screen. Every sentence, token and word is data: it reaches the page
 escaped (heat strips) or as escaped JSON (bertviz, see core.explain.bertviz_html).
 """
 
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import streamlit as st
 
 from core import display, jobs
 from core import explain as ex
+from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.schema import SCHEMAS, LabelSchema
 from views import common
 
@@ -40,16 +43,31 @@ def _example_key(example: ex.Example) -> tuple:
     return tuple(example.__dict__.values())
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """What a panel explains: a workspace run, or any HF checkpoint (a folder or a hub id)."""
+
+    name: str  # the panel's heading
+    path: str  # for core.explain.load_explainer
+    key: str  # widget-key suffix, unique per source
+    load_options: tuple[tuple[str, object], ...] = ()  # a plain checkpoint's input format etc. (a run has its own)
+    dataset: str | None = None  # whose rows to pick examples from
+    predictions: Path | None = None  # dev predictions, for the gold/predicted filters
+
+    def explainer(self) -> ex.Explainer:
+        return ex.load_explainer(self.path, **dict(self.load_options))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _explain(source: str, key: tuple, target: str | None, methods: tuple[str, ...]) -> dict:
-    explainer = ex.load_explainer(source)
-    return ex.explain(explainer, ex.Example(*key), target=target, methods=methods)
+def _explain(source: ModelSource, key: tuple, target: str | None, methods: tuple[str, ...]) -> dict:
+    return ex.explain(source.explainer(), ex.Example(*key), target=target, methods=methods)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _attention_page(source: str, key: tuple, view: str, layers: tuple[int, ...], max_tokens: int) -> tuple[str, str]:
-    explainer = ex.load_explainer(source)
-    data = ex.attention(explainer, ex.Example(*key), layers=list(layers), max_tokens=max_tokens)
+def _attention_page(
+    source: ModelSource, key: tuple, view: str, layers: tuple[int, ...], max_tokens: int
+) -> tuple[str, str]:
+    data = ex.attention(source.explainer(), ex.Example(*key), layers=list(layers), max_tokens=max_tokens)
     return ex.bertviz_html(data, view=view), data["note"]
 
 
@@ -62,12 +80,71 @@ def _predictions(path: str, mtime: float) -> pd.DataFrame:
 # -- pieces of the page ----------------------------------------------------------------------------------
 
 
-def succeeded_runs() -> dict[str, jobs.Job]:
+def succeeded_runs() -> dict[str, ModelSource]:
     out = {}
     for job in reversed(jobs.JobStore(root).list_jobs()):
         if job.status == "succeeded" and (Path(job.run_dir) / "checkpoint").exists():
-            out[f"#{job.id} {job.name}"] = job
+            name = f"#{job.id} {job.name}"
+            out[name] = ModelSource(
+                name=name,
+                path=str(job.run_dir),
+                key=f"job{job.id}",
+                dataset=(job.config or {}).get("dataset"),
+                predictions=Path(job.run_dir) / "dev_predictions.csv",
+            )
     return out
+
+
+def checkpoint_source() -> ModelSource | None:
+    """Any HF sequence-classification checkpoint, by folder or hub id, with the input format it was trained on."""
+    c1, c2, c3, c4 = st.columns([4, 2, 1, 1])
+    path = c1.text_input(
+        "Model folder or hub id",
+        value=qp.get("model", ""),
+        key="xp_model",
+        placeholder="/models/klue-re-roberta or org/model-name",
+        help="A Hugging Face sequence-classification checkpoint whose id2label names the relations.",
+    ).strip()
+    formats = list(INPUT_FORMATS)
+    input_format = c2.selectbox(
+        "Input format",
+        formats,
+        index=_qp_index(formats, "format"),
+        key="xp_format",
+        help="A plain checkpoint does not record how its inputs were marked: choose what it was trained with.",
+    )
+    languages = list(TYPE_LANGUAGES)
+    type_language = c3.selectbox("Type names", languages, index=_qp_index(languages, "types"), key="xp_types")
+    wanted_length = qp.get("max_length", "256")
+    wanted_length = min(max(int(wanted_length), 16), 512) if wanted_length.isdigit() else 256
+    max_length = c4.number_input("Max tokens", 16, 512, wanted_length, step=16, key="xp_max_length")
+    if not path:
+        st.info("Give a checkpoint folder on this machine, or a hub id when the hub is reachable.")
+        return None
+    qp.update({"model": path, "format": input_format, "types": type_language, "max_length": str(max_length)})
+    source = ModelSource(
+        name=path,
+        path=path,
+        key="checkpoint",
+        load_options=(
+            ("input_format", input_format),
+            ("max_length", int(max_length)),
+            ("type_language", type_language),
+        ),
+        dataset=st.session_state.get("dataset"),
+    )
+    try:
+        with st.spinner(f"Loading {path}…"):
+            explainer = source.explainer()
+    except (ValueError, OSError) as exc:
+        st.error(str(exc))
+        return None
+    if all(label.startswith("LABEL_") for label in explainer.labels):
+        st.warning(
+            f"{path} names its labels {explainer.labels[0]}…{explainer.labels[-1]}: its config has no id2label, "
+            "so the relations show as numbers."
+        )
+    return source
 
 
 def _qp_index(options: list[str], key: str, default: int = 0) -> int:
@@ -135,29 +212,28 @@ def faithfulness_caption(result: dict) -> str:
     return " · ".join(bits)
 
 
-def pick_example(job: jobs.Job, labels: list[str]) -> ex.Example | None:
+def pick_example(source: ModelSource, labels: list[str]) -> ex.Example | None:
     """A dataset row (by id or by filter) or a typed sentence; the choice goes to the URL."""
-    source = st.segmented_control(
+    mode = st.segmented_control(
         "Example",
         ["Dataset row", "Type a sentence"],
         key="xp_source",
         default="Type a sentence" if qp.get("text") else "Dataset row",
     )
-    if source == "Type a sentence":
+    if mode == "Type a sentence":
         return typed_example(labels)
     for key in ("text", "subj", "obj", "stype", "otype"):
         qp.pop(key, None)
-    config = job.config or {}
     try:
-        info = ws.dataset(config.get("dataset") or ws.datasets()[-1].name)
-    except Exception:  # the run's dataset was removed
+        info = ws.dataset(source.dataset or ws.datasets()[-1].name)
+    except Exception:  # the run's dataset was removed, or the workspace has none
         st.warning("This run's dataset is not in the workspace any more; type a sentence instead.")
         return None
     revision = ws.revision(info.id)
     full = common.current_frame(root, info.id, "train", revision).copy()
     full["id"] = full["id"].astype(str)
-    pred_path = Path(job.run_dir) / "dev_predictions.csv"
-    preds = _predictions(str(pred_path), pred_path.stat().st_mtime) if pred_path.exists() else None
+    pred_path = source.predictions
+    preds = _predictions(str(pred_path), pred_path.stat().st_mtime) if pred_path and pred_path.exists() else None
     if preds is not None:
         full["pred_label"] = full["id"].map(dict(zip(preds["id"], preds["pred_label"], strict=True)))
         frame = full[full["pred_label"].notna()]
@@ -251,22 +327,22 @@ def _type_index(schema: LabelSchema, value: str | None, default: int = 0) -> int
     return types.index(value) if value in types else default
 
 
-def run_panel(name: str, job: jobs.Job, example: ex.Example, methods: list[str], *, attention: bool) -> None:
-    st.subheader(name)
-    explainer = ex.load_explainer(job.run_dir)
+def run_panel(source: ModelSource, example: ex.Example, methods: list[str], *, attention: bool) -> None:
+    st.subheader(source.name)
+    explainer = source.explainer()
     labels = list(explainer.labels)
     target = qp.get("target")
     target = target if target in labels else None
     try:
         with st.spinner("Explaining…"):
-            out = _explain(job.run_dir, _example_key(example), target, tuple(methods))
+            out = _explain(source, _example_key(example), target, tuple(methods))
     except ValueError as exc:
         st.error(str(exc))
         return
     pred = out["prediction"]
     verdict = "" if pred["gold_label"] is None else (" ✓" if pred["correct"] else f" ✗ (gold {pred['gold_label']})")
     st.markdown(f"Predicted **{pred['pred_label']}** ({pred['pred_prob']:.2f}){verdict}")
-    st.plotly_chart(probability_figure(pred), key=f"xp_probs_{job.id}")
+    st.plotly_chart(probability_figure(pred), key=f"xp_probs_{source.key}")
     with st.expander(f"Encoded input ({len(out['encoded']['tokens'])} tokens, {explainer.input_format})"):
         st.html(tokens_html(out["encoded"]))
         if out["encoded"]["note"]:
@@ -278,16 +354,16 @@ def run_panel(name: str, job: jobs.Job, example: ex.Example, methods: list[str],
         st.html(strip_html(result))
         st.caption(faithfulness_caption(result))
     if attention:
-        attention_panel(job, explainer, example)
+        attention_panel(source, explainer, example)
 
 
-def attention_panel(job: jobs.Job, explainer: ex.Explainer, example: ex.Example) -> None:
+def attention_panel(source: ModelSource, explainer: ex.Explainer, example: ex.Example) -> None:
     n_layers = explainer.num_layers
     st.markdown("**Attention** (bertviz)")
     c1, c2 = st.columns([3, 1])
     default = list(range(max(0, n_layers - 4), n_layers))
-    layers = c1.multiselect("Layers", list(range(n_layers)), default=default, key=f"xp_layers_{job.id}")
-    max_tokens = c2.number_input("Max tokens", 8, 512, 64, step=8, key=f"xp_max_tokens_{job.id}")
+    layers = c1.multiselect("Layers", list(range(n_layers)), default=default, key=f"xp_layers_{source.key}")
+    max_tokens = c2.number_input("Max tokens", 8, 512, 64, step=8, key=f"xp_max_tokens_{source.key}")
     if not layers:
         st.info("Choose at least one layer.")
         return
@@ -296,7 +372,7 @@ def attention_panel(job: jobs.Job, explainer: ex.Explainer, example: ex.Example)
         with tab:
             try:
                 page, note = _attention_page(
-                    job.run_dir, _example_key(example), view, tuple(sorted(layers)), int(max_tokens)
+                    source, _example_key(example), view, tuple(sorted(layers)), int(max_tokens)
                 )
             except FileNotFoundError as exc:
                 st.error(str(exc))
@@ -308,25 +384,34 @@ def attention_panel(job: jobs.Job, explainer: ex.Explainer, example: ex.Example)
 
 # -- page ------------------------------------------------------------------------------------------------
 st.title("Explain")
-options = succeeded_runs()
-if not options:
-    st.info("No finished run yet: train one on the Train page (or `python -m core train`).")
-    st.stop()
-names = list(options)
+CHECKPOINT = "Model folder or hub id…"
+runs = succeeded_runs()
+names = [*runs, CHECKPOINT]
 c1, c2 = st.columns(2)
 run_key = c1.selectbox("Run", names, index=_qp_index(names, "run"), key="xp_run")
-others = ["(none)"] + [n for n in names if n != run_key]
+others = ["(none)"] + [n for n in runs if n != run_key]
 compare = c2.selectbox("Compare with", others, index=_qp_index(others, "run_b"), key="xp_run_b")
 qp["run"] = run_key
 if compare == "(none)":
     qp.pop("run_b", None)
 else:
     qp["run_b"] = compare
-job = options[run_key]
-explainer = ex.load_explainer(job.run_dir)
+if run_key == CHECKPOINT:
+    source = checkpoint_source()
+    if source is None:
+        if not runs:
+            st.caption(
+                "No finished run in this workspace yet: train one on the Train page (or `python -m core train`)."
+            )
+        st.stop()
+else:
+    for key in ("model", "format", "types", "max_length"):
+        qp.pop(key, None)
+    source = runs[run_key]
+explainer = source.explainer()
 labels = list(explainer.labels)
 
-example = pick_example(job, labels)
+example = pick_example(source, labels)
 if example is None:
     st.stop()
 st.html(
@@ -349,11 +434,11 @@ if not methods:
     st.stop()
 
 if compare == "(none)":
-    run_panel(run_key, job, example, methods, attention=True)
+    run_panel(source, example, methods, attention=True)
 else:
     left, right = st.columns(2)
     with left:
-        run_panel(run_key, job, example, methods, attention=False)
+        run_panel(source, example, methods, attention=False)
     with right:
-        run_panel(compare, options[compare], example, methods, attention=False)
-    attention_panel(job, explainer, example)
+        run_panel(runs[compare], example, methods, attention=False)
+    attention_panel(source, explainer, example)

@@ -1,9 +1,5 @@
-"""AppTest: the Explain page renders a trained run on a dev row and on a typed sentence, and the URL
-query reproduces the state (run, example, method, target).
-
-Until the lead registers the page in app.py, it is opened through a one-page wrapper script (an
-``st.navigation`` with only this page); afterwards ``app.py`` is used as is.
-"""
+"""AppTest: the Explain page renders a trained run on a dev row and on a typed sentence, any HF checkpoint
+given by folder, and the URL query reproduces the state (run or checkpoint, example, method, target)."""
 
 from __future__ import annotations
 
@@ -34,23 +30,11 @@ def open_page(home, tmp_path, monkeypatch):
     monkeypatch.setenv("RESTUDIO_NO_WATCHER", "1")
 
     def make(**query: str) -> AppTest:
-        if "views/explain.py" in (ROOT / "app.py").read_text():
-            at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
-            for key, value in query.items():
-                at.query_params[key] = value
-            at.run()
-            at.switch_page("views/explain.py")
-        else:
-            wrapper = tmp_path / "explain_app.py"
-            wrapper.write_text(
-                "import sys\n"
-                f"sys.path.insert(0, {str(ROOT)!r})\n"
-                "import streamlit as st\n"
-                f"st.navigation([st.Page({str(ROOT / 'views' / 'explain.py')!r}, title='Explain')]).run()\n"
-            )
-            at = AppTest.from_file(str(wrapper), default_timeout=180)
-            for key, value in query.items():
-                at.query_params[key] = value
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        at.switch_page("views/explain.py")
         at.run()
         assert not at.exception, at.exception
         return at
@@ -96,3 +80,50 @@ def test_typed_sentence_with_markup_renders_as_text(open_page):
     for body in _htmls(at):
         assert "<img" not in body
     assert any("&lt;img" in body for body in _htmls(at))
+
+
+@pytest.fixture(scope="module")
+def hf_checkpoint(tmp_path_factory) -> Path:
+    """A plain HF sequence classifier (no run folder around it), as a team would bring from elsewhere."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from core.model import build_tiny_model, load_tokenizer
+    from core.schema import KLUE_LABELS
+
+    folder = tmp_path_factory.mktemp("hf-checkpoint")
+    backbone = build_tiny_model(
+        folder / "bb", ["홍길동은 회사의 대표이다."] * 4, vocab_size=300, hidden=32, layers=2, heads=2
+    )
+    tokenizer = load_tokenizer(backbone)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_labels=len(KLUE_LABELS),
+        id2label=dict(enumerate(KLUE_LABELS)),
+        label2id={label: i for i, label in enumerate(KLUE_LABELS)},
+    )
+    BertForSequenceClassification(config).save_pretrained(folder / "clf")
+    tokenizer.save_pretrained(folder / "clf")
+    return folder / "clf"
+
+
+def test_any_checkpoint_by_folder_on_a_dataset_row(open_page, hf_checkpoint):
+    at = open_page(run="Model folder or hub id…", model=str(hf_checkpoint), format="typed_entity_marker_punct")
+    assert at.text_input(key="xp_model").value == str(hf_checkpoint)
+    assert at.selectbox(key="xp_format").value == "typed_entity_marker_punct"
+    assert at.selectbox(key="xp_row").value  # rows of the sidebar's dataset
+    assert any(m.value.startswith("Predicted **") for m in at.markdown)
+    assert sum('class="xp-strip"' in h for h in _htmls(at)) == 4
+    assert any(str(hf_checkpoint) in s.value for s in at.subheader)
+    # The checkpoint carries no input format: the one chosen is the one used.
+    encoded = next(e for e in at.expander if "Encoded input" in e.label)
+    assert "typed_entity_marker_punct" in encoded.label
+
+
+def test_a_folder_that_is_not_a_checkpoint_is_named_in_an_error(open_page, tmp_path):
+    at = open_page(run="Model folder or hub id…", model=str(tmp_path / "nowhere"))
+    assert any("not a loadable sequence-classification checkpoint" in e.value for e in at.error)
+    assert not any(m.value.startswith("Predicted **") for m in at.markdown)
