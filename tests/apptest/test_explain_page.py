@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.importing import seed_demo
 from core.workspace import Workspace
-from tests.unit.test_explain import XSS_IMG, register_run_copy, trained_run_dir
+from tests.unit.test_explain import XSS_IMG, hf_classifier, register_run_copy, trained_run_dir
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,29 +85,9 @@ def test_typed_sentence_with_markup_renders_as_text(open_page):
 @pytest.fixture(scope="module")
 def hf_checkpoint(tmp_path_factory) -> Path:
     """A plain HF sequence classifier (no run folder around it), as a team would bring from elsewhere."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from core.model import build_tiny_model, load_tokenizer
     from core.schema import KLUE_LABELS
 
-    folder = tmp_path_factory.mktemp("hf-checkpoint")
-    backbone = build_tiny_model(
-        folder / "bb", ["홍길동은 회사의 대표이다."] * 4, vocab_size=300, hidden=32, layers=2, heads=2
-    )
-    tokenizer = load_tokenizer(backbone)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=len(KLUE_LABELS),
-        id2label=dict(enumerate(KLUE_LABELS)),
-        label2id={label: i for i, label in enumerate(KLUE_LABELS)},
-    )
-    BertForSequenceClassification(config).save_pretrained(folder / "clf")
-    tokenizer.save_pretrained(folder / "clf")
-    return folder / "clf"
+    return hf_classifier(tmp_path_factory.mktemp("hf-checkpoint"), KLUE_LABELS)
 
 
 def test_any_checkpoint_by_folder_on_a_dataset_row(open_page, hf_checkpoint):

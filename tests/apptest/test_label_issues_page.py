@@ -5,20 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from core import crossval, jobs
-from core.importing import seed_demo
+from core import jobs
 from core.workspace import Workspace
+from tests.unit.test_crossval import demo_with_crossval
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def cv_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cv-ws")
-    seed_demo(Workspace(home))
-    # Two quick folds: enough for real out-of-fold probabilities on every training row.
-    crossval.run_crossval({"workspace": str(home), "epochs": 4}, k=2, seed=1, out_dir=home / "runs" / "cv")
-    return home
+    return demo_with_crossval(tmp_path_factory.mktemp("cv-ws"))
 
 
 def test_label_issue_table_and_bulk_relabel(cv_home, make_app, monkeypatch):

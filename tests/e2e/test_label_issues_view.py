@@ -6,22 +6,18 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from core import crossval
-from core.importing import seed_demo
 from core.label_issues import dataset_label_issues
 from core.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
+from tests.unit.test_crossval import demo_with_crossval
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def app_home(tmp_path_factory):
-    """The demo workspace plus a quick 2-fold cross-validation (real out-of-fold probabilities)."""
-    home = tmp_path_factory.mktemp("e2e-cv-ws")
-    seed_demo(Workspace(home))
-    crossval.run_crossval({"workspace": str(home), "epochs": 3}, k=2, seed=1, out_dir=home / "runs" / "cv")
-    return home
+    """The demo workspace plus a quick real 2-fold cross-validation (out-of-fold probabilities)."""
+    return demo_with_crossval(tmp_path_factory.mktemp("e2e-cv-ws"))
 
 
 def test_label_issue_table_and_relabel_in_the_browser(page, app_url, app_home, screenshot_dir):

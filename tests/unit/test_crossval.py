@@ -23,6 +23,13 @@ from core.workspace import Workspace
 QUICK = {"max_steps": 3, "batch_size": 8, "eval_steps": 3, "logging_steps": 3, "eval_batch_size": 512}
 
 
+def demo_with_crossval(home: Path, *, epochs: int = 3) -> Path:
+    """A demo workspace at ``home`` with a quick real 2-fold cross-validation: label issues to look at."""
+    seed_demo(Workspace(home))
+    crossval.run_crossval({"workspace": str(home), "epochs": epochs}, k=2, seed=1, out_dir=home / "runs" / "cv")
+    return home
+
+
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("ws"))

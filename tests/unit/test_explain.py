@@ -13,6 +13,7 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -286,10 +287,11 @@ def test_concurrent_sessions_get_the_same_results(punct):
 # -- models and cache ------------------------------------------------------------------------------
 
 
-def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
+def hf_classifier(folder: Path, labels: Sequence[str]) -> Path:
+    """A plain HF sequence classifier (tiny, random, no run folder around it) with ``labels`` as id2label."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    backbone = build_tiny_model(tmp_path / "bb", SENTENCES * 4, vocab_size=300, hidden=32, layers=2, heads=2)
+    backbone = build_tiny_model(folder / "bb", SENTENCES * 4, vocab_size=300, hidden=32, layers=2, heads=2)
     tokenizer = load_tokenizer(backbone)
     config = BertConfig(
         vocab_size=len(tokenizer),
@@ -297,12 +299,17 @@ def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        num_labels=3,
-        id2label={0: "no_relation", 1: "per:origin", 2: "org:members"},
-        label2id={"no_relation": 0, "per:origin": 1, "org:members": 2},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
-    BertForSequenceClassification(config).save_pretrained(tmp_path / "hf")
-    tokenizer.save_pretrained(tmp_path / "hf")
+    BertForSequenceClassification(config).save_pretrained(folder / "hf")
+    tokenizer.save_pretrained(folder / "hf")
+    return folder / "hf"
+
+
+def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
+    hf_classifier(tmp_path, ["no_relation", "per:origin", "org:members"])
     got: list[ex.Explainer] = []
     threads = [
         threading.Thread(
