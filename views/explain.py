@@ -117,7 +117,9 @@ def checkpoint_source() -> ModelSource | None:
     type_language = c3.selectbox("Type names", languages, index=_qp_index(languages, "types"), key="xp_types")
     wanted_length = qp.get("max_length", "256")
     wanted_length = min(max(int(wanted_length), 16), 512) if wanted_length.isdigit() else 256
-    max_length = c4.number_input("Max tokens", 16, 512, wanted_length, step=16, key="xp_max_length")
+    max_length = c4.number_input(
+        "Max length", 16, 512, wanted_length, step=16, key="xp_max_length", help="Tokens per input, as in training."
+    )
     if not path:
         st.info("Give a checkpoint folder on this machine, or a hub id when the hub is reachable.")
         return None

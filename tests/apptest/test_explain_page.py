@@ -107,3 +107,20 @@ def test_a_folder_that_is_not_a_checkpoint_is_named_in_an_error(open_page, tmp_p
     at = open_page(run="Model folder or hub id…", model=str(tmp_path / "nowhere"))
     assert any("not a loadable sequence-classification checkpoint" in e.value for e in at.error)
     assert not any(m.value.startswith("Predicted **") for m in at.markdown)
+
+
+def test_a_workspace_without_runs_still_explains_a_checkpoint(tmp_path, monkeypatch, hf_checkpoint):
+    home = tmp_path / "no-runs"
+    seed_demo(Workspace(home))
+    monkeypatch.setenv("RESTUDIO_HOME", str(home))
+    monkeypatch.setenv("RESTUDIO_NO_WATCHER", "1")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("views/explain.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="xp_run").options == ["Model folder or hub id…"]
+    assert any("No finished run in this workspace yet" in c.value for c in at.caption)
+    at.text_input(key="xp_model").input(str(hf_checkpoint)).run()
+    assert not at.exception, at.exception
+    assert any(m.value.startswith("Predicted **") for m in at.markdown)
