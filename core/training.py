@@ -469,7 +469,7 @@ def fold_assignment(
     a sentence then never sit on both sides of a fold, where the model would be scored on a row it trained
     on. This is written out rather than sklearn's ``StratifiedGroupKFold`` for speed: that one loops over
     every group in Python (4.5 s for 32k rows, paid by each fold job and each form check), while copies
-    are a handful of rows, so stratifying the first rows is as even and takes milliseconds.
+    are a handful of rows, so stratifying the first rows is as even and takes about 50 ms for 32k rows.
     """
     import warnings
 
