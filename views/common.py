@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core import audit as audit_core
-from core.workspace import Workspace
+from core.workspace import DatasetInfo, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,13 @@ def workspace_at(root: str) -> Workspace:
 
 def workspace() -> Workspace:
     return workspace_at(workspace_root())
+
+
+def selected_dataset(ws: Workspace) -> DatasetInfo | None:
+    """The dataset chosen in the shared sidebar (the newest one if none is chosen); None in an empty workspace."""
+    datasets = ws.datasets()
+    chosen = st.session_state.get("dataset")
+    return next((d for d in datasets if d.name == chosen), datasets[-1] if datasets else None)
 
 
 # Keyed by revision: any saved correction changes the revision, so every session sees it at once.

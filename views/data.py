@@ -783,13 +783,11 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
 # -- page -------------------------------------------------------------------------------------
 st.title("Data")
 common.show_flash()
-datasets = ws.datasets()
-if not datasets:
+info = common.selected_dataset(ws)
+if info is None:
     st.info("The workspace is empty. Import a dataset (or run `python -m core seed` for the demo data).")
     import_form()
     st.stop()
-names = [d.name for d in datasets]
-info = ws.dataset(st.session_state.get("dataset") if st.session_state.get("dataset") in names else names[-1])
 revision = ws.revision(info.id)
 frames = {part: common.current_frame(root, info.id, part, revision) for part in info.parts}
 train = frames["train"]

@@ -17,7 +17,7 @@ import streamlit as st
 
 from core import ensemble
 from core.schema import DataError
-from views.common import workspace
+from views.common import selected_dataset, workspace
 
 st.title("Ensemble")
 st.caption(
@@ -26,12 +26,10 @@ st.caption(
 )
 
 ws = workspace()
-datasets = ws.datasets()
-if not datasets:
+info = selected_dataset(ws)
+if info is None:
     st.info("Import a dataset on the Data page first.")
     st.stop()
-names = [d.name for d in datasets]
-info = ws.dataset(st.session_state.get("dataset") if st.session_state.get("dataset") in names else names[-1])
 
 
 def _upload_dir() -> Path:

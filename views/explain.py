@@ -124,6 +124,7 @@ def checkpoint_source() -> ModelSource | None:
         st.info("Give a checkpoint folder on this machine, or a hub id when the hub is reachable.")
         return None
     qp.update({"model": path, "format": input_format, "types": type_language, "max_length": str(max_length)})
+    sidebar_dataset = common.selected_dataset(ws)
     source = ModelSource(
         name=path,
         path=path,
@@ -133,7 +134,7 @@ def checkpoint_source() -> ModelSource | None:
             ("max_length", int(max_length)),
             ("type_language", type_language),
         ),
-        dataset=st.session_state.get("dataset"),
+        dataset=sidebar_dataset.name if sidebar_dataset else None,
     )
     try:
         with st.spinner(f"Loading {path}…"):

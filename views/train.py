@@ -350,12 +350,10 @@ def jobs_panel() -> None:
 # -- page -------------------------------------------------------------------------------------
 st.title("Train")
 common.show_flash()
-datasets = ws.datasets()
-if not datasets:
+info = common.selected_dataset(ws)
+if info is None:
     st.info("Import a dataset on the Data page first.")
     st.stop()
-names = [d.name for d in datasets]
-info = ws.dataset(st.session_state.get("dataset") if st.session_state.get("dataset") in names else names[-1])
 splits = ws.splits(info.id)
 if not splits:
     st.warning(f"{info.name!r} has no dev split yet: make one on the Data page (Import & export).")
