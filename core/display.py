@@ -8,6 +8,8 @@ reaches HTML goes through :func:`html.escape` first, so a row holding
 from __future__ import annotations
 
 import html
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,32 @@ TRAIN_COLOR = "#4F46E5"
 TEST_COLOR = "#F59E0B"
 SUBJ_MARK = ("⟦", "⟧")
 OBJ_MARK = ("⟨", "⟩")
+
+
+def format_time(iso: object, tz: str | tzinfo | None = None) -> str:
+    """An ISO timestamp as a short, readable local time: ``2026-11-27 14:03``.
+
+    The workspace stores UTC ISO strings (``2026-11-27T05:03:11+00:00``). ``tz`` is the
+    viewer's time zone (an IANA name such as the browser's ``st.context.timezone``, or a
+    tzinfo); without one the server's local zone is used. Anything that is not a timestamp
+    (None, NaN, free text) comes back as text, so a table never fails on one odd cell.
+    """
+    if iso is None or (not isinstance(iso, str) and pd.isna(iso)):
+        return ""
+    text = str(iso)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if isinstance(tz, str):
+        try:
+            tz = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            tz = None
+    if when.tzinfo is not None:
+        # A naive time has no zone to convert from: show it as written.
+        when = when.astimezone(tz) if tz is not None else when.astimezone()
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:

@@ -1,0 +1,28 @@
+"""core.display helpers the views share: readable times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pandas as pd
+
+from core.display import format_time
+
+
+def test_format_time_converts_utc_iso_to_the_viewer_zone():
+    assert format_time("2026-11-27T05:03:11+00:00", "Asia/Seoul") == "2026-11-27 14:03"
+    assert format_time("2026-11-27T05:03:11+00:00", timezone(timedelta(hours=-5))) == "2026-11-27 00:03"
+    assert format_time("2026-11-27T05:03:11+00:00", "UTC") == "2026-11-27 05:03"
+
+
+def test_format_time_without_a_zone_uses_the_server_local_time():
+    iso = "2026-11-27T05:03:11+00:00"
+    expected = datetime(2026, 11, 27, 5, 3, 11, tzinfo=UTC).astimezone().strftime("%Y-%m-%d %H:%M")
+    assert format_time(iso) == expected
+    assert format_time(iso, "No/Such_Zone") == expected  # an unknown browser zone falls back, never fails
+
+
+def test_format_time_leaves_odd_cells_readable():
+    assert format_time(None) == "" and format_time(float("nan")) == "" and format_time(pd.NaT) == ""
+    assert format_time("not a time") == "not a time"
+    assert format_time("2026-11-27T05:03:11") == "2026-11-27 05:03"  # naive: shown as written
