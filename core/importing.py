@@ -79,8 +79,15 @@ def import_dataset(
     if label_map:
         schema = schema.with_labels(tuple(sorted(label_map, key=label_map.__getitem__)))
     names = original_names or {}
+    name = name.strip()
+    # Refuse a taken name before anything is parsed or stored: a retry must not leave copies behind.
+    if not name:
+        raise DataError("A dataset needs a name.")
+    if any(d.name == name for d in workspace.datasets()):
+        raise DataError(f"A dataset named {name!r} already exists in this workspace; pick another name.")
     results: dict[str, loading.LoadResult] = {}
-    parts: dict[str, tuple[PartInfo, pd.DataFrame, pd.DataFrame]] = {}
+    loaded: dict[str, tuple[Path, str, pd.DataFrame]] = {}
+    # Parse and check every file first; only a dataset that can be added is stored.
     for part, path in (("train", train_path), ("test", test_path)):
         if path is None:
             continue
@@ -93,26 +100,39 @@ def import_dataset(
             )
         schema = result.schema
         frame = result.frame
-        stored, digest = workspace.store_file(path, name=display_name)
-        gold_stored = None
         if part == "test" and gold_path is not None:
             frame = _attach_gold(result, gold_path)
-            gold_stored = str(workspace.store_file(gold_path, name=names.get("gold", Path(gold_path).name))[0])
-        info = PartInfo(
-            part=part,
-            fmt=result.fmt,
-            original_name=display_name,
-            stored_path=str(stored),
-            sha256=digest,
-            n_records=result.n_records,
-            n_rows=len(frame),
-            n_invalid=len({r.row for r in result.invalid}),
-            labeled=bool(frame["label"].notna().any()),
-            gold_path=gold_stored,
-        )
-        parts[part] = (info, frame, result.invalid_frame())
+        loaded[part] = (Path(path), display_name, frame)
         results[part] = result
-    dataset = workspace.add_dataset(name, schema=schema, parts=parts, author=author)
+    created: list[Path] = []
+    try:
+        parts: dict[str, tuple[PartInfo, pd.DataFrame, pd.DataFrame]] = {}
+        for part, (path, display_name, frame) in loaded.items():
+            result = results[part]
+            stored, digest = workspace.store_file(path, name=display_name, created=created)
+            gold_stored = None
+            if part == "test" and gold_path is not None:
+                gold_name = names.get("gold", Path(gold_path).name)
+                gold_stored = str(workspace.store_file(gold_path, name=gold_name, created=created)[0])
+            info = PartInfo(
+                part=part,
+                fmt=result.fmt,
+                original_name=display_name,
+                stored_path=str(stored),
+                sha256=digest,
+                n_records=result.n_records,
+                n_rows=len(frame),
+                n_invalid=len({r.row for r in result.invalid}),
+                labeled=bool(frame["label"].notna().any()),
+                gold_path=gold_stored,
+            )
+            parts[part] = (info, frame, result.invalid_frame())
+        dataset = workspace.add_dataset(name, schema=schema, parts=parts, author=author)
+    except BaseException:
+        # Remove only the copies this import wrote: an identical file another dataset uses stays.
+        for copy in created:
+            copy.unlink(missing_ok=True)
+        raise
     if parts["train"][0].labeled:
         create_split(workspace, dataset.id, dev_fraction=dev_fraction, seed=seed, author=author)
     return ImportReport(dataset, results)

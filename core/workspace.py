@@ -238,8 +238,15 @@ class Workspace:
                 return info
         raise DataError(f"No dataset {dataset!r} in workspace {self.root}.")
 
-    def store_file(self, source: str | os.PathLike[str], *, name: str | None = None) -> tuple[Path, str]:
-        """Copy a file into ``files/`` (read-only) and return its stored path and sha256."""
+    def store_file(
+        self, source: str | os.PathLike[str], *, name: str | None = None, created: list[Path] | None = None
+    ) -> tuple[Path, str]:
+        """Copy a file into ``files/`` (read-only) and return its stored path and sha256.
+
+        Stored files are shared by content: a second import of the same bytes reuses the
+        first copy. ``created`` collects the paths this call actually wrote, so a failed
+        import can remove its own copies (and only those) again.
+        """
         source = Path(source)
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name or source.name)[-80:] or "data"
@@ -249,6 +256,8 @@ class Workspace:
             shutil.copyfile(source, tmp)
             os.chmod(tmp, READ_ONLY)
             os.replace(tmp, target)
+            if created is not None:
+                created.append(target)
         return target, digest
 
     def add_dataset(
@@ -270,36 +279,52 @@ class Workspace:
             raise DataError("A dataset needs a name.")
         if any(d.name == name for d in self.datasets()):
             raise DataError(f"A dataset named {name!r} already exists in this workspace; pick another name.")
-        with self._transaction() as con:
-            cur = con.execute(
-                "INSERT INTO datasets (name, schema_name, labels_json, created_at, created_by) VALUES (?,?,?,?,?)",
-                (name, schema.name, json.dumps(list(schema.labels)), _now(), author or "unknown"),
-            )
-            dataset_id = int(cur.lastrowid or 0)
-            folder = self.root / "datasets" / str(dataset_id)
-            for part, (info, frame, invalid) in parts.items():
-                if part not in PARTS:
-                    raise ValueError(f"unknown part {part!r}")
-                buf = frame.reset_index(drop=True).to_parquet(index=False)
-                atomic_write_bytes(folder / f"{part}.parquet", buf, read_only=True)
-                atomic_write_bytes(folder / f"{part}_invalid.csv", invalid.to_csv(index=False).encode(), read_only=True)
-                con.execute(
-                    "INSERT INTO dataset_parts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        dataset_id,
-                        part,
-                        info.fmt,
-                        info.original_name,
-                        info.stored_path,
-                        info.sha256,
-                        info.n_records,
-                        info.n_rows,
-                        info.n_invalid,
-                        int(info.labeled),
-                        info.gold_path,
-                    ),
+        folder: Path | None = None
+        try:
+            with self._transaction() as con:
+                cur = con.execute(
+                    "INSERT INTO datasets (name, schema_name, labels_json, created_at, created_by) VALUES (?,?,?,?,?)",
+                    (name, schema.name, json.dumps(list(schema.labels)), _now(), author or "unknown"),
                 )
+                dataset_id = int(cur.lastrowid or 0)
+                folder = self.root / "datasets" / str(dataset_id)
+                self._write_parts(con, dataset_id, folder, parts)
+        except BaseException:
+            # The transaction rolled back, so the id is free again: leave no half-written folder for it.
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         return self.dataset(dataset_id)
+
+    @staticmethod
+    def _write_parts(
+        con: sqlite3.Connection,
+        dataset_id: int,
+        folder: Path,
+        parts: Mapping[str, tuple[PartInfo, pd.DataFrame, pd.DataFrame]],
+    ) -> None:
+        for part, (info, frame, invalid) in parts.items():
+            if part not in PARTS:
+                raise ValueError(f"unknown part {part!r}")
+            buf = frame.reset_index(drop=True).to_parquet(index=False)
+            atomic_write_bytes(folder / f"{part}.parquet", buf, read_only=True)
+            atomic_write_bytes(folder / f"{part}_invalid.csv", invalid.to_csv(index=False).encode(), read_only=True)
+            con.execute(
+                "INSERT INTO dataset_parts VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    dataset_id,
+                    part,
+                    info.fmt,
+                    info.original_name,
+                    info.stored_path,
+                    info.sha256,
+                    info.n_records,
+                    info.n_rows,
+                    info.n_invalid,
+                    int(info.labeled),
+                    info.gold_path,
+                ),
+            )
 
     # -- frames -----------------------------------------------------------------------------
     def base_frame(self, dataset_id: int, part: str = "train") -> pd.DataFrame:

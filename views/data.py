@@ -94,49 +94,93 @@ def page_of(items: list, key: str) -> tuple[list, int]:
 
 
 # -- import form (also the whole page on an empty workspace) ----------------------------------
-def import_form() -> None:
-    with st.form("import_form", clear_on_submit=False):
-        st.markdown("**Import a dataset** — competition CSV, official KLUE JSON or TACRED JSON.")
-        name = st.text_input("Name", key="import_name", placeholder="e.g. klue-re v1 (team copy)")
-        c1, c2, c3 = st.columns(3)
-        train = c1.file_uploader("Train file", type=["csv", "json", "jsonl"], key="import_train")
-        test = c2.file_uploader("Test file (optional)", type=["csv", "json", "jsonl"], key="import_test")
-        gold = c3.file_uploader("Test gold labels (optional, id,label CSV)", type=["csv"], key="import_gold")
-        c4, c5 = st.columns(2)
-        schema = c4.selectbox("Label set", sorted(SCHEMAS), key="import_schema")
-        encoding = c5.selectbox("Encoding", ["utf-8", "cp949", "euc-kr"], key="import_encoding")
-        st.caption(f"Up to {MAX_UPLOAD_MB} MB per file. The files are stored read-only in the workspace.")
-        submitted = st.form_submit_button("Import", type="primary")
-    if not submitted:
-        return
+IMPORT_SUMMARY = "_import_summary"
+
+
+def _import_key(name: str) -> str:
+    # A successful import moves the form to fresh widget keys: the uploaders empty themselves
+    # (their values cannot be set from code), so a second click cannot import the same files again.
+    generation = int(st.session_state.get("_import_generation", 0))
+    return name if generation == 0 else f"{name}_{generation}"
+
+
+def run_import() -> None:
+    """The Import button's callback. It runs before app.py draws the sidebar, which is the only
+    moment the sidebar's ``dataset`` selectbox may be switched to the new dataset."""
+    state = st.session_state
+    train = state.get(_import_key("import_train"))
     if train is None:
-        st.error("Choose a train file to import.")
+        state[IMPORT_SUMMARY] = ("error", "Choose a train file to import.")
         return
     files = {"train": (train.name, train.getvalue())}
-    if test is not None:
-        files["test"] = (test.name, test.getvalue())
-    if gold is not None:
-        files["gold"] = (gold.name, gold.getvalue())
+    for part in ("test", "gold"):
+        upload = state.get(_import_key(f"import_{part}"))
+        if upload is not None:
+            files[part] = (upload.name, upload.getvalue())
+    encoding = state.get(_import_key("import_encoding"), "utf-8")
     try:
         report = import_uploaded(
             ws,
-            name or train.name,
+            (state.get(_import_key("import_name")) or "").strip() or train.name,
             files,
-            schema_name=schema,
+            schema_name=state.get(_import_key("import_schema"), "klue"),
             encoding=None if encoding == "utf-8" else encoding,
             author=author or "unknown",
         )
     except (DataError, ValueError, OSError) as exc:
-        st.error(str(exc))
+        state[IMPORT_SUMMARY] = ("error", f"Not imported: {exc}")
         return
-    st.session_state["dataset"] = report.dataset.name
+    name = report.dataset.name
+    state["dataset"] = name
+    st.query_params["dataset"] = name
+    state["_import_generation"] = int(state.get("_import_generation", 0)) + 1
+    parts = []
     for part, result in report.results.items():
         bad = result.invalid_frame()
-        msg = f"{part}: {result.n_records} rows read, {len(result.frame)} loaded, {bad['row'].nunique()} invalid."
-        (st.warning if len(bad) else st.success)(msg)
+        n_bad = int(bad["row"].nunique()) if len(bad) else 0
+        parts.append(
+            (
+                part,
+                f"{part}: {result.n_records:,} rows read, {len(result.frame):,} loaded, {n_bad:,} invalid.",
+                bad,
+            )
+        )
+    state[IMPORT_SUMMARY] = ("ok", name, parts)
+
+
+def show_import_summary() -> None:
+    """What the last import read (or why it failed), once, on the run after the Import click."""
+    summary = st.session_state.pop(IMPORT_SUMMARY, None)
+    if summary is None:
+        return
+    if summary[0] == "error":
+        st.error(summary[1], icon=":material/error:")
+        return
+    _, name, parts = summary
+    st.success(f"Imported **{name}**; it is now the selected dataset.", icon=":material/check_circle:")
+    for part, message, bad in parts:
         if len(bad):
-            st.dataframe(bad, hide_index=True, width="stretch")
-    st.button("Open the dataset", type="primary", key="import_open")
+            st.warning(message)
+            with st.expander(f"Invalid {part} rows ({len(bad):,} problems)"):
+                st.dataframe(bad, hide_index=True, width="stretch", key=f"import_invalid_{part}")
+        else:
+            st.success(message)
+
+
+def import_form() -> None:
+    show_import_summary()
+    with st.form("import_form", clear_on_submit=False):
+        st.markdown("**Import a dataset** — competition CSV, official KLUE JSON or TACRED JSON.")
+        st.text_input("Name", key=_import_key("import_name"), placeholder="e.g. klue-re v1 (team copy)")
+        c1, c2, c3 = st.columns(3)
+        c1.file_uploader("Train file", type=["csv", "json", "jsonl"], key=_import_key("import_train"))
+        c2.file_uploader("Test file (optional)", type=["csv", "json", "jsonl"], key=_import_key("import_test"))
+        c3.file_uploader("Test gold labels (optional, id,label CSV)", type=["csv"], key=_import_key("import_gold"))
+        c4, c5 = st.columns(2)
+        c4.selectbox("Label set", sorted(SCHEMAS), key=_import_key("import_schema"))
+        c5.selectbox("Encoding", ["utf-8", "cp949", "euc-kr"], key=_import_key("import_encoding"))
+        st.caption(f"Up to {MAX_UPLOAD_MB} MB per file. The files are stored read-only in the workspace.")
+        st.form_submit_button("Import", type="primary", on_click=run_import)
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -783,6 +827,8 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
 # -- page -------------------------------------------------------------------------------------
 st.title("Data")
 common.show_flash()
+# The import summary goes next to the import form; on a page without the form, up here.
+top = st.container()
 info = common.selected_dataset(ws)
 if info is None:
     st.info("The workspace is empty. Import a dataset (or run `python -m core seed` for the demo data).")
@@ -820,6 +866,9 @@ section = (
     st.segmented_control("Section", SECTIONS, key="data_section", default=SECTIONS[0], label_visibility="collapsed")
     or SECTIONS[0]
 )
+if section != "Import & export":
+    with top:
+        show_import_summary()
 if section == "Overview":
     overview(info, report, frames.get("test"))
 elif section == "Flags":

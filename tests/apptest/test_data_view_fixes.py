@@ -1,0 +1,75 @@
+"""AppTest: the Data view's user-reported defects (import with a dataset present, undo twice,
+filters kept across sections, legend, bulk confirmations, readable numbers and times)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.importing import seed_demo
+from core.workspace import Workspace
+
+pytestmark = pytest.mark.apptest
+
+
+@pytest.fixture(scope="module")
+def demo_source(tmp_path_factory) -> Path:
+    from core.demo import write_demo_dataset
+
+    src = tmp_path_factory.mktemp("demo-src")
+    write_demo_dataset(src, seed=5, n_train=1000, n_test=100)
+    return src
+
+
+def _no_exception(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_import_with_a_dataset_present_shows_summary_and_switches(tmp_path, make_app, demo_source):
+    home = tmp_path / "ws"
+    seed_demo(Workspace(home))
+    at = make_app(home, author="ann", section="Import & export")
+    assert at.selectbox(key="dataset").value == "demo (synthetic KLUE-RE)"
+    at.text_input(key="import_name").set_value("second copy")
+    at.file_uploader(key="import_train").set_value(("train.csv", (demo_source / "train.csv").read_bytes(), "text/csv"))
+    at.file_uploader(key="import_test").set_value(("test.csv", (demo_source / "test.csv").read_bytes(), "text/csv"))
+    next(b for b in at.button if b.label == "Import").click().run()
+    _no_exception(at)
+    texts = " ".join(x.value for x in [*at.success, *at.warning, *at.info])
+    assert "train: 1,000 rows read, 1,000 loaded, 0 invalid" in texts, texts
+    assert "test: 100 rows read" in texts, texts
+    assert at.selectbox(key="dataset").value == "second copy"
+    assert at.query_params.get("dataset") in ("second copy", ["second copy"])
+    assert {m.label: m.value for m in at.metric}["Train rows"] == "1,000"
+    assert [d.name for d in Workspace(home).datasets()] == ["demo (synthetic KLUE-RE)", "second copy"]
+    # The next run keeps the new dataset and drops the one-off summary.
+    at.run()
+    _no_exception(at)
+    assert at.selectbox(key="dataset").value == "second copy"
+    assert not any("rows read" in x.value for x in [*at.success, *at.warning])
+
+
+def test_failed_import_says_why_and_stores_nothing(tmp_path, make_app, demo_source):
+    home = tmp_path / "ws"
+    seed_demo(Workspace(home))
+    files_before = sorted(p.name for p in (home / "files").iterdir())
+    at = make_app(home, author="ann", section="Import & export")
+    at.text_input(key="import_name").set_value("demo (synthetic KLUE-RE)")  # taken
+    at.file_uploader(key="import_train").set_value(("t.csv", (demo_source / "train.csv").read_bytes(), "text/csv"))
+    next(b for b in at.button if b.label == "Import").click().run()
+    _no_exception(at)
+    assert any("already exists" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.selectbox(key="dataset").value == "demo (synthetic KLUE-RE)"
+    assert sorted(p.name for p in (home / "files").iterdir()) == files_before
+    assert len(Workspace(home).datasets()) == 1
+
+
+def test_import_into_an_empty_workspace_opens_the_dataset(tmp_path, make_app, demo_source):
+    at = make_app(tmp_path / "empty", author="ann")
+    at.file_uploader(key="import_train").set_value(("train.csv", (demo_source / "train.csv").read_bytes(), "text/csv"))
+    next(b for b in at.button if b.label == "Import").click().run()
+    _no_exception(at)
+    assert at.selectbox(key="dataset").value == "train.csv"
+    assert any("1,000 rows read" in s.value for s in at.success), [s.value for s in at.success]
+    assert {m.label: m.value for m in at.metric}["Train rows"] == "1,000"
