@@ -108,6 +108,15 @@ class ConflictError(Exception):
     """A change was refused because a row moved on since its author loaded it."""
 
 
+class AlreadyUndoneError(ValueError):
+    """An undo was refused because the change set was undone before (``undone_by`` names the undo)."""
+
+    def __init__(self, message: str, *, change_id: int, undone_by: int) -> None:
+        super().__init__(message)
+        self.change_id = change_id
+        self.undone_by = undone_by
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     id: int
@@ -164,6 +173,14 @@ class Split:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _short_time(iso: str) -> str:
+    """A stored UTC timestamp as ``2026-11-27 05:03 UTC`` for messages (the views show local times)."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError):
+        return str(iso)
 
 
 def _encode(value: Any) -> str | None:
@@ -456,7 +473,7 @@ class Workspace:
             if stale:
                 details = "; ".join(
                     f"row {c.row_id} was changed by {last_change.get(c.row_id, ('?', '?'))[0]}"
-                    f" at {last_change.get(c.row_id, ('?', '?'))[1]}"
+                    f" at {_short_time(last_change.get(c.row_id, ('?', '?'))[1])}"
                     for c in stale[:5]
                 )
                 more = f" and {len(stale) - 5} more" if len(stale) > 5 else ""
@@ -517,26 +534,73 @@ class Workspace:
                 return 0
         return change_id
 
+    def undone_by(self, dataset_id: int) -> dict[int, int]:
+        """Which change set undid which: ``{undone change id: id of the undo}``.
+
+        An undo is a change set too, so it can be undone in turn (a redo): follow the
+        map from a change to see its whole undo/redo chain.
+        """
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT undoes, MAX(id) FROM change_sets WHERE dataset_id = ? AND undoes IS NOT NULL GROUP BY undoes",
+                (dataset_id,),
+            ).fetchall()
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    def _refuse_undone(self, dataset_id: int, change_id: int) -> None:
+        undone = self.undone_by(dataset_id)
+        if change_id not in undone:
+            return
+        chain = [undone[change_id]]
+        while chain[-1] in undone and len(chain) < 1000:
+            chain.append(undone[chain[-1]])
+        message = f"change #{change_id} was already undone by #{chain[0]}"
+        if len(chain) == 1:
+            message += f"; to bring it back, undo #{chain[0]} (a redo)."
+        else:
+            steps = " → ".join(f"#{c}" for c in chain)
+            message += f" (undo/redo chain {steps}); undo the latest, #{chain[-1]}, to revert it again."
+        raise AlreadyUndoneError(message, change_id=change_id, undone_by=chain[0])
+
     def undo(self, dataset_id: int, change_id: int, *, author: str) -> int:
         """Revert a change set with a new, logged change set (so the log keeps both).
 
-        Refused with :class:`ConflictError` when one of its rows changed again
-        afterwards: undo the later change first.
+        Undoing an undo re-applies the original change (a redo) and is logged the same way.
+        Refused with :class:`AlreadyUndoneError` when the change set was undone already
+        (a second revert would fight the first), and with :class:`ConflictError` when one
+        of its rows changed again afterwards: undo the later change first.
         """
         log = self.corrections(dataset_id)
         target = log[log["change_id"] == change_id]
         if target.empty:
             raise DataError(f"No change #{change_id} in this dataset's audit log.")
+        self._refuse_undone(dataset_id, change_id)
+        part = str(target["part"].iloc[0])
+        later = log[(log["part"] == part) & log["row_id"].isin(set(target["row_id"])) & (log["change_id"] > change_id)]
+        if not later.empty:
+            first = later.iloc[0]
+            ids = ", ".join(f"#{c}" for c in sorted(later["change_id"].unique())[:5])
+            raise ConflictError(
+                f"Cannot undo change #{change_id}: row {first['row_id']} was changed again by {first['author']}"
+                f" at {_short_time(first['created_at'])} (change #{int(first['change_id'])}). "
+                f"Undo the later change(s) first: {ids}."
+            )
         changes = []
         for row_id, rows in target.groupby("row_id", sort=False):
             updates = {r.field: r.before for r in rows.itertuples() if r.field != DROPPED}
             dropped = rows.loc[rows["field"] == DROPPED, "before"]
             drop = None if dropped.empty else bool(dropped.iloc[0])
             changes.append(RowChange(str(row_id), int(rows["row_version"].max()), updates, drop=drop))
-        part = str(target["part"].iloc[0])
-        return self.apply_changes(
-            dataset_id, part, changes, author=author, reason=f"undo #{change_id}", undoes=change_id
-        )
+        undoes = target["undoes"].iloc[0]
+        reason = f"undo #{change_id}"
+        if undoes is not None and not pd.isna(undoes):
+            reason += f" (redo #{int(undoes)})"
+        try:
+            return self.apply_changes(dataset_id, part, changes, author=author, reason=reason, undoes=change_id)
+        except ConflictError:
+            # Someone undid it (or edited its rows) between the checks and the write: say which.
+            self._refuse_undone(dataset_id, change_id)
+            raise
 
     # -- splits -----------------------------------------------------------------------------
     def save_split(self, dataset_id: int, split: Split) -> None:

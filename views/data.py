@@ -45,16 +45,30 @@ def apply(dataset_id: int, changes: list[RowChange], reason: str, part: str = "t
         common.flash("info", "Nothing changed: the row(s) already had those values.")
 
 
-def undo(dataset_id: int, change_id: int) -> None:
+def undo(dataset_id: int, change_id: int, redoes: int | None = None) -> None:
     if not author:
         common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
         return
     try:
         new_id = ws.undo(dataset_id, change_id, author=author)
     except (ConflictError, DataError, ValueError) as exc:
-        common.flash("error", str(exc))
+        common.flash("error", f"Not undone: {exc}")
         return
-    common.flash("success", f"Undid change #{change_id} (logged as #{new_id}).")
+    if redoes is None:
+        common.flash("success", f"Undid change #{change_id} (logged as #{new_id}).")
+    else:
+        common.flash("success", f"Undid undo #{change_id}: change #{redoes} is back (logged as #{new_id}).")
+
+
+def when(iso: object) -> str:
+    """A stored UTC time in the viewer's zone (the browser's, when Streamlit knows it)."""
+    return display.format_time(iso, st.context.timezone)
+
+
+def undoes_of(log: pd.DataFrame, change_id: int) -> int | None:
+    """The change set that ``change_id`` undid, when it is an undo (undoing it is a redo)."""
+    value = log.loc[log["change_id"] == change_id, "undoes"]
+    return None if value.empty or pd.isna(value.iloc[0]) else int(value.iloc[0])
 
 
 def sentence_card(row: pd.Series, meta: str) -> None:
@@ -697,7 +711,13 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
         st.markdown("**History of this row**")
         st.dataframe(history.drop(columns=["part", "row_id"]), hide_index=True, width="stretch", key="edit_history")
         last = int(history["change_id"].max())
-        c2.button(f"Undo change #{last}", key="edit_undo_last", on_click=undo, args=(info.id, last))
+        redoes = undoes_of(history, last)
+        c2.button(
+            f"Undo change #{last}" + (f" (redo #{redoes})" if redoes is not None else ""),
+            key="edit_undo_last",
+            on_click=undo,
+            args=(info.id, last, redoes),
+        )
 
 
 def audit_log(info: DatasetInfo) -> None:
@@ -705,10 +725,11 @@ def audit_log(info: DatasetInfo) -> None:
     if log.empty:
         st.info("No corrections yet. Every accepted suggestion and edit appears here with its author and time.")
         return
+    undone = ws.undone_by(info.id)
     st.markdown("**Latest changes**")
     for entry in log.iloc[::-1].head(5).itertuples():
         st.markdown(
-            f"`#{entry.change_id}` **{entry.author}** · {entry.created_at} · row `{entry.row_id}` · "
+            f"`#{entry.change_id}` **{entry.author}** · {when(entry.created_at)} · row `{entry.row_id}` · "
             f"{entry.field}: `{entry.before}` → `{entry.after}` · _{entry.reason}_",
             help=None,
         )
@@ -723,19 +744,60 @@ def audit_log(info: DatasetInfo) -> None:
         shown = shown[shown["field"].isin(fields)]
     if rid:
         shown = shown[shown["row_id"] == rid]
-    view = shown.iloc[::-1].rename(columns={"created_at": "time", "row_id": "row id", "change_id": "change"})
-    view = view.assign(before=view["before"].astype(str), after=view["after"].astype(str))
+    view = shown.iloc[::-1].rename(columns={"row_id": "row id", "change_id": "change"})
+    view = view.assign(
+        time=[when(t) for t in view["created_at"]],
+        before=view["before"].astype(str),
+        after=view["after"].astype(str),
+        **{"undone by": [f"#{undone[c]}" if c in undone else "" for c in view["change"]]},
+    )
     st.dataframe(
-        view[["change", "time", "author", "part", "row id", "field", "before", "after", "reason"]],
+        view[["change", "time", "author", "part", "row id", "field", "before", "after", "reason", "undone by"]],
         hide_index=True,
         width="stretch",
         height=360,
         key="log_table",
+        column_config={
+            "change": st.column_config.NumberColumn("change", format="#%d", width="small"),
+            "time": st.column_config.TextColumn("time", width="small"),
+            "undone by": st.column_config.TextColumn("undone by", width="small"),
+        },
     )
-    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-    change_ids = sorted(log["change_id"].unique().tolist(), reverse=True)
-    pick = c1.selectbox("Change to undo", change_ids, key="log_undo_pick")
-    c2.button(f"Undo change #{pick}", key="log_undo", on_click=undo, args=(info.id, int(pick)))
+    # One line per change set; a change already undone is marked and cannot be undone again.
+    sets = log.groupby("change_id").agg(
+        author=("author", "first"), time=("created_at", "first"), reason=("reason", "first"), rows=("row_id", "nunique")
+    )
+    change_ids = sorted(sets.index.tolist(), reverse=True)
+
+    def describe(cid: int) -> str:
+        entry = sets.loc[cid]
+        text = f"#{cid} · {entry['reason']} · {entry['author']}, {when(entry['time'])} · {entry['rows']:,} row(s)"
+        return f"{text} · undone by #{undone[cid]}" if cid in undone else text
+
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    live = [c for c in change_ids if c not in undone]
+    pick = c1.selectbox(
+        "Change to undo",
+        change_ids,
+        index=change_ids.index(live[0]) if live else 0,
+        format_func=describe,
+        key="log_undo_pick",
+    )
+    pick = int(pick)
+    if pick in undone:
+        c2.button(f"Undo change #{pick}", key="log_undo", disabled=True)
+        st.caption(
+            f":material/undo: Change #{pick} was already undone by #{undone[pick]}. "
+            f"To bring it back, undo #{undone[pick]} (a redo)."
+        )
+    else:
+        redoes = undoes_of(log, pick)
+        c2.button(
+            f"Undo change #{pick}" + (f" (redo #{redoes})" if redoes is not None else ""),
+            key="log_undo",
+            on_click=undo,
+            args=(info.id, pick, redoes),
+        )
     st.download_button(
         "Download audit log (CSV)",
         log.to_csv(index=False),

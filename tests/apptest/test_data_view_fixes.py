@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.importing import seed_demo
-from core.workspace import Workspace
+from core.workspace import RowChange, Workspace
 
 pytestmark = pytest.mark.apptest
 
@@ -73,3 +73,32 @@ def test_import_into_an_empty_workspace_opens_the_dataset(tmp_path, make_app, de
     assert at.selectbox(key="dataset").value == "train.csv"
     assert any("1,000 rows read" in s.value for s in at.success), [s.value for s in at.success]
     assert {m.label: m.value for m in at.metric}["Train rows"] == "1,000"
+
+
+def test_undo_twice_is_refused_clearly(tmp_path, make_app):
+    home = tmp_path / "ws"
+    info = seed_demo(Workspace(home))
+    edit = Workspace(home).apply_changes(
+        info.id, "train", [RowChange("5", 0, {"label": "per:religion"})], author="ann", reason="fix"
+    )
+    at = make_app(home, author="bob", section="Audit log")
+    at.selectbox(key="log_undo_pick").set_value(edit).run()
+    at.button(key="log_undo").click().run()
+    _no_exception(at)
+    assert any(f"Undid change #{edit}" in s.value for s in at.success), [e.value for e in at.error]
+    undo_id = Workspace(home).undone_by(info.id)[edit]
+    # The same change offered again: marked, with the undo named, and no button to undo it twice.
+    at.selectbox(key="log_undo_pick").set_value(edit).run()
+    _no_exception(at)
+    pick = at.selectbox(key="log_undo_pick")
+    assert f"undone by #{undo_id}" in pick.format_func(edit)
+    assert at.button(key="log_undo").disabled
+    assert any(f"already undone by #{undo_id}" in c.value for c in at.caption)
+    assert not any("changed by" in e.value for e in at.error)
+    # Undoing the undo is a redo.
+    at.selectbox(key="log_undo_pick").set_value(undo_id).run()
+    assert at.button(key="log_undo").label == f"Undo change #{undo_id} (redo #{edit})"
+    at.button(key="log_undo").click().run()
+    _no_exception(at)
+    assert any(f"change #{edit} is back" in s.value for s in at.success)
+    assert Workspace(home).current_frame(info.id).set_index("id").at["5", "label"] == "per:religion"
