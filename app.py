@@ -48,15 +48,22 @@ if password_gate():
         jobs.ensure_watcher(str(ws.root))
 
     pages = [
-        st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", default=True),
+        st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="home", default=True),
         st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
         st.Page("views/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
         st.Page("views/ensemble.py", title="Ensemble", icon=":material/join_inner:", url_path="ensemble"),
     ]
-    nav = st.navigation(pages)
+    # The default page always lives at "/" (Streamlit ignores its url_path), so "/data" would open a
+    # "Page not found" popup: a hidden second entry gives the Data view its own URL as well.
+    data_alias = st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="data", visibility="hidden")
+    # Hidden navigation, drawn below as links: so the app's title sits above the page links.
+    nav = st.navigation([*pages, data_alias], position="hidden")
 
     with st.sidebar:
         st.markdown("### :material/hub: RE Studio")
+        for page in pages:
+            st.page_link(page)
+        st.divider()
         datasets = ws.datasets()
         names = [d.name for d in datasets]
         wanted = st.query_params.get("dataset")

@@ -8,6 +8,7 @@ reaches HTML goes through :func:`html.escape` first, so a row holding
 from __future__ import annotations
 
 import html
+import re
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +46,16 @@ def format_time(iso: object, tz: str | tzinfo | None = None) -> str:
         # A naive time has no zone to convert from: show it as written.
         when = when.astimezone(tz) if tz is not None else when.astimezone()
     return when.strftime("%Y-%m-%d %H:%M")
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
+
+
+def plain(text: object) -> str:
+    """``text`` for a markdown string (``st.markdown``, captions, messages) shown as typed: every markdown
+    character is backslash-escaped, so a name like ``![x](http://…)`` or a backtick in an id stays text and
+    ``:material/…:`` or ``$…$`` are not interpreted. Line breaks become spaces (one line stays one line)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
 def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
@@ -197,10 +208,26 @@ def filter_groups(
 RUN_COLORS = ("#4F46E5", "#F59E0B", "#10B981", "#EF4444", "#0EA5E9", "#A855F7", "#64748B", "#EC4899")
 
 
+#: A series with fewer points than this is drawn as measured: an exponential average over a handful of
+#: evaluations lags far behind them (a final 45.9 drawn as 33).
+SMOOTH_MIN_POINTS = 10
+
+
+def _padded_range(values: np.ndarray) -> list[float] | None:
+    """A y range around a flat series (one point, or all equal), where plotly's autorange would not centre it."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0 or finite.max() > finite.min():
+        return None
+    v = float(finite[0])
+    pad = abs(v) * 0.05 or 1.0
+    return [v - pad, v + pad]
+
+
 def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: float = 0.6) -> go.Figure:
     """One metric for several runs: raw points as faint markers, the smoothed curve as a line.
 
-    ``points`` has columns run, x, value (one metric), as :func:`core.runs.curves` gives them.
+    ``points`` has columns run, x, value (one metric), as :func:`core.runs.curves` gives them. A series of
+    fewer than :data:`SMOOTH_MIN_POINTS` points is drawn unsmoothed, as a line through visible markers.
     """
     from core.runs import smooth  # display stays importable without the run readers
 
@@ -208,10 +235,24 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
     for i, (run, group) in enumerate(points.groupby("run", sort=False)):
         color = RUN_COLORS[i % len(RUN_COLORS)]
         group = group.sort_values("x")
+        values = group["value"].to_numpy(dtype=float)
+        if len(group) < SMOOTH_MIN_POINTS or smoothing <= 0:
+            fig.add_trace(
+                go.Scatter(
+                    x=group["x"],
+                    y=values,
+                    mode="lines+markers",
+                    name=str(run),
+                    legendgroup=run,
+                    line={"color": color, "width": 2},
+                    marker={"color": color, "size": 7},
+                )
+            )
+            continue
         fig.add_trace(
             go.Scatter(
                 x=group["x"],
-                y=group["value"],
+                y=values,
                 mode="markers",
                 name=f"{run} (raw)",
                 legendgroup=run,
@@ -222,13 +263,21 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
         fig.add_trace(
             go.Scatter(
                 x=group["x"],
-                y=smooth(group["value"].to_numpy(), weight=smoothing),
+                y=smooth(values, weight=smoothing),
                 mode="lines",
                 name=str(run),
                 legendgroup=run,
                 line={"color": color, "width": 2},
             )
         )
-    fig = _layout(fig, title, height=300)
+    fig = _layout(fig, title, height=320)
+    # Legend under the plot: run names are long and, above it, ran into the title.
+    fig.update_layout(
+        legend={"orientation": "h", "y": -0.18, "x": 0, "xanchor": "left", "yanchor": "top"},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
     fig.update_xaxes(title=x_title)
+    y_range = _padded_range(points["value"].to_numpy(dtype=float))
+    if y_range is not None:
+        fig.update_yaxes(range=y_range)
     return fig

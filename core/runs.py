@@ -118,6 +118,10 @@ def curves(runs: Mapping[str, str | os.PathLike[str]], *, x: str = "step") -> pd
     parts = []
     for name, run_dir in runs.items():
         metrics = read_metrics(run_dir)
+        if "kind" in metrics:
+            # The "end" record repeats the score of the best checkpoint reloaded at the end: a point that
+            # was never on the trajectory, drawn as a jump at the last step.
+            metrics = metrics[metrics["kind"] != "end"]
         if metrics.empty or x not in metrics:
             continue
         for metric in CURVES:

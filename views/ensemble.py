@@ -100,8 +100,12 @@ if members is None:
 
 st.caption(f"{members.size} member(s) on {len(members.ids):,} dev rows.")
 singles = ensemble.single_scores(members)
-with st.expander("Members alone", expanded=False):
+with st.expander("Members alone", expanded=members.size < 2):
     st.dataframe(singles, hide_index=True, key="ens_singles")
+if members.size < 2:
+    # An ensemble of one is that run itself: scoring and exporting it would only rename it.
+    st.info("An ensemble needs at least two members: pick another run or file.", icon=":material/info:")
+    st.stop()
 
 result = st.session_state.get("ens_result")
 if result is not None and result["signature"] != signature:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 
 import pandas as pd
@@ -19,7 +20,7 @@ FIELDS = {f.name: f for f in dataclasses.fields(training.TrainConfig)}
 DEFAULTS = training.TrainConfig().to_dict()
 #: Options the form shows up front; every other option sits under "All options".
 MAIN = ["model", "input_format", "head", "loss", "epochs", "batch_size", "lr", "max_length", "seed"]
-HIDDEN = {"dataset", "workspace", "split", "labels"}  # set from the sidebar / split picker, not typed
+HIDDEN = {"dataset", "workspace", "split", "labels"}  # set by the dataset and split pickers, not typed
 CHOICES = {
     "input_format": list(training.INPUT_FORMATS),
     "head": ["entity_start", "cls"],
@@ -29,7 +30,16 @@ CHOICES = {
     "fp16": ["auto", "true", "false"],
     "bf16": ["auto", "true", "false"],
 }
-STATUS_ICON = {"queued": "⏳", "running": "▶️", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️", "lost": "❔"}
+#: Material icons for the job notice (emoji need a font a server or a viewer may not have).
+STATUS_ICON = {
+    "queued": ":material/schedule:",
+    "running": ":material/play_circle:",
+    "cancelling": ":material/stop_circle:",
+    "succeeded": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+    "lost": ":material/help:",
+}
 
 
 def _key(name: str) -> str:
@@ -42,6 +52,11 @@ def load_into_form(config: dict, *, parent: int | None = None, name: str | None 
         if opt in HIDDEN:
             continue
         st.session_state[_key(opt)] = value if opt in CHOICES or not isinstance(value, list) else json.dumps(value)
+    # A re-run trains on the job's own dataset and split, whatever the sidebar shows now.
+    if config.get("dataset"):
+        st.session_state["train_dataset"] = config["dataset"]
+    if config.get("split"):
+        st.session_state["train_split"] = config["split"]
     st.session_state["train_parent"] = parent
     if name:
         st.session_state["train_name"] = name
@@ -68,7 +83,40 @@ def option_widget(opt: str) -> object:
     return st.text_input(opt, key=key, help=helptext)
 
 
-def new_job_form(dataset: str, split_names: list[str]) -> None:
+def dataset_and_split() -> tuple[str, str] | None:
+    """The dataset and dev split a new job trains on, picked explicitly (outside the form, so the split
+    list follows the dataset). Starts on the sidebar's dataset and follows it when it changes."""
+    datasets = ws.datasets()
+    names = [d.name for d in datasets]
+    sidebar = common.selected_dataset(ws)
+    if sidebar is not None and st.session_state.get("_train_dataset_sidebar") != sidebar.name:
+        st.session_state["_train_dataset_sidebar"] = sidebar.name
+        st.session_state["train_dataset"] = sidebar.name
+    if st.session_state.get("train_dataset") not in names:
+        st.session_state["train_dataset"] = sidebar.name if sidebar else names[-1]
+    c1, c2 = st.columns(2)
+    name = c1.selectbox("Dataset", names, key="train_dataset", help="The dataset this job trains on.")
+    info = next(d for d in datasets if d.name == name)
+    split_names = ws.splits(info.id)
+    if not split_names:
+        c2.warning(f"{name!r} has no dev split yet: make one on the Data page (Import & export).")
+        return None
+    if st.session_state.get("train_split") not in split_names:
+        st.session_state["train_split"] = "default" if "default" in split_names else split_names[0]
+    split_name = c2.selectbox(
+        "Dev split", split_names, key="train_split", help="Its dev ids are held out for evaluation."
+    )
+    split = ws.split(info.id, split_name)
+    if split is not None:
+        st.caption(
+            f"Trains on **{display.plain(name)}**, split **{display.plain(split_name)}**: "
+            f"{len(split.train_ids):,} train and {len(split.dev_ids):,} dev rows (made at revision {split.revision})"
+            + (f", test part of {info.parts['test'].n_rows:,} rows." if "test" in info.parts else ".")
+        )
+    return name, split_name
+
+
+def new_job_form(dataset: str, split: str) -> None:
     st.selectbox(
         "Preset",
         list(training.PRESETS),
@@ -78,9 +126,8 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
     )
     gpus = jobs.list_gpus()
     with st.form("new_job"):
-        c1, c2, c3 = st.columns([3, 2, 2])
+        c1, c3 = st.columns([3, 2])
         name = c1.text_input("Job name", key="train_name", placeholder="e.g. typed-punct lr3e-3")
-        split = c2.selectbox("Dev split", split_names, key="train_split")
         backend = c3.selectbox(
             "Backend",
             list(jobs.BACKENDS),
@@ -120,7 +167,7 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
         ray_address = c2.text_input(
             "Ray address", key="train_ray_address", placeholder="ray://head:10001 or http://head:8265"
         )
-        submitted = st.form_submit_button("Submit job", type="primary")
+        submitted = st.form_submit_button(f"Submit job on {dataset} · {split}", type="primary", key="train_submit")
     if not submitted:
         return
     config = {**DEFAULTS, **values, "dataset": dataset, "split": split, "workspace": root}
@@ -150,41 +197,92 @@ def new_job_form(dataset: str, split_names: list[str]) -> None:
     except (training.ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
         st.error(str(exc), icon=":material/error:")
         return
-    common.flash("success", f"Job #{job.id} {job.name!r} is {job.status}.")
+    follow(job.id)
     st.rerun()
 
 
-def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
-    rows = []
-    for job in all_jobs:
+def shown_status(job: jobs.Job) -> str:
+    """The status a person should see: a running job with a cancel pending is already "cancelling"."""
+    return "cancelling" if job.cancel_requested_at is not None and not job.is_final else job.status
+
+
+def follow(job_id: int) -> None:
+    """Make ``job_id`` the job this session watches: its notice, the Job panel and the curves show it."""
+    st.session_state["train_notice"] = job_id
+    st.session_state["train_follow"] = job_id
+
+
+def job_notice(all_jobs: list[jobs.Job]) -> None:
+    """One line about the job this session last submitted or cancelled, drawn from its current state
+    (so "is running" turns into "succeeded" by itself, never a stale message)."""
+    job = next((j for j in all_jobs if j.id == st.session_state.get("train_notice")), None)
+    if job is None:
+        return
+    status = shown_status(job)
+    label = f"Job #{job.id} {display.plain(job.name)}"
+    icon = STATUS_ICON.get(status)
+    if status == "queued":
+        ahead = sum(1 for j in all_jobs if j.status == "queued" and j.id < job.id and j.backend == job.backend)
+        st.info(f"{label} is queued" + (f" behind {ahead} other job(s)." if ahead else ": it starts next."), icon=icon)
+    elif status == "running":
         prog = jobs.progress(job)
-        usage = jobs.resource_usage(job)
+        where = (
+            f" (step {prog['step']:,} of {prog['max_steps']:,})"
+            if prog["step"] is not None and prog["max_steps"]
+            else ""
+        )
+        st.info(f"{label} is running{where}.", icon=icon)
+    elif status == "cancelling":
+        st.warning(f"{label} is cancelling: it stops at the next step and saves its checkpoint.", icon=icon)
+    elif status == "succeeded":
+        dev = (runs.read_summary(job.run_dir) or {}).get("dev") or {}
+        score = f": dev micro-F1 {dev['micro_f1']:.2f}" if dev.get("micro_f1") is not None else ""
+        st.success(f"{label} succeeded{score}.", icon=icon)
+    elif status == "cancelled":
+        st.info(f"{label} was cancelled; its checkpoint is kept.", icon=icon)
+    else:
+        st.error(f"{label} {status}: {display.plain(job.error or 'see its log below')}", icon=icon)
+
+
+def _usage_text(usage: dict[str, float | None]) -> str:
+    parts = []
+    if usage["cpu_percent"] is not None:
+        parts.append(f"CPU {usage['cpu_percent']:.0f}%")
+    if usage["rss_mb"] is not None:
+        parts.append(f"{usage['rss_mb']:,.0f} MB")
+    if usage["gpu_mem_mb"] is not None:
+        parts.append(f"GPU {usage['gpu_mem_mb']:,.0f} MB")
+    return " · ".join(parts)
+
+
+def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
+    """The job table, newest first. Resource use is text: a finished job has none (blank, not "None")."""
+    rows = []
+    for job in reversed(all_jobs):
+        prog = jobs.progress(job)
         summary = runs.read_summary(job.run_dir) or {}
         last = prog["last_metrics"]
         dev = summary.get("dev") or {}
         config = job.config or {}
+        device = "CPU" if job.gpu == "" else (f"GPU {job.gpu}" if job.gpu else "")
         rows.append(
             {
                 "id": job.id,
                 "job": job.name,
-                "status": f"{STATUS_ICON.get(job.status, '')} {job.status}",
+                "status": shown_status(job),
                 "progress": prog["fraction"] or 0.0,
-                "ETA": "" if prog["eta_s"] is None else f"{int(prog['eta_s'] // 60)}m {int(prog['eta_s'] % 60):02d}s",
                 "dev micro-F1": dev.get("micro_f1", last.get("eval_micro_f1")),
                 "dev AUPRC": dev.get("auprc", last.get("eval_auprc")),
-                "CPU %": usage["cpu_percent"],
-                "RAM MB": usage["rss_mb"],
-                "GPU MB": usage["gpu_mem_mb"],
-                "device": "CPU" if job.gpu == "" else (f"GPU {job.gpu}" if job.gpu else ""),
-                "backend": job.backend,
                 "model": config.get("model"),
                 "format": config.get("input_format"),
-                "created": job.created_at,
+                "created": display.format_time(job.created_at),
+                "ETA": "" if prog["eta_s"] is None else f"{int(prog['eta_s'] // 60)}m {int(prog['eta_s'] % 60):02d}s",
+                "resources": _usage_text(jobs.resource_usage(job)) if job.status == "running" else "",
+                "where": " ".join(x for x in (job.backend, device) if x),
             }
         )
     table = pd.DataFrame(rows)
-    numeric = ["dev micro-F1", "dev AUPRC", "CPU %", "RAM MB", "GPU MB"]
-    table[numeric] = table[numeric].astype(float)  # None -> NaN: shown as blank, not "None"
+    table[["dev micro-F1", "dev AUPRC"]] = table[["dev micro-F1", "dev AUPRC"]].astype(float)
     return table
 
 
@@ -195,20 +293,19 @@ def cancel(job_id: int) -> None:
     except jobs.JobError as exc:
         common.flash("error", str(exc))
         return
-    common.flash("info", f"Cancelling job #{job_id}: it stops at the next step and saves.")
+    follow(job_id)
 
 
-def rerun_with_edits(job_id: int) -> None:
-    job = store.get_job(job_id)
-    load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
-    common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.")
-
-
-def curves_section(all_jobs: list[jobs.Job]) -> None:
-    by_label = {f"#{j.id} {j.name}": j for j in all_jobs}
-    default = [label for label, j in by_label.items() if j.status in ("queued", "running", "succeeded")][-3:]
-    st.session_state.setdefault("train_runs", default)
-    st.session_state["train_runs"] = [r for r in st.session_state["train_runs"] if r in by_label]
+def curves_section(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
+    by_label = {f"#{j.id} {j.name}": j for j in reversed(all_jobs)}
+    label_of = {j.id: label for label, j in by_label.items()}
+    if "train_runs" not in st.session_state:
+        st.session_state["train_runs"] = [
+            label for label, j in by_label.items() if j.status in ("queued", "running", "succeeded")
+        ][:3]
+    kept = [r for r in st.session_state["train_runs"] if r in by_label]
+    # A job that appeared since this session last looked is added: the newest run is shown by default.
+    st.session_state["train_runs"] = [label_of[i] for i in new_ids if label_of[i] not in kept] + kept
     c1, c2, c3 = st.columns([4, 1, 1])
     chosen = c1.multiselect("Runs", list(by_label), key="train_runs", placeholder="pick runs to overlay")
     x = c2.selectbox(
@@ -217,7 +314,15 @@ def curves_section(all_jobs: list[jobs.Job]) -> None:
         key="train_x",
         format_func={"step": "steps", "epoch": "epochs", "wall_s": "time (s)"}.get,
     )
-    smoothing = c3.slider("Smoothing", 0.0, 0.95, 0.6, 0.05, key="train_smoothing")
+    smoothing = c3.slider(
+        "Smoothing",
+        0.0,
+        0.95,
+        0.6,
+        0.05,
+        key="train_smoothing",
+        help=f"Applies to series of at least {display.SMOOTH_MIN_POINTS} points; sparser ones are drawn as measured.",
+    )
     if not chosen:
         st.caption("Pick runs to see their curves.")
         return
@@ -236,7 +341,7 @@ def curves_section(all_jobs: list[jobs.Job]) -> None:
         )
     if len(chosen) == 2:
         a, b = (runs.read_config(by_label[label].run_dir) or by_label[label].config or {} for label in chosen)
-        st.markdown(f"**Config diff** — {chosen[0]} (a) vs {chosen[1]} (b)")
+        st.markdown(f"**Config diff**: {display.plain(chosen[0])} (a) vs {display.plain(chosen[1])} (b)")
         diff = runs.config_diff(a, b)
         if diff.empty:
             st.caption("Same config.")
@@ -260,11 +365,11 @@ def stitch(group_id: str) -> None:
     common.flash("success", f"Out-of-fold probabilities stitched ({path.name}): see Data → Flags → Label issues.")
 
 
-def crossval_section(all_jobs: list[jobs.Job], dataset_id: int) -> None:
+def crossval_section(all_jobs: list[jobs.Job]) -> None:
     groups = list(dict.fromkeys(j.group_id for j in all_jobs if j.group_id))
     if not groups:
         return
-    stitched = {meta.get("group_id") for _, meta in crossval.list_oof(root, dataset_id)}
+    stitched = {meta.get("group_id") for d in ws.datasets() for _, meta in crossval.list_oof(root, d.id)}
     st.markdown("#### Cross-validation")
     for group in reversed(groups):
         status = crossval.crossval_status(root, group)
@@ -283,22 +388,38 @@ def crossval_section(all_jobs: list[jobs.Job], dataset_id: int) -> None:
             )
 
 
-def job_detail(all_jobs: list[jobs.Job]) -> None:
-    labels = {j.id: f"#{j.id} {j.name} ({j.status})" for j in all_jobs}
+def log_box(text: str, *, height: int = 260) -> None:
+    """The log tail, opened at its newest line: a column-reverse box starts scrolled to the bottom without
+    any script (st.code opens at the top, where the oldest lines are)."""
+    st.html(
+        f'<div class="re-log" style="max-height:{height}px"><pre>{html.escape(text)}</pre></div>',
+    )
+
+
+def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
+    labels = {j.id: f"#{j.id} {j.name} ({shown_status(j)})" for j in reversed(all_jobs)}
+    follow_id = st.session_state.pop("train_follow", None)
+    if follow_id in labels:
+        st.session_state["train_detail"] = follow_id
+    elif new_ids or st.session_state.get("train_detail") not in labels:
+        st.session_state["train_detail"] = next(iter(labels))  # the newest job
     job_id = st.selectbox("Job", list(labels), format_func=labels.get, key="train_detail")
     job = next(j for j in all_jobs if j.id == job_id)
+    cancelling = shown_status(job) == "cancelling"
     c1, c2, c3 = st.columns(3)
     c1.button(
-        "Cancel",
+        "Cancelling…" if cancelling else "Cancel",
         key=f"cancel_{job.id}",
-        disabled=job.is_final,
+        disabled=job.is_final or cancelling,
         on_click=cancel,
         args=(job.id,),
         icon=":material/stop_circle:",
     )
-    c2.button(
-        "Re-run with edits", key=f"rerun_{job.id}", on_click=rerun_with_edits, args=(job.id,), icon=":material/replay:"
-    )
+    if c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:"):
+        load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
+        common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.")
+        st.session_state["train_form_open"] = True
+        st.rerun(scope="app")  # the form lives outside this fragment
     if job.parent_id:
         c3.button(
             f"Overlay with #{job.parent_id} (before)",
@@ -307,7 +428,7 @@ def job_detail(all_jobs: list[jobs.Job]) -> None:
             args=(job.id,),
             icon=":material/compare_arrows:",
         )
-    st.caption(f"Run folder: `{job.run_dir}`")
+    st.caption(f"Run folder: `{display.plain(job.run_dir)}`")
     if job.error:
         st.error(job.error)
     summary = runs.read_summary(job.run_dir)
@@ -318,7 +439,7 @@ def job_detail(all_jobs: list[jobs.Job]) -> None:
         if job.backend == "local"
         else runs.log_tail(job.log_path, lines=40)
     )
-    st.code(log or "(no output yet)", language=None, height=260)
+    log_box(log or "(no output yet)")
 
 
 def jobs_panel() -> None:
@@ -326,42 +447,55 @@ def jobs_panel() -> None:
     if not all_jobs:
         st.info("No jobs yet: submit one above.")
         return
-    table = job_rows(all_jobs)
+    newest = max(j.id for j in all_jobs)
+    seen = st.session_state.get("train_seen", newest)
+    new_ids = sorted((j.id for j in all_jobs if j.id > seen), reverse=True)
+    st.session_state["train_seen"] = newest
+    job_notice(all_jobs)
     st.dataframe(
-        table,
+        job_rows(all_jobs),
         hide_index=True,
         width="stretch",
         key="job_table",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-            "dev micro-F1": st.column_config.NumberColumn(format="%.2f"),
-            "dev AUPRC": st.column_config.NumberColumn(format="%.2f"),
-            "CPU %": st.column_config.NumberColumn(format="%.0f"),
-            "RAM MB": st.column_config.NumberColumn(format="%.0f"),
+            "id": st.column_config.NumberColumn("id", width=40),
+            "job": st.column_config.TextColumn("job", width="medium"),
+            "status": st.column_config.TextColumn("status", width=90),
+            "progress": st.column_config.ProgressColumn(
+                "progress", min_value=0.0, max_value=1.0, format="percent", width=90
+            ),
+            "dev micro-F1": st.column_config.NumberColumn(format="%.2f", width=90),
+            "dev AUPRC": st.column_config.NumberColumn(format="%.2f", width=80),
+            "model": st.column_config.TextColumn("model", width=110),
+            "format": st.column_config.TextColumn("format", width=150),
+            "created": st.column_config.TextColumn("created", width=120),
+            "ETA": st.column_config.TextColumn("ETA", width=70),
+            "resources": st.column_config.TextColumn("resources", width=150),
+            "where": st.column_config.TextColumn("where", width=80),
         },
     )
-    crossval_section(all_jobs, info.id)
+    crossval_section(all_jobs)
     st.markdown("#### Curves")
-    curves_section(all_jobs)
+    curves_section(all_jobs, new_ids)
     st.markdown("#### Job")
-    job_detail(all_jobs)
+    job_detail(all_jobs, new_ids)
 
 
 # -- page -------------------------------------------------------------------------------------
 st.title("Train")
 common.show_flash()
-info = common.selected_dataset(ws)
-if info is None:
+if not ws.datasets():
     st.info("Import a dataset on the Data page first.")
     st.stop()
-splits = ws.splits(info.id)
-if not splits:
-    st.warning(f"{info.name!r} has no dev split yet: make one on the Data page (Import & export).")
-    st.stop()
 
-with st.expander("New job", expanded=not store.list_jobs(), icon=":material/add_circle:"):
-    st.caption(f"Dataset **{info.name}** (pick another in the sidebar).")
-    new_job_form(info.name, splits)
+with st.expander(
+    "New job",
+    expanded=not store.list_jobs() or st.session_state.pop("train_form_open", False),
+    icon=":material/add_circle:",
+):
+    picked = dataset_and_split()
+    if picked is not None:
+        new_job_form(*picked)
 
 active = any(j.status in ("queued", "running") for j in store.list_jobs())
 # Refresh by itself while something runs (AppTest cannot run timers; the browser test checks this).

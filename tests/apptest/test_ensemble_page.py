@@ -90,3 +90,13 @@ def test_pick_three_runs_score_and_export(ensemble_page, runs_home):
     assert set(summary["procedure"]) == {"greedy", "best subset"}
     assert {"heldout_gain_mean", "heldout_gain_std", "selection_gain_mean"} <= set(summary.columns)
     json.dumps(summary.to_dict())
+
+
+def test_one_run_is_not_scored_or_exported(ensemble_page, runs_home):
+    at = ensemble_page
+    first = ensemble.finished_runs(runs_home)[0].label
+    at.multiselect(key="ens_runs").set_value([first]).run()
+    assert not at.exception, at.exception
+    assert any("at least two members" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "ens_score"]
+    assert not at.get("download_button")
