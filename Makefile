@@ -21,6 +21,10 @@ $(STAMP): requirements.txt pyproject.toml
 # installed with npm and copied into assets/vendor/ (not committed) so the Explain view draws offline.
 VENDOR := assets/vendor
 $(VENDOR)/.installed: assets/package.json assets/package-lock.json
+	@command -v npm >/dev/null || { \
+		echo "npm is missing: installing Debian's npm (needs root or sudo)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq npm >/dev/null; }
 	cd assets && npm install --no-audit --no-fund
 	mkdir -p $(VENDOR)
 	cp assets/node_modules/requirejs/require.js $(VENDOR)/require.js
