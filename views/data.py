@@ -15,6 +15,9 @@ from core.workspace import ConflictError, DatasetInfo, RowChange
 from views import common
 
 PAGE_SIZE = 8
+# Filters, sections and thresholds keep their value while not drawn (another section, another page):
+# by default Streamlit forgets the state of every widget a run does not draw.
+SESSION = "session"
 SECTIONS = ["Overview", "Flags", "Edit row", "Audit log", "Import & export"]
 FORMAT_LABELS = {"csv": "competition CSV", "klue-json": "KLUE JSON", "tacred-json": "TACRED JSON"}
 
@@ -89,8 +92,14 @@ def pill(text: object, kind: str = "") -> str:
 def group_filter(frame: pd.DataFrame, id_groups: list[list[str]], key: str) -> list[list[str]]:
     """Label and text filters over groups of row ids; says how many groups are shown."""
     c1, c2 = st.columns([2, 3])
-    labels = c1.multiselect("Labels", sorted(frame["label"].dropna().unique()), key=f"{key}_labels", placeholder="all")
-    text = c2.text_input("Search", key=f"{key}_text", placeholder="id, sentence or entity word")
+    labels = c1.multiselect(
+        "Labels",
+        sorted(frame["label"].dropna().unique()),
+        key=f"{key}_labels",
+        persist_state=SESSION,
+        placeholder="all",
+    )
+    text = c2.text_input("Search", key=f"{key}_text", persist_state=SESSION, placeholder="id, sentence or entity word")
     shown = display.filter_groups(frame, id_groups, labels=labels, text=text)
     if len(shown) != len(id_groups):
         st.caption(f"{len(shown)} of {len(id_groups)} groups match.")
@@ -246,9 +255,11 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         st.success("No suspicious entity types at this threshold.")
         return
     c1, c2, c3 = st.columns([3, 1, 1])
-    labels = c1.multiselect("Labels", sorted(flags["label"].unique()), key="tf_labels", placeholder="all labels")
-    role = c2.selectbox("Role", ["both", "subj", "obj"], key="tf_role")
-    rule = c3.selectbox("Rule", ["any", "prefix", "minority"], key="tf_rule")
+    labels = c1.multiselect(
+        "Labels", sorted(flags["label"].unique()), key="tf_labels", persist_state=SESSION, placeholder="all labels"
+    )
+    role = c2.selectbox("Role", ["both", "subj", "obj"], key="tf_role", persist_state=SESSION)
+    rule = c3.selectbox("Rule", ["any", "prefix", "minority"], key="tf_rule", persist_state=SESSION)
     shown = flags
     if labels:
         shown = shown[shown["label"].isin(labels)]
@@ -422,8 +433,13 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
 
 def _offset_filters(train: pd.DataFrame) -> dict:
     c1, c2 = st.columns([2, 3])
-    labels = c1.multiselect("Labels", sorted(train["label"].dropna().unique()), key="off_labels", placeholder="all")
-    return {"labels": labels, "text": c2.text_input("Search", key="off_text", placeholder="id, sentence or word")}
+    labels = c1.multiselect(
+        "Labels", sorted(train["label"].dropna().unique()), key="off_labels", persist_state=SESSION, placeholder="all"
+    )
+    return {
+        "labels": labels,
+        "text": c2.text_input("Search", key="off_text", persist_state=SESSION, placeholder="id, sentence or word"),
+    }
 
 
 def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
@@ -506,12 +522,15 @@ def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: 
             "Label issue view",
             ["Confident learning", "no_relation view"],
             key="li_view",
+            persist_state=SESSION,
             default="Confident learning",
             label_visibility="collapsed",
         )
         or "Confident learning"
     )
-    threshold = c2.slider("no_relation view confidence", 0.5, 0.99, 0.8, 0.01, key="li_threshold")
+    threshold = c2.slider(
+        "no_relation view confidence", 0.5, 0.99, 0.8, 0.01, key="li_threshold", persist_state=SESSION
+    )
     issues, nr_view, meta = common.label_issues(root, info.id, revision, str(path), threshold)
     if meta.get("revision") != revision:
         st.caption(
@@ -521,9 +540,13 @@ def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: 
     table = issues if view == "Confident learning" else nr_view
     c1, c2 = st.columns([3, 2])
     labels = c1.multiselect(
-        "Given label", sorted(table["label"].unique()) if len(table) else [], key="li_labels", placeholder="all labels"
+        "Given label",
+        sorted(table["label"].unique()) if len(table) else [],
+        key="li_labels",
+        persist_state=SESSION,
+        placeholder="all labels",
     )
-    text = c2.text_input("Search", key="li_text", placeholder="id or sentence")
+    text = c2.text_input("Search", key="li_text", persist_state=SESSION, placeholder="id or sentence")
     if labels:
         table = table[table["label"].isin(labels)]
     if text:
@@ -600,6 +623,7 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, in
             kinds,
             format_func=lambda k: k if counts[k] is None else f"{k} ({counts[k]})",
             key="flag_kind",
+            persist_state=SESSION,
             default=kinds[0],
             label_visibility="collapsed",
         )
@@ -623,8 +647,8 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, in
 
 def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     c1, c2 = st.columns([1, 3])
-    part = c1.selectbox("Part", list(info.parts), key="edit_part")
-    row_id = c2.text_input("Row id", key="edit_id", placeholder="id of the row to edit").strip()
+    part = c1.selectbox("Part", list(info.parts), key="edit_part", persist_state=SESSION)
+    row_id = c2.text_input("Row id", key="edit_id", persist_state=SESSION, placeholder="id of the row to edit").strip()
     if not row_id:
         st.caption("Type a row id (from any table) to edit its label, entity types and spans, or to drop it.")
         return
@@ -734,9 +758,13 @@ def audit_log(info: DatasetInfo) -> None:
             help=None,
         )
     c1, c2, c3 = st.columns(3)
-    who = c1.multiselect("Author", sorted(log["author"].unique()), key="log_author", placeholder="everyone")
-    fields = c2.multiselect("Field", sorted(log["field"].unique()), key="log_field", placeholder="all fields")
-    rid = c3.text_input("Row id", key="log_row").strip()
+    who = c1.multiselect(
+        "Author", sorted(log["author"].unique()), key="log_author", persist_state=SESSION, placeholder="everyone"
+    )
+    fields = c2.multiselect(
+        "Field", sorted(log["field"].unique()), key="log_field", persist_state=SESSION, placeholder="all fields"
+    )
+    rid = c3.text_input("Row id", key="log_row", persist_state=SESSION).strip()
     shown = log
     if who:
         shown = shown[shown["author"].isin(who)]
@@ -909,6 +937,7 @@ with st.sidebar:
         0.05,
         0.01,
         key="minority_threshold",
+        persist_state=SESSION,
         help="A type whose share among a label's rows is below this is flagged, with the majority type as the fix.",
     )
 report = common.audit_report(root, info.id, revision, threshold)
@@ -925,7 +954,14 @@ if not author:
     st.caption(":material/info: Set your name in the sidebar to make corrections.")
 
 section = (
-    st.segmented_control("Section", SECTIONS, key="data_section", default=SECTIONS[0], label_visibility="collapsed")
+    st.segmented_control(
+        "Section",
+        SECTIONS,
+        key="data_section",
+        persist_state=SESSION,
+        default=SECTIONS[0],
+        label_visibility="collapsed",
+    )
     or SECTIONS[0]
 )
 if section != "Import & export":

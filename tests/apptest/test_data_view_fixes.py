@@ -102,3 +102,37 @@ def test_undo_twice_is_refused_clearly(tmp_path, make_app):
     _no_exception(at)
     assert any(f"change #{edit} is back" in s.value for s in at.success)
     assert Workspace(home).current_frame(info.id).set_index("id").at["5", "label"] == "per:religion"
+
+
+def test_flag_filters_survive_switching_sections(demo_home, make_app):
+    at = make_app(demo_home, section="Flags")
+    labels = at.multiselect(key="tf_labels").options[:2]
+    at.multiselect(key="tf_labels").set_value(labels)
+    at.selectbox(key="tf_role").set_value("subj")
+    at.selectbox(key="tf_rule").set_value("minority")
+    at.run()
+    _no_exception(at)
+    for section in ["Overview", "Audit log", "Flags"]:
+        at.segmented_control(key="data_section").set_value(section).run()
+        _no_exception(at)
+    assert at.multiselect(key="tf_labels").value == labels
+    assert at.selectbox(key="tf_role").value == "subj"
+    assert at.selectbox(key="tf_rule").value == "minority"
+
+    at.segmented_control(key="flag_kind").set_value("Duplicates").run()
+    at.text_input(key="dup_text").set_value("no such text anywhere").run()
+    for section in ["Overview", "Edit row", "Flags"]:
+        at.segmented_control(key="data_section").set_value(section).run()
+        _no_exception(at)
+    assert at.segmented_control(key="flag_kind").value == "Duplicates"
+    assert at.text_input(key="dup_text").value == "no such text anywhere"
+    assert any("0 of 20 groups match" in c.value for c in at.caption)
+    # Back to the type flags: their filters are still set too, even after a visit to another page.
+    at.segmented_control(key="flag_kind").set_value("Type flags").run()
+    at.switch_page("views/ensemble.py").run()
+    _no_exception(at)
+    at.switch_page("views/data.py").run()
+    _no_exception(at)
+    assert at.segmented_control(key="data_section").value == "Flags"
+    assert at.selectbox(key="tf_role").value == "subj"
+    assert at.multiselect(key="tf_labels").value == labels
