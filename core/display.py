@@ -81,6 +81,16 @@ def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -
     return '<span class="re-sentence">' + "".join(out) + "</span>"
 
 
+def legend_html() -> str:
+    """The key to :func:`highlight_html`'s colours (and :func:`bracketed`'s marks in tables)."""
+    return (
+        '<div class="re-legend" style="color:#5B6078;font-size:0.85rem;margin:0.1rem 0 0.35rem">'
+        'Highlighted: <mark class="re-subj">subject</mark> <mark class="re-obj">object</mark> '
+        '<mark class="re-subj re-obj">both (overlap)</mark>'
+        f" · in tables: {SUBJ_MARK[0]}subject{SUBJ_MARK[1]} {OBJ_MARK[0]}object{OBJ_MARK[1]}</div>"
+    )
+
+
 def bracketed(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
     """Plain-text sentence with ⟦subject⟧ and ⟨object⟩ marked, for tables (which show text only)."""
     inserts = [
@@ -142,7 +152,7 @@ def distribution_figure(dist: pd.DataFrame, title: str, *, share: bool = True, h
         if share:
             values = values * 100
         labels = dist["value"].astype(str).to_numpy()
-        text = [f"{v:.1f}%" if share else f"{int(v)}" for v in values]
+        text = [f"{v:.1f}%" if share else f"{int(v):,}" for v in values]
         bar = (
             go.Bar(y=labels, x=values, orientation="h", name=split, marker_color=color, hovertext=text)
             if horizontal
@@ -168,16 +178,29 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
     table = table.loc[table.sum(axis=1).sort_values(ascending=False).index]
     z = table.to_numpy(dtype=float)
     # Log colour scale: a handful of odd rows must stay visible next to thousands of normal ones.
+    # The colour bar is labelled in rows (1, 10, 100, ...), not in the log values it is drawn with.
+    top = max(int(z.max()) if z.size else 0, 1)
+    ticks = [0] + [10**k for k in range(len(str(top)))]
     fig = go.Figure(
         go.Heatmap(
             z=np.log10(z + 1),
             x=table.columns.tolist(),
             y=table.index.tolist(),
-            text=z.astype(int),
+            text=[[f"{int(v):,}" for v in row] for row in z],
             texttemplate="%{text}",
             hovertemplate="%{y} · %{x}: %{text} rows<extra></extra>",
             colorscale="Blues",
-            showscale=False,
+            zmin=0,
+            showscale=True,
+            colorbar={
+                "title": {"text": "rows<br>(log scale)", "side": "top"},
+                "tickvals": [float(np.log10(t + 1)) for t in ticks],
+                "ticktext": [f"{t:,}" for t in ticks],
+                "thickness": 14,
+                "len": min(1.0, 400 / max(420, 20 * len(table) + 100)),
+                "y": 1,
+                "yanchor": "top",
+            },
         )
     )
     fig = _layout(fig, title or f"Label × entity-type pair ({split})", height=max(420, 20 * len(table) + 100))

@@ -26,3 +26,26 @@ def test_format_time_leaves_odd_cells_readable():
     assert format_time(None) == "" and format_time(float("nan")) == "" and format_time(pd.NaT) == ""
     assert format_time("not a time") == "not a time"
     assert format_time("2026-11-27T05:03:11") == "2026-11-27 05:03"  # naive: shown as written
+
+
+def test_heatmap_has_a_titled_colour_scale_in_rows():
+    from core.display import heatmap_figure
+
+    dist = pd.DataFrame(
+        {"value": ["per:title | PER-POH", "per:title | PER-ORG", "org:members | ORG-ORG"], "train_count": [1234, 3, 0]}
+    )
+    heat = heatmap_figure(dist).data[0]
+    assert heat.showscale is True
+    assert "rows" in heat.colorbar.title.text
+    assert list(heat.colorbar.ticktext) == ["0", "1", "10", "100", "1,000"]
+    assert "1,234" in [cell for row in heat.text for cell in row]
+
+
+def test_legend_names_both_highlight_colours():
+    from core.display import highlight_html, legend_html
+
+    legend = legend_html()
+    sentence = highlight_html("ab cd", (0, 1), (3, 4))
+    for cls in ('class="re-subj"', 'class="re-obj"'):
+        assert cls in legend and cls in sentence
+    assert "subject" in legend and "object" in legend
