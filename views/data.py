@@ -27,7 +27,16 @@ author = (st.session_state.get("author") or "").strip()
 
 
 # -- actions (run as button callbacks, before the page redraws) -------------------------------
-def apply(dataset_id: int, changes: list[RowChange], reason: str, part: str = "train") -> None:
+def apply(
+    dataset_id: int, changes: list[RowChange], reason: str, part: str = "train", confirm_key: str | None = None
+) -> None:
+    if confirm_key is not None:
+        confirmed = bool(st.session_state.get(confirm_key))
+        # One confirmation, one action: the box is cleared whatever happens next.
+        st.session_state[confirm_key] = False
+        if not confirmed:
+            common.flash("error", f"Not saved: tick the confirmation for these {len(changes):,} rows first.")
+            return
     if not changes:
         common.flash("info", "Nothing to change.")
         return
@@ -42,7 +51,7 @@ def apply(dataset_id: int, changes: list[RowChange], reason: str, part: str = "t
     if change_id:
         common.flash(
             "success",
-            f"Saved change #{change_id} ({len(changes)} row(s)): {reason}. Undo it from the audit log.",
+            f"Saved change #{change_id} ({len(changes):,} row(s)): {reason}. Undo it from the audit log.",
         )
     else:
         common.flash("info", "Nothing changed: the row(s) already had those values.")
@@ -74,6 +83,43 @@ def undoes_of(log: pd.DataFrame, change_id: int) -> int | None:
     return None if value.empty or pd.isna(value.iloc[0]) else int(value.iloc[0])
 
 
+#: A bulk action over more rows than this asks for an explicit confirmation first.
+CONFIRM_OVER = 20
+
+
+def bulk_button(
+    label: str,
+    *,
+    key: str,
+    dataset_id: int,
+    changes: list[RowChange],
+    reason: str,
+    part: str = "train",
+    primary: bool = False,
+    disabled: bool = False,
+) -> None:
+    """A button that applies ``changes``. Over :data:`CONFIRM_OVER` rows it stays disabled until
+    a checkbox naming the row count is ticked; the count is in the checkbox's key, so a filter
+    that changes the rows shown asks again."""
+    confirm_key = None
+    if len(changes) > CONFIRM_OVER and not disabled:
+        confirm_key = f"{key}_confirm_{len(changes)}"
+        disabled = not st.checkbox(f"I confirm changing {len(changes):,} rows", key=confirm_key)
+    st.button(
+        label,
+        key=key,
+        type="primary" if primary else "secondary",
+        disabled=disabled,
+        on_click=apply,
+        args=(dataset_id, changes, reason, part, confirm_key),
+    )
+
+
+def legend() -> None:
+    """Which colour is the subject and which the object, above a list of sentence cards."""
+    st.html(display.legend_html())
+
+
 def sentence_card(row: pd.Series, meta: str) -> None:
     html = display.highlight_html(
         str(row["sentence"]),
@@ -102,7 +148,7 @@ def group_filter(frame: pd.DataFrame, id_groups: list[list[str]], key: str) -> l
     text = c2.text_input("Search", key=f"{key}_text", persist_state=SESSION, placeholder="id, sentence or entity word")
     shown = display.filter_groups(frame, id_groups, labels=labels, text=text)
     if len(shown) != len(id_groups):
-        st.caption(f"{len(shown)} of {len(id_groups)} groups match.")
+        st.caption(f"{len(shown):,} of {len(id_groups):,} groups match.")
     return shown
 
 
@@ -269,6 +315,10 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         shown = shown[shown["rule"].str.contains(rule)]
     rows = train.set_index("id").loc[shown["id"].astype(str)]
     table = shown.assign(sentence=display.bracketed_column(rows.reset_index()).to_numpy())
+    if len(shown) != len(flags):
+        st.caption(f"{len(shown):,} of {len(flags):,} flags match.")
+    # Fixed widths for the short columns and a capped sentence column (its full text is in the
+    # cell's tooltip and the review queue), so share and reason stay in view at 1400 px.
     event = st.dataframe(
         table[["id", "label", "role", "type", "suggested_type", "sentence", "share", "reason"]],
         hide_index=True,
@@ -277,52 +327,55 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         key="tf_table",
         on_select="rerun",
         selection_mode="multi-row",
-        column_config={"share": st.column_config.NumberColumn("share", format="percent")},
+        column_config={
+            "id": st.column_config.TextColumn("id", width=60),
+            "label": st.column_config.TextColumn("label", width=170),
+            "role": st.column_config.TextColumn("role", width=45),
+            "type": st.column_config.TextColumn("type", width=50),
+            "suggested_type": st.column_config.TextColumn("suggested", width=80),
+            "sentence": st.column_config.TextColumn("sentence", width=340),
+            "share": st.column_config.NumberColumn("share", format="percent", width=65),
+            "reason": st.column_config.TextColumn("reason", width="medium"),
+        },
     )
     selected = shown.iloc[event.selection.rows] if event and event.selection.rows else shown.iloc[0:0]
     b1, b2 = st.columns(2)
-    b1.button(
-        f"Accept suggestion for {len(selected)} selected",
-        key="tf_accept_selected",
-        disabled=selected.empty,
-        on_click=apply,
-        args=(
-            info.id,
-            fixes.accept_type_suggestions(selected, versions),
-            "type flag: accepted suggested type",
-        ),
-    )
-    b2.button(
-        f"Accept all {len(shown)} shown",
-        key="tf_accept_shown",
-        on_click=apply,
-        args=(
-            info.id,
-            fixes.accept_type_suggestions(shown, versions),
-            "type flag: accepted suggested type (bulk)",
-        ),
-    )
+    with b1:
+        bulk_button(
+            f"Accept suggestion for {len(selected):,} selected",
+            key="tf_accept_selected",
+            dataset_id=info.id,
+            changes=fixes.accept_type_suggestions(selected, versions),
+            reason="type flag: accepted suggested type",
+            disabled=selected.empty,
+        )
+    with b2:
+        bulk_button(
+            f"Accept all {len(shown):,} shown",
+            key="tf_accept_shown",
+            dataset_id=info.id,
+            changes=fixes.accept_type_suggestions(shown, versions),
+            reason="type flag: accepted suggested type (bulk)",
+        )
     groups = shown.groupby(["label", "role", "type", "suggested_type"]).size().reset_index(name="rows")
     groups = groups.sort_values("rows", ascending=False).reset_index(drop=True)
-    with st.expander(f"Apply to a whole flag group ({len(groups)} groups)"):
-        options = [f"{g.label} · {g.role} {g.type} → {g.suggested_type} ({g.rows} rows)" for g in groups.itertuples()]
+    with st.expander(f"Apply to a whole flag group ({len(groups):,} groups)"):
+        options = [f"{g.label} · {g.role} {g.type} → {g.suggested_type} ({g.rows:,} rows)" for g in groups.itertuples()]
         pick = st.selectbox("Group", range(len(options)), format_func=options.__getitem__, key="tf_group")
         if pick is not None:
             g = groups.iloc[int(pick)]
             members = shown[
                 (shown["label"] == g["label"]) & (shown["role"] == g["role"]) & (shown["type"] == g["type"])
             ]
-            st.button(
-                f"Set {g['role']} type to {g['suggested_type']} on {len(members)} rows",
+            bulk_button(
+                f"Set {g['role']} type to {g['suggested_type']} on {len(members):,} rows",
                 key="tf_apply_group",
-                on_click=apply,
-                args=(
-                    info.id,
-                    fixes.accept_type_suggestions(members, versions),
-                    f"type flag group: {options[int(pick)]}",
-                ),
+                dataset_id=info.id,
+                changes=fixes.accept_type_suggestions(members, versions),
+                reason=f"type flag group: {options[int(pick)]}",
             )
     st.markdown("**Review queue**, rarest first")
+    legend()
     items, _ = page_of(list(shown.itertuples(index=False)), "tf_page")
     for flag in items:
         row = rows.loc[str(flag.id)]
@@ -353,17 +406,14 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
     if not dup.groups:
         st.success("No exact duplicate rows.")
         return
-    st.markdown(f"**{dup.groups} groups** of identical rows; **{dup.extra_rows} extra copies**.")
-    st.button(
-        f"Drop all {dup.extra_rows} extra copies (keep the first of each group)",
+    st.markdown(f"**{dup.groups:,} groups** of identical rows; **{dup.extra_rows:,} extra copies**.")
+    bulk_button(
+        f"Drop all {dup.extra_rows:,} extra copies (keep the first of each group)",
         key="dup_drop_all",
-        type="primary",
-        on_click=apply,
-        args=(
-            info.id,
-            fixes.drop_duplicate_copies(dup.id_groups, versions),
-            "duplicate: dropped extra copies",
-        ),
+        dataset_id=info.id,
+        changes=fixes.drop_duplicate_copies(dup.id_groups, versions),
+        reason="duplicate: dropped extra copies",
+        primary=True,
     )
     by_id = train.set_index("id")
     groups = group_filter(train, dup.id_groups, "dup")
@@ -384,6 +434,8 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         key="dup_table",
     )
     items, start = page_of(groups, "dup_page")
+    if items:
+        legend()
     for i, group in enumerate(items, start):
         row = by_id.loc[str(group[0])]
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
@@ -406,7 +458,8 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
         st.success("No label conflicts.")
         return
     st.markdown(
-        f"**{conflicts.groups} groups** ({conflicts.rows} rows): same sentence, subject and object, different labels. "
+        f"**{conflicts.groups:,} groups** ({conflicts.rows:,} rows): same sentence, subject and object, different "
+        "labels. "
         "Choose the label to keep; the other rows are dropped (logged, and undoable)."
     )
     by_id = train.set_index("id")
@@ -416,6 +469,8 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
     table = conflicts.table[conflicts.table["group"].isin(shown)]
     st.dataframe(table, hide_index=True, width="stretch", height=220, key="conf_table")
     items, start = page_of(groups, "conf_page")
+    if items:
+        legend()
     for i, group in enumerate(items, start):
         rows = by_id.loc[[str(g) for g in group]].reset_index()
         labels = list(dict.fromkeys(rows["label"].tolist()))
@@ -450,15 +505,18 @@ def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: di
     ids = display.filter_groups(train, [[str(i)] for i in mism["id"].unique()], **_offset_filters(train))
     mism = mism[mism["id"].astype(str).isin({g[0] for g in ids})]
     st.dataframe(mism, hide_index=True, width="stretch", height=240, key="off_table")
-    st.button(
-        f"Accept all {int(mism['suggested_start'].notna().sum())} suggested spans",
+    bulk_button(
+        f"Accept all {int(mism['suggested_start'].notna().sum()):,} suggested spans",
         key="off_accept_all",
-        type="primary",
-        on_click=apply,
-        args=(info.id, fixes.accept_offset_suggestions(mism, versions), "offset: moved span to the word"),
+        dataset_id=info.id,
+        changes=fixes.accept_offset_suggestions(mism, versions),
+        reason="offset: moved span to the word",
+        primary=True,
     )
     by_id = train.set_index("id")
     items, _ = page_of(list(mism.itertuples(index=False)), "off_page")
+    if items:
+        legend()
     for m in items:
         row = pd.concat([pd.Series({"id": m.id}), by_id.loc[str(m.id)]])
         c1, c2 = st.columns([5, 1], vertical_alignment="center")
@@ -489,7 +547,7 @@ def overlap_section(report) -> None:
         st.info("This dataset has no test part to compare with.")
         return
     st.markdown(
-        f"**{ov.shared_triples}** (sentence, subject, object) triples and **{ov.shared_sentences}** sentences "
+        f"**{ov.shared_triples:,}** (sentence, subject, object) triples and **{ov.shared_sentences:,}** sentences "
         "appear in both train and test. Shared triples leak test answers into training; shared sentences under "
         "other entity pairs are normal in KLUE-RE but worth knowing."
     )
@@ -554,7 +612,7 @@ def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: 
             table["id"].astype(str).str.contains(text, regex=False)
             | table.get("sentence", table["id"]).astype(str).str.contains(text, regex=False)
         ]
-    st.caption(f"{len(table)} rows, likeliest errors first. Suggested label = the models' argmax.")
+    st.caption(f"{len(table):,} rows, likeliest errors first. Suggested label = the models' argmax.")
     event = st.dataframe(
         table,
         hide_index=True,
@@ -571,21 +629,25 @@ def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: 
     )
     selected = table.iloc[event.selection.rows] if event and event.selection.rows else table.iloc[0:0]
     b1, b2, b3 = st.columns(3)
-    b1.button(
-        f"Relabel {len(selected)} selected to the suggestion",
-        key="li_relabel_selected",
-        disabled=selected.empty,
-        on_click=apply,
-        args=(info.id, label_issues.relabel_changes(selected, versions), "label issue: relabelled to suggestion"),
-    )
-    b2.button(
-        f"Relabel all {len(table)} shown",
-        key="li_relabel_shown",
-        type="primary",
-        disabled=table.empty,
-        on_click=apply,
-        args=(info.id, label_issues.relabel_changes(table, versions), "label issue: relabelled (bulk)"),
-    )
+    with b1:
+        bulk_button(
+            f"Relabel {len(selected):,} selected to the suggestion",
+            key="li_relabel_selected",
+            dataset_id=info.id,
+            changes=label_issues.relabel_changes(selected, versions),
+            reason="label issue: relabelled to suggestion",
+            disabled=selected.empty,
+        )
+    with b2:
+        bulk_button(
+            f"Relabel all {len(table):,} shown",
+            key="li_relabel_shown",
+            dataset_id=info.id,
+            changes=label_issues.relabel_changes(table, versions),
+            reason="label issue: relabelled (bulk)",
+            primary=True,
+            disabled=table.empty,
+        )
     b3.button(
         "Retrain from the cleaned revision",
         key="li_retrain",
@@ -600,7 +662,7 @@ def invalid_section(info: DatasetInfo) -> None:
     for part in info.parts:
         bad = ws.invalid_rows(info.id, part)
         st.markdown(
-            f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0} invalid rows"
+            f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0:,} invalid rows"
         )
         if len(bad):
             st.dataframe(bad, hide_index=True, width="stretch", height=240, key=f"invalid_{part}")
@@ -621,7 +683,7 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, in
         st.segmented_control(
             "Flag kind",
             kinds,
-            format_func=lambda k: k if counts[k] is None else f"{k} ({counts[k]})",
+            format_func=lambda k: k if counts[k] is None else f"{k} ({counts[k]:,})",
             key="flag_kind",
             persist_state=SESSION,
             default=kinds[0],
@@ -668,6 +730,7 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
         )
         st.button("Reload row", key="edit_reload", on_click=st.session_state.pop, args=(loaded_key,))
     dropped = bool(row.get("_dropped", False))
+    legend()
     sentence_card(row, f"id {pill(row_id)} {pill(row['label'])} version {loaded}" + (" · dropped" if dropped else ""))
     schema = info.schema
     key = f"{info.id}_{part}_{row_id}_{loaded}"
@@ -733,7 +796,21 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     history = history[history["row_id"] == row_id]
     if len(history):
         st.markdown("**History of this row**")
-        st.dataframe(history.drop(columns=["part", "row_id"]), hide_index=True, width="stretch", key="edit_history")
+        # What a reviewer needs, not the store's bookkeeping (ids, versions, the undo link).
+        newest_first = history.iloc[::-1]
+        table = newest_first.assign(
+            change=newest_first["change_id"],
+            time=[when(t) for t in newest_first["created_at"]],
+            before=newest_first["before"].astype(str),
+            after=newest_first["after"].astype(str),
+        )
+        st.dataframe(
+            table[["change", "time", "author", "field", "before", "after", "reason"]],
+            hide_index=True,
+            width="stretch",
+            key="edit_history",
+            column_config={"change": st.column_config.NumberColumn("change", format="#%d", width="small")},
+        )
         last = int(history["change_id"].max())
         redoes = undoes_of(history, last)
         c2.button(
@@ -851,7 +928,7 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
     )
     frame = frames[part].drop(columns="_version")
     ext = "csv" if fmt == "csv" else "json"
-    st.caption(f"{len(frame)} rows at revision {revision}: corrections applied, dropped rows left out.")
+    st.caption(f"{len(frame):,} rows at revision {revision}: corrections applied, dropped rows left out.")
 
     def cleaned() -> bytes:
         return export_frame(frame, fmt=fmt, schema=info.schema)
@@ -867,21 +944,22 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
     )
     swap = entity_swap(frames["train"].drop(columns="_version"), schema=info.schema)
     st.download_button(
-        f"Download entity-swap augmentation ({len(swap.frame)} new train rows)",
+        f"Download entity-swap augmentation ({len(swap.frame):,} new train rows)",
         lambda: export_frame(swap.frame, fmt=fmt, schema=info.schema),
         file_name=f"{info.name}-train-swap-r{revision}.{ext}",
         key="export_swap",
         on_click="ignore",
         help="Subject and object swapped for inverse (parents↔children, members↔member_of) and symmetric "
-        f"relations; {swap.skipped_type} rows skipped because the swapped subject type does not fit the new label.",
+        f"relations; {swap.skipped_type:,} rows skipped because the swapped subject type does not fit the new label.",
     )
     st.divider()
     st.markdown("#### Dev split")
     split = ws.split(info.id)
     if split:
         st.markdown(
-            f"`{split.name}`: **{len(split.train_ids)}** train / **{len(split.dev_ids)}** dev ids, "
-            f"stratified by label, seed {split.seed}, made at revision {split.revision} by {split.created_by}. "
+            f"`{split.name}`: **{len(split.train_ids):,}** train / **{len(split.dev_ids):,}** dev ids, "
+            f"stratified by label, seed {split.seed}, made at revision {split.revision} on {when(split.created_at)} "
+            f"by {split.created_by}. "
             "Every training run and ensemble uses these ids."
         )
         ids = pd.DataFrame(
@@ -908,7 +986,7 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
         except ValueError as exc:
             st.error(str(exc))
         else:
-            st.success(f"New split: {len(made.train_ids)} train / {len(made.dev_ids)} dev.")
+            st.success(f"New split: {len(made.train_ids):,} train / {len(made.dev_ids):,} dev.")
     st.divider()
     st.markdown("#### Import another dataset")
     import_form()
@@ -946,9 +1024,9 @@ counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
 cols = st.columns(6)
 cols[0].metric("Train rows", f"{len(train):,}")
 cols[1].metric("Test rows", f"{len(frames['test']):,}" if "test" in frames else "—")
-cols[2].metric("Invalid rows", counts["Invalid rows"])
-cols[3].metric("Type flags", counts["Type flags"])
-cols[4].metric("Duplicates · conflicts", f"{counts['Duplicates']} · {counts['Conflicts']}")
+cols[2].metric("Invalid rows", f"{counts['Invalid rows']:,}")
+cols[3].metric("Type flags", f"{counts['Type flags']:,}")
+cols[4].metric("Duplicates · conflicts", f"{counts['Duplicates']:,} · {counts['Conflicts']:,}")
 cols[5].metric("Revision", revision, help="Grows with every saved change set.")
 if not author:
     st.caption(":material/info: Set your name in the sidebar to make corrections.")

@@ -26,7 +26,7 @@ def test_data_page_renders_demo(demo_home, make_app):
     at = make_app(demo_home)
     assert at.title[0].value == "Data"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Train rows"] == "3,000" and int(metrics["Type flags"]) > 0
+    assert metrics["Train rows"] == "3,000" and int(metrics["Type flags"].replace(",", "")) > 0
     assert len(at.get("plotly_chart")) >= 6
     for section in ["Flags", "Edit row", "Audit log", "Import & export"]:
         at.segmented_control(key="data_section").set_value(section).run()
@@ -57,10 +57,21 @@ def test_data_page_renders_full_size_dataset(tmp_path, make_app):
         gold_path=src / "test_gold.csv",
     )
     at = make_app(home)
-    assert {m.label: m.value for m in at.metric}["Train rows"] == "32,470"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Train rows"] == "32,470"
+    # Every count over 999 carries a thousands separator (metrics, flag kinds, buttons, captions).
+    assert "," in metrics["Type flags"], metrics
     at.segmented_control(key="data_section").set_value("Flags").run()
     assert not at.exception, at.exception
     assert at.dataframe, "the type-flag table should render"
+    kinds = at.segmented_control(key="flag_kind")
+    assert any("," in str(k) for k in kinds.options), kinds.options  # "Type flags (1,580)"
+    assert "," in at.button(key="tf_accept_shown").label
+    at.selectbox(key="tf_role").set_value("subj").run()
+    assert any(" of " in c.value and "flags match" in c.value and "," in c.value for c in at.caption)
+    at.segmented_control(key="data_section").set_value("Import & export").run()
+    assert not at.exception, at.exception
+    assert any("rows at revision" in c.value and "," in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 0  # charts belong to Overview only; Flags stays light
 
 

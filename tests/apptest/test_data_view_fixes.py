@@ -136,3 +136,64 @@ def test_flag_filters_survive_switching_sections(demo_home, make_app):
     assert at.segmented_control(key="data_section").value == "Flags"
     assert at.selectbox(key="tf_role").value == "subj"
     assert at.multiselect(key="tf_labels").value == labels
+
+
+def test_bulk_actions_over_20_rows_need_a_confirmation(tmp_path, make_app):
+    from streamlit.testing.v1.element_tree import AppTestError
+
+    home = tmp_path / "ws"
+    info = seed_demo(Workspace(home))
+    at = make_app(home, author="ann", section="Flags")
+    accept_all = at.button(key="tf_accept_shown")
+    n_flags = int(accept_all.label.split()[2].replace(",", ""))
+    assert n_flags > 20, accept_all.label
+    assert accept_all.disabled
+    with pytest.raises(AppTestError):
+        accept_all.click()
+    revision = Workspace(home).revision(info.id)
+    confirm = next(c for c in at.checkbox if c.key and c.key.startswith("tf_accept_shown_confirm_"))
+    assert confirm.label.startswith("I confirm changing ") and confirm.label.endswith(" rows")
+    confirm.check().run()
+    _no_exception(at)
+    assert not at.button(key="tf_accept_shown").disabled
+    at.button(key="tf_accept_shown").click().run()
+    _no_exception(at)
+    assert any("Saved change" in s.value for s in at.success), [e.value for e in at.error]
+    assert Workspace(home).revision(info.id) > revision
+    # The demo's 20 duplicate copies are at the threshold, not over it: no confirmation asked.
+    at.segmented_control(key="flag_kind").set_value("Duplicates").run()
+    assert "20 extra copies" in at.button(key="dup_drop_all").label
+    assert not at.button(key="dup_drop_all").disabled
+    assert not any(c.key and c.key.startswith("dup_drop_all_confirm") for c in at.checkbox)
+
+
+def test_legend_next_to_the_sentence_cards(demo_home, make_app):
+    at = make_app(demo_home, section="Flags")
+    assert any("re-legend" in h.value and "re-subj" in h.value and "re-obj" in h.value for h in at.html)
+    at.segmented_control(key="flag_kind").set_value("Duplicates").run()
+    assert any("re-legend" in h.value for h in at.html)
+
+
+def test_row_history_and_log_show_readable_columns_and_times(tmp_path, make_app):
+    import re
+
+    home = tmp_path / "ws"
+    info = seed_demo(Workspace(home))
+    Workspace(home).apply_changes(
+        info.id, "train", [RowChange("7", 0, {"label": "per:origin"})], author="ann", reason="because"
+    )
+    at = make_app(home, author="bob", section="Edit row")
+    at.text_input(key="edit_id").set_value("7").run()
+    _no_exception(at)
+    history = at.dataframe[0].value  # the only table in "Edit row": the row history
+    assert list(history.columns) == ["change", "time", "author", "field", "before", "after", "reason"]
+    stamp = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$")
+    assert all(stamp.match(t) for t in history["time"]), history["time"].tolist()
+    at.segmented_control(key="data_section").set_value("Audit log").run()
+    _no_exception(at)
+    assert all(stamp.match(t) for t in at.dataframe[0].value["time"])  # the log table
+    feed = " ".join(m.value for m in at.markdown)
+    assert "**ann**" in feed and not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", feed)
+    at.segmented_control(key="data_section").set_value("Import & export").run()
+    made = next(m.value for m in at.markdown if "made at revision" in m.value)
+    assert re.search(r"made at revision \d+ on \d{4}-\d\d-\d\d \d\d:\d\d by", made), made
