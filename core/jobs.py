@@ -72,7 +72,7 @@ import psutil
 
 from core import database
 from core.atomic import atomic_write_text
-from core.runs import log_tail, read_metric_records
+from core.runs import log_tail, pending_predictions, read_metric_records
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,12 @@ EXIT_FILE = "job_exit.json"
 #: Occurrences in a command are replaced with the job's run folder when the job is created.
 RUN_DIR_TOKEN = "{run_dir}"
 DEFAULT_GRACE_S = 20.0
+#: Passed to every job: seconds a cancelled training run may spend, from SIGTERM, on stopping, saving and
+#: predicting (core.training reads it; what does not fit is left for a ``predict`` job).
+CANCEL_BUDGET_ENV = "RESTUDIO_CANCEL_BUDGET_S"
+#: Kept between the end of that budget and SIGKILL: the run's last summary write and the interpreter's
+#: exit (freeing torch), and the wrapper's record, on a machine that may be busy.
+CANCEL_MARGIN_S = 5.0
 #: A running local job whose pid was never recorded (the process that claimed it died while
 #: starting it) is marked lost after this long.
 START_TIMEOUT_S = 60.0
@@ -196,6 +202,16 @@ class Job:
     @property
     def log_path(self) -> Path:
         return Path(self.run_dir) / JOB_LOG_FILE
+
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked for and the job has not ended yet (show "cancelling", not "running")."""
+        return self.cancel_requested_at is not None and not self.is_final
+
+    @property
+    def display_status(self) -> str:
+        """``status``, except ``cancelling`` for a job between its cancel request and its end."""
+        return "cancelling" if self.cancelling else self.status
 
 
 #: Job attributes :meth:`JobStore.update` may change, and their column names.
@@ -475,6 +491,20 @@ def _as_store(store_or_root: Any) -> JobStore:
 
 
 # -- helpers shared by the backends ---------------------------------------------------------------
+
+
+def cancel_budget_s(grace_s: float) -> float:
+    """The cancel budget a job gets for a grace period: the grace less :data:`CANCEL_MARGIN_S`, at most
+    three quarters of it, never below 0; lowered further by ``$RESTUDIO_CANCEL_BUDGET_S`` when the process
+    that starts jobs has it set (never raised by it: a budget past the grace ends in SIGKILL)."""
+    budget = max(0.0, min(grace_s - CANCEL_MARGIN_S, 0.75 * grace_s))
+    own = os.environ.get(CANCEL_BUDGET_ENV, "").strip()
+    if own:
+        try:
+            budget = min(budget, max(0.0, float(own)))
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of seconds", CANCEL_BUDGET_ENV, own)
+    return budget
 
 
 def _describe_exit(code: int | None) -> str:
@@ -934,6 +964,7 @@ class LocalBackend:
             RESTUDIO_JOB_ID=str(job.id),
             RESTUDIO_RUN_DIR=str(run_dir),
             RESTUDIO_HOME=str(self.store.root),
+            **{CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}"},
         )
         argv = [self.python, "-m", "core.jobs", "_wrap", "--db", str(self.store.db_path), "--job", str(job.id)]
         try:
@@ -1143,6 +1174,7 @@ class RayBackend:
             "RESTUDIO_RUN_DIR": job.run_dir,
             # Read by Ray's job supervisor: SIGTERM, then SIGKILL this many seconds later.
             "RAY_JOB_STOP_WAIT_TIME_S": str(math.ceil(self.grace_s)),
+            CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}",
         }
         try:
             self.client.submit_job(
@@ -1348,6 +1380,49 @@ def submit_training(
         ray_address=ray_address,
         group_id=group_id,
         parent_id=parent_id,
+    )
+
+
+def predict_command(run_dir: str | os.PathLike[str], python: str = sys.executable) -> list[str]:
+    """The command a ``predict`` job runs: ``python -m core predict RUN_DIR`` (a training run's folder)."""
+    return [python, "-m", "core", "predict", str(run_dir)]
+
+
+def predict_target(job: Job) -> str | None:
+    """The training run folder a ``predict`` job completes (None for other jobs)."""
+    return job.command[-1] if job.kind == "predict" and job.command else None
+
+
+def submit_predictions(store_or_root: Any, job_id: int) -> Job:
+    """Queue a ``predict`` job that writes the prediction files training job ``job_id`` left for later.
+
+    A cancelled run predicts only what fits in its grace period and lists the rest in ``summary.json``'s
+    ``pending_predictions`` (:func:`core.runs.pending_predictions`); the job runs
+    ``python -m core predict RUN_DIR`` on the same backend (and GPU request) as the training job, in a run
+    folder of its own (its log), and updates the training run's ``summary.json``. Raises
+    :class:`JobError` when the training job has not ended, owes no predictions, or a predict job for it
+    is already queued or running.
+    """
+    store = _as_store(store_or_root)
+    source = store.get_job(job_id)
+    if source.kind == "predict":
+        raise JobError(f"job #{source.id} is itself a predict job")
+    if not source.is_final:
+        raise JobError(f"job #{source.id} is {source.display_status}: its predictions can be made once it has ended")
+    pending = pending_predictions(source.run_dir)
+    if not pending:
+        raise JobError(f"job #{source.id} owes no predictions (its summary lists none pending)")
+    for other in store.list_jobs(status=(QUEUED, RUNNING)):
+        if predict_target(other) == source.run_dir:
+            raise JobError(f"the predictions of job #{source.id} are already {other.status} as job #{other.id}")
+    return submit_job(
+        store,
+        predict_command(source.run_dir),
+        name=f"predictions of #{source.id} {source.name}",
+        kind="predict",
+        backend=source.backend,
+        gpu=source.gpu_request,
+        ray_address=source.ray_address,
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, DataCollatorWithP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.atomic import atomic_write_text
-from core.encoding import INPUT_FORMATS, encode, format_vocabulary, special_tokens
+from core.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
 from core.schema import LabelSchema
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "HEADS",
     "HEAD_FILE",
     "LOSSES",
+    "PredictionStopped",
     "REModel",
     "build_model",
     "build_tiny_model",
@@ -325,6 +326,15 @@ def load_run_model(
     return model, tokenizer, meta
 
 
+class PredictionStopped(Exception):
+    """:func:`predict_proba` was asked to stop (its ``should_stop`` said so) before every row was scored."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(f"prediction stopped after {done} of {total} rows")
+        self.done = done
+        self.total = total
+
+
 def predict_proba(
     model: REModel,
     tokenizer: Any,
@@ -332,23 +342,39 @@ def predict_proba(
     *,
     meta: Mapping[str, Any],
     batch_size: int = 64,
+    encoded: Encoded | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Class probabilities (rows in frame order, columns in ``meta["labels"]`` order), float64.
 
     Rows are run shortest first with dynamic padding (far less padding than frame order), then put back.
     The softmax is taken in float64 so each row sums to 1 to rounding.
+
+    Parameters
+    ----------
+    encoded
+        ``frame`` already encoded with the model's input format and max length (the trainer has it):
+        saves encoding the rows a second time.
+    should_stop
+        Polled after encoding and after every batch; when it returns True, :class:`PredictionStopped`
+        is raised (a cancelled run predicts under a deadline and must not overrun it by a whole file).
     """
-    encoded = encode(
-        frame,
-        tokenizer,
-        input_format=meta["input_format"],
-        max_length=int(meta["max_length"]),
-        type_language=meta.get("type_language", "en"),
-    )
+    if encoded is None:
+        encoded = encode(
+            frame,
+            tokenizer,
+            input_format=meta["input_format"],
+            max_length=int(meta["max_length"]),
+            type_language=meta.get("type_language", "en"),
+        )
     n = len(encoded)
+    if n != len(frame):
+        raise ValueError(f"encoded holds {n} rows but the frame has {len(frame)}")
     probs = np.zeros((n, len(meta["labels"])), dtype=np.float64)
     if n == 0:
         return probs
+    if should_stop is not None and should_stop():
+        raise PredictionStopped(0, n)
     features = encoded.features()
     collator = DataCollatorWithPadding(tokenizer)
     order = np.argsort(encoded.lengths, kind="stable")
@@ -362,6 +388,9 @@ def predict_proba(
                 batch = collator([features[k] for k in idx])
                 logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
                 probs[idx] = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+                done = min(start + batch_size, n)
+                if done < n and should_stop is not None and should_stop():
+                    raise PredictionStopped(done, n)
     finally:
         model.train(was_training)
     return probs

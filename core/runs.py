@@ -74,6 +74,18 @@ def read_config(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     return read_json(run_dir, CONFIG_FILE)
 
 
+def pending_predictions(run_dir: str | os.PathLike[str]) -> list[str]:
+    """Prediction files a finished run still owes (``summary.json``'s ``pending_predictions``).
+
+    A cancelled run predicts only what fits in the cancel's grace period and lists the rest there;
+    ``python -m core predict RUN_DIR`` (or :func:`core.jobs.submit_predictions`) makes them later.
+    ``[]`` for a run without a summary, or one written before this key existed.
+    """
+    summary = read_summary(run_dir)
+    pending = summary.get("pending_predictions") if isinstance(summary, dict) else None
+    return [str(name) for name in pending] if isinstance(pending, list) else []
+
+
 def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 256 * 1024) -> str:
     """The last ``lines`` lines of a (possibly large, growing) log file."""
     try:

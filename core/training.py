@@ -20,11 +20,17 @@ The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.runs`, the Train
     fold_ids.json          with ``folds``: the train ids this model learns from and the held-out ids
     oof_predictions.csv    with ``folds``: predictions for the held-out fold (core.crossval stitches them)
     summary.json           {"status": "succeeded"|"cancelled"|"failed", "best_step", "dev": {"micro_f1",
-                            "auprc", "n"}, "truncated_entity_rows", "train_samples_per_s", "wall_s", ...}
+                            "auprc", "n"} or null, "predictions": [files written],
+                            "pending_predictions": [files left for later], "truncated_entity_rows",
+                            "train_samples_per_s", "wall_s", ...}
 
-SIGTERM (or SIGINT, or the ``stop`` event) stops training at the next step; the run then still writes
-its checkpoint and ``summary.json`` (status ``cancelled``) first, and the predictions after them, so a
-SIGKILL after the grace period loses as little as possible. The command exits 143 when cancelled.
+SIGTERM (or SIGINT, or the ``stop`` event) stops training at the next step, or at once during an
+evaluation or before the first step. The run then writes its checkpoint and ``summary.json`` (status
+``cancelled``) first, and the predictions after them (dev, held-out fold, test), each followed by the
+summary, within a budget counted from the stop request (``$RESTUDIO_CANCEL_BUDGET_S``, which the job
+backends set under their grace period before SIGKILL; 10 s by default). Files that do not fit stay in
+``pending_predictions`` (``dev`` is then null) and :func:`complete_predictions` (``python -m core predict
+RUN_DIR``, or a ``predict`` job) makes them later. The command exits 143 when cancelled.
 """
 
 from __future__ import annotations
@@ -60,13 +66,17 @@ __all__ = [
     "HEADS",
     "INPUT_KEY",
     "LOSSES",
+    "PREDICTION_FILES",
     "PRESETS",
     "SCHEDULERS",
     "ConfigError",
+    "PredictionError",
     "TrainConfig",
     "TrainingData",
     "add_train_parser",
+    "cancel_budget_s",
     "cli_train",
+    "complete_predictions",
     "config_help",
     "default_run_dir",
     "fold_assignment",
@@ -74,6 +84,7 @@ __all__ = [
     "load_config",
     "load_data",
     "main",
+    "predict_main",
     "submission_labels",
     "train",
     "validate",
@@ -96,6 +107,18 @@ SCHEDULERS: tuple[str, ...] = (
 PRECISIONS: tuple[str, ...] = ("auto", "true", "false")
 DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.importing.DEMO_NAME, without importing the loaders here
 EXIT_CANCELLED = 128 + signal.SIGTERM
+#: Set by the job backends for each job: seconds a cancelled run may spend, from the stop request, on
+#: stopping, saving and predicting before it must exit (a margin under the grace before SIGKILL).
+CANCEL_BUDGET_ENV = "RESTUDIO_CANCEL_BUDGET_S"
+#: The budget without the variable (a run started by hand): under the jobs' default 20 s grace.
+DEFAULT_CANCEL_BUDGET_S = 10.0
+#: The prediction files a run writes, in the order it writes them: dev first (the summary's dev scores),
+#: then the held-out fold (cross-validation), then the test part.
+PREDICTION_FILES: dict[str, str] = {
+    "dev": "dev_predictions.csv",
+    "oof": "oof_predictions.csv",
+    "test": "test_predictions.csv",
+}
 
 
 class ConfigError(ValueError):
@@ -590,17 +613,55 @@ def _write_json(path: Path, data: Mapping[str, Any]) -> None:
     atomic_write_text(path, lambda fh: json.dump(data, fh, ensure_ascii=False, indent=2))
 
 
-class _StopFlag:
-    """Set by SIGTERM / SIGINT (main thread only) or by the caller's ``stop`` event or callable."""
+def cancel_budget_s() -> float:
+    """Seconds a stopped run may spend, counted from the stop request, before it must have exited:
+    ``$RESTUDIO_CANCEL_BUDGET_S`` (the job backends set it a safety margin under their grace period),
+    else :data:`DEFAULT_CANCEL_BUDGET_S`. Raises :class:`ConfigError` for a value that is not a number >= 0."""
+    raw = os.environ.get(CANCEL_BUDGET_ENV, "").strip()
+    if not raw:
+        return DEFAULT_CANCEL_BUDGET_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{CANCEL_BUDGET_ENV} must be a number of seconds >= 0, got {raw!r}.")
+    return value
 
-    def __init__(self, stop: threading.Event | Callable[[], bool] | None) -> None:
+
+class _CancelledBeforeTraining(Exception):
+    """The stop request came before the first training step: there is no model worth saving."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(stage)
+        self.stage = stage
+
+
+class _EvaluationStopped(Exception):
+    """Raised from inside the Trainer's evaluation loop to end it at once on a stop request."""
+
+
+class _StopFlag:
+    """Set by SIGTERM / SIGINT (main thread only) or by the caller's ``stop`` event or callable.
+
+    Once set, the run has ``budget_s`` seconds (from that moment) to stop, save and predict: the job
+    backends SIGKILL a job whose grace period is over, and what is being written then is lost. What does
+    not fit is left for :func:`complete_predictions`.
+    """
+
+    def __init__(
+        self, stop: threading.Event | Callable[[], bool] | None, *, budget_s: float = DEFAULT_CANCEL_BUDGET_S
+    ) -> None:
         self._event = threading.Event()
         self._stop = stop
         self.reason: str | None = None
+        self.budget_s = budget_s
+        self.set_at: float | None = None  # time.monotonic() of the stop request
 
     def set(self, reason: str) -> None:
         if not self._event.is_set():
             self.reason = reason
+            self.set_at = time.monotonic()
             self._event.set()
 
     def is_set(self) -> bool:
@@ -609,6 +670,27 @@ class _StopFlag:
             if asked:
                 self.set("stop requested")
         return self._event.is_set()
+
+    def remaining(self) -> float | None:
+        """Seconds left of the budget; None while no stop was asked for (no limit then)."""
+        if not self.is_set() or self.set_at is None:
+            return None
+        return self.budget_s - (time.monotonic() - self.set_at)
+
+    def out_of_time(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+    def check(self, stage: str, *, poll: bool = False) -> None:
+        """Before training starts: end the run now if a stop was asked for (nothing to save yet).
+
+        A ``stop`` callable is documented as polled once per step, so it is only asked with ``poll``
+        (once, right before training); signals and a ``stop`` event count at every check.
+        """
+        if not self._event.is_set() and isinstance(self._stop, threading.Event) and self._stop.is_set():
+            self.set("stop requested")
+        if self._event.is_set() or (poll and self.is_set()):
+            raise _CancelledBeforeTraining(stage)
 
 
 @contextlib.contextmanager
@@ -724,7 +806,10 @@ def _callbacks(
                 )
 
     class StopOnSignal(TrainerCallback):
-        """Ends training at the next step once the stop flag is up (SIGTERM, SIGINT or ``stop``)."""
+        """Ends training at the next step once the stop flag is up (SIGTERM, SIGINT or ``stop``).
+
+        Registered after the Trainer's DefaultFlowCallback, so it has the last word on ``control``.
+        """
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if flag.is_set():
@@ -734,6 +819,15 @@ def _callbacks(
                 control.should_evaluate = False
 
         on_step_begin = on_step_end
+        # Leaving the epoch early still runs on_epoch_end, where DefaultFlowCallback asks for an evaluation
+        # and a save with per-epoch evaluation: a whole pass over the dev set after the cancel (10 s for
+        # 3,247 dev rows of the tiny model on 2 cores, far more for a large model). Cleared here too.
+        on_epoch_end = on_step_end
+
+        def on_prediction_step(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # The evaluation loop has no stop flag of its own: leave it from inside (caught in _train).
+            if flag.is_set():
+                raise _EvaluationStopped
 
     return [RunLogger(), StopOnSignal()]
 
@@ -815,18 +909,36 @@ def train(
     started = time.time()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     cfg = validate(config)
+    budget = cancel_budget_s()
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
     for stale in _RUN_OUTPUTS:  # from an earlier attempt in the same folder
         (run / stale).unlink(missing_ok=True)
     _write_json(run / "config.json", cfg.to_dict())
     writer = _RunWriter(run, started, echo=echo)
-    flag = _StopFlag(stop)
+    flag = _StopFlag(stop, budget_s=budget)
     writer.log(f"run folder {run}; config: {json.dumps(cfg.to_dict(), ensure_ascii=False)}")
     summary: dict[str, Any] = {"status": "running", "started_at": started_at, "run_dir": str(run)}
     try:
         with _signals_stop(flag, writer), _library_warnings_to(run / "train.log"):
             summary.update(_train(cfg, run, writer, flag))
+    except _CancelledBeforeTraining as early:
+        # Nothing trained yet: no checkpoint and no predictions to make, only the record of the stop.
+        summary.update(
+            status="cancelled",
+            stop_reason=flag.reason,
+            steps=0,
+            dev=None,
+            checkpoint=None,
+            predictions=[],
+            pending_predictions=[],
+            note=f"stopped before training started ({early.stage}): nothing to save",
+            wall_s=writer.wall(),
+            finished_at=_now(),
+        )
+        _write_json(run / "summary.json", summary)
+        writer.log(f"cancelled before training started ({early.stage}): nothing to save")
+        writer.record("end", status="cancelled")
     except BaseException as exc:
         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=writer.wall(), finished_at=_now())
         _write_json(run / "summary.json", summary)
@@ -879,6 +991,10 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     from core.encoding import encode
     from core.metrics import auprc, micro_f1
 
+    # Before the first step a stop ends the run at once (flag.check): importing torch, building the tiny
+    # backbone and encoding 29k rows take tens of seconds together, and nothing before step 1 is worth saving.
+    flag.check("importing the libraries")
+
     # 1. Machine and seed. -------------------------------------------------------------------------------
     if cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)
@@ -908,6 +1024,8 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         )
         writer.log(f"fold {cfg.fold} of {cfg.folds} (seed {cfg.fold_seed}): {len(data.holdout)} train rows held out")
 
+    flag.check("loading the data")
+
     # 3. Tokenizer and model (the tiny demo backbone is built from the train sentences first). ----------
     model_path = cfg.model
     if cfg.model == "tiny":
@@ -935,6 +1053,8 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     n_params = sum(p.numel() for p in model.parameters())
     writer.log(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters, {added} marker tokens added")
 
+    flag.check("building the model")
+
     # 4. Encode (entity-safe truncation: rows whose entities could not both be kept are counted). -------
     def encoded(frame: pd.DataFrame, part: str) -> Any:
         enc = encode(
@@ -948,6 +1068,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         return enc
 
     train_enc = encoded(data.train, "train")
+    flag.check("encoding the train rows")
     dev_enc = encoded(data.dev, "dev")
     dev_y = data.dev["label"].astype(str).map(label_id).to_numpy(dtype=np.int64)
     truncated = {"train": len(train_enc.truncated_ids), "dev": len(dev_enc.truncated_ids)}
@@ -1019,9 +1140,17 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     run_logger = callbacks[0]
 
     # 6. Train (the best checkpoint by dev micro-F1 is loaded back at the end). -------------------------
+    flag.check("starting training", poll=True)
     t_train = time.time()
-    if not flag.is_set():
+    try:
         trainer.train()
+    except _EvaluationStopped:
+        # A stop during an evaluation ends it at once; the Trainer's end (loading the best checkpoint so
+        # far) did not run, so do it here, as a stop between steps would have.
+        writer.log("evaluation interrupted by the stop request")
+        if args.load_best_model_at_end and trainer.state.best_model_checkpoint is not None:
+            trainer._load_best_model()
+        run_logger.on_train_end(args, trainer.state, trainer.control)  # the training rate, as at a normal end
     train_wall = time.time() - t_train
     status = "cancelled" if flag.is_set() else "succeeded"
     model = trainer.model
@@ -1030,22 +1159,15 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     writer.log(f"training {status} at step {step} after {train_wall:.1f} s; best step {best_step}")
 
     # 7. Save the model, then the summary, then predictions (most important first if killed). -----------
+    # A cancelled run predicts only until its budget is spent (the job's grace period minus a margin);
+    # what is left is listed in pending_predictions for complete_predictions (`python -m core predict`).
     re_model.save_checkpoint(model, tokenizer, run / "checkpoint")
-    dev_probs = re_model.predict_proba(model, tokenizer, data.dev, meta=model.meta, batch_size=cfg.eval_batch_size)
-    dev_scores = _scores(data.dev, dev_probs, labels)
-    if run_logger.evaluations == 0:  # no evaluation ran during training: give the curves one point
-        writer.record(
-            "eval",
-            step=step,
-            max_steps=trainer.state.max_steps,
-            epoch=trainer.state.epoch,
-            eval_micro_f1=dev_scores["micro_f1"],
-            eval_auprc=dev_scores["auprc"],
-        )
-    test_enc = encoded(data.test, "test") if data.test is not None else None
-    if test_enc is not None:
-        truncated["test"] = len(test_enc.truncated_ids)
-        windowed["test"] = len(test_enc.windowed_ids)
+    parts = [_PredictionPart(PREDICTION_FILES["dev"], data.dev, "dev", encoded=dev_enc)]
+    if data.holdout is not None:  # the held-out fold, for cross-validation (core.crossval stitches them)
+        parts.append(_PredictionPart(PREDICTION_FILES["oof"], data.holdout, "holdout"))
+    if data.test is not None:
+        has_gold = bool(data.test["label"].notna().all())  # the demo's test part carries gold labels
+        parts.append(_PredictionPart(PREDICTION_FILES["test"], data.test, "test" if has_gold else None))
     summary: dict[str, Any] = {
         "status": status,
         "stop_reason": flag.reason,
@@ -1053,7 +1175,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         "steps": step,
         "max_steps": int(trainer.state.max_steps),
         "epochs": round(float(trainer.state.epoch or 0.0), 4),
-        "dev": dev_scores,
+        "dev": None,  # filled once dev_predictions.csv is written
         "truncated_entity_rows": int(sum(truncated.values())),
         "truncated_entity_rows_by_part": truncated,
         "windowed_rows_by_part": windowed,
@@ -1075,26 +1197,35 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         "parameters": n_params,
         "checkpoint": "checkpoint",
         "predictions": [],
+        "pending_predictions": [part.file for part in parts],
         "finished_at": _now(),
     }
     _write_json(run / "summary.json", summary)
-    _write_predictions(run / "dev_predictions.csv", data.dev["id"].astype(str).tolist(), dev_probs, data)
-    summary["predictions"].append("dev_predictions.csv")
-    if data.holdout is not None:  # the held-out fold, for cross-validation (core.crossval stitches them)
-        oof_probs = re_model.predict_proba(
-            model, tokenizer, data.holdout, meta=model.meta, batch_size=cfg.eval_batch_size
+    with _predictions_lock(run, wait=False):
+        _predict_parts(
+            run,
+            summary,
+            parts,
+            model=model,
+            tokenizer=tokenizer,
+            data=data,
+            batch_size=cfg.eval_batch_size,
+            remaining=flag.remaining,
+            log=writer.log,
         )
-        _write_predictions(run / "oof_predictions.csv", data.holdout["id"].astype(str).tolist(), oof_probs, data)
-        summary["predictions"].append("oof_predictions.csv")
-        summary["holdout"] = _scores(data.holdout, oof_probs, labels)
-    if data.test is not None:
-        test_probs = re_model.predict_proba(
-            model, tokenizer, data.test, meta=model.meta, batch_size=cfg.eval_batch_size
+    if flag.is_set() and status == "succeeded":  # the stop came while predicting: the job ends cancelled
+        summary.update(status="cancelled", stop_reason=flag.reason)
+        status = "cancelled"
+    dev_scores = summary["dev"]
+    if dev_scores is not None and run_logger.evaluations == 0:  # no evaluation ran: give the curves one point
+        writer.record(
+            "eval",
+            step=step,
+            max_steps=trainer.state.max_steps,
+            epoch=trainer.state.epoch,
+            eval_micro_f1=dev_scores["micro_f1"],
+            eval_auprc=dev_scores["auprc"],
         )
-        _write_predictions(run / "test_predictions.csv", data.test["id"].astype(str).tolist(), test_probs, data)
-        summary["predictions"].append("test_predictions.csv")
-        if data.test["label"].notna().all():  # gold labels attached (the demo): score the test part too
-            summary["test"] = _scores(data.test, test_probs, labels)
     summary["wall_s"] = writer.wall()
     summary["finished_at"] = _now()
     _write_json(run / "summary.json", summary)
@@ -1104,14 +1235,273 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         step=step,
         max_steps=int(trainer.state.max_steps),
         epoch=trainer.state.epoch,
-        eval_micro_f1=dev_scores["micro_f1"],
-        eval_auprc=dev_scores["auprc"],
+        eval_micro_f1=None if dev_scores is None else dev_scores["micro_f1"],
+        eval_auprc=None if dev_scores is None else dev_scores["auprc"],
     )
-    writer.log(
-        f"{status}: dev micro-F1 {dev_scores['micro_f1']:.2f}, AUPRC {dev_scores['auprc']:.2f} "
-        f"(n={dev_scores['n']}); wall {summary['wall_s']:.1f} s"
+    if summary["pending_predictions"]:
+        writer.log(
+            f"{_describe_files(summary['pending_predictions'])} left for later (the cancel's time budget of "
+            f"{flag.budget_s:g} s is spent): run `python -m core predict {run}`"
+        )
+    scores = (
+        f"dev micro-F1 {dev_scores['micro_f1']:.2f}, AUPRC {dev_scores['auprc']:.2f} (n={dev_scores['n']})"
+        if dev_scores is not None
+        else "no dev scores yet"
     )
+    writer.log(f"{status}: {scores}; wall {summary['wall_s']:.1f} s")
     return summary
+
+
+@dataclass
+class _PredictionPart:
+    """One prediction file to write: its rows, the summary key its scores go under (None: no gold labels
+    to score against) and, when the caller already has it, the rows' encoding."""
+
+    file: str
+    frame: pd.DataFrame
+    score_key: str | None
+    encoded: Any = None
+
+
+def _describe_files(files: Sequence[str]) -> str:
+    """``dev_predictions.csv`` -> "dev predictions"; several joined with "and"."""
+    names = [name.removesuffix(".csv").replace("_", " ") for name in files]
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _predict_parts(
+    run: Path,
+    summary: dict[str, Any],
+    parts: Sequence[_PredictionPart],
+    *,
+    model: Any,
+    tokenizer: Any,
+    data: TrainingData,
+    batch_size: int,
+    remaining: Callable[[], float | None],
+    log: Callable[[str], None],
+) -> list[str]:
+    """Predict ``parts`` in order; after each, write its file, then ``summary.json`` (atomically) with
+    the part moved from ``pending_predictions`` to ``predictions`` and its scores added.
+
+    ``remaining()`` gives the seconds left (None: no limit). A part is not started when the time is up,
+    or when the rate of the parts done so far says it cannot finish in time; one that runs out of time is
+    abandoned between batches. The parts not done stay pending. Returns the files written.
+    """
+    from core import model as re_model
+    from core.encoding import encode
+
+    meta = model.meta
+    last_poll = [time.monotonic()]
+
+    def should_stop() -> bool:
+        # Polled after each batch: stop when what is left would not hold one more batch as long as the
+        # last one (a batch of a large model on a CPU can take seconds).
+        now = time.monotonic()
+        batch_s, last_poll[0] = now - last_poll[0], now
+        left = remaining()
+        return left is not None and left <= batch_s
+
+    written: list[str] = []
+    rows_done, seconds = 0, 0.0
+    for part in parts:
+        left = remaining()
+        if left is not None:
+            if left <= 0:
+                break
+            if rows_done and seconds > 0:
+                estimate = len(part.frame) * seconds / rows_done
+                if estimate > left:
+                    log(f"{part.file}: about {estimate:.0f} s of prediction, but {max(left, 0):.0f} s are left")
+                    break
+        t0 = last_poll[0] = time.monotonic()
+        enc = part.encoded
+        if enc is None:
+            enc = encode(
+                part.frame,
+                tokenizer,
+                input_format=meta["input_format"],
+                max_length=int(meta["max_length"]),
+                type_language=meta.get("type_language", "en"),
+            )
+            _count_shortened(summary, part.score_key or part.file.split("_")[0], enc, log)
+        try:
+            probs = re_model.predict_proba(
+                model, tokenizer, part.frame, meta=meta, batch_size=batch_size, encoded=enc, should_stop=should_stop
+            )
+        except re_model.PredictionStopped as stopped:
+            log(f"{part.file}: stopped after {stopped.done} of {stopped.total} rows, out of time")
+            break
+        seconds += time.monotonic() - t0
+        rows_done += len(part.frame)
+        _write_predictions(run / part.file, part.frame["id"].astype(str).tolist(), probs, data)
+        if part.score_key is not None:
+            summary[part.score_key] = _scores(part.frame, probs, data.labels)
+        summary["predictions"] = [*summary.get("predictions", []), part.file]
+        summary["pending_predictions"] = [f for f in summary.get("pending_predictions", []) if f != part.file]
+        _write_json(run / "summary.json", summary)
+        written.append(part.file)
+    return written
+
+
+def _count_shortened(summary: dict[str, Any], part: str, enc: Any, log: Callable[[str], None]) -> None:
+    """Record a part's windowed and entity-truncated rows in the summary (and the log)."""
+    if enc.windowed_ids or enc.truncated_ids:
+        log(
+            f"{part}: {len(enc.windowed_ids)} rows shortened around their entities; "
+            f"{len(enc.truncated_ids)} rows cut through an entity (ids {enc.truncated_ids[:10]})"
+        )
+    truncated = summary.setdefault("truncated_entity_rows_by_part", {})
+    truncated[part] = len(enc.truncated_ids)
+    summary.setdefault("windowed_rows_by_part", {})[part] = len(enc.windowed_ids)
+    summary["truncated_entity_rows"] = int(sum(truncated.values()))
+
+
+@contextlib.contextmanager
+def _predictions_lock(run: Path, *, wait: bool) -> Iterator[bool]:
+    """An advisory lock on the run's predictions (``RUN_DIR/.predictions.lock``): the trainer's own
+    prediction phase and :func:`complete_predictions` must not both rewrite ``summary.json``.
+
+    Yields whether the lock is held. With ``wait=False`` a lock held elsewhere is not waited for: the
+    trainer goes on (it owns its run), :func:`complete_predictions` refuses.
+    """
+    import fcntl
+
+    with open(run / ".predictions.lock", "a+b") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class PredictionError(ValueError):
+    """:func:`complete_predictions` cannot make a run's pending predictions; the message says why."""
+
+
+def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False) -> list[str]:
+    """Write the prediction files a run left for later (``summary.json``'s ``pending_predictions``).
+
+    A cancelled run predicts only what fits in its cancel budget. This loads its checkpoint and config,
+    predicts the rest (dev, then the held-out fold, then test, each on the rows the run used: the
+    split's dev ids, ``fold_ids.json``'s held-out ids, the test part), and after each file updates
+    ``summary.json`` atomically, as the trainer would have. Returns the files written (``[]`` when
+    nothing was pending). ``echo`` prints the log lines (the CLI); they go to ``train.log`` too.
+
+    Raises :class:`PredictionError` when the run has no summary or checkpoint, another process is
+    completing it, or its split was remade since (its dev rows are gone).
+    """
+    import torch
+
+    from core import model as re_model
+
+    run = Path(run_dir).resolve()
+    summary = _read_json_file(run / "summary.json")
+    if summary is None:
+        raise PredictionError(f"{run}: no summary.json (not a run folder, or the run has not finished).")
+    if not summary.get("pending_predictions"):
+        return []
+    with _predictions_lock(run, wait=False) as held:
+        if not held:
+            raise PredictionError(f"{run}: another process is making this run's predictions right now.")
+        summary = _read_json_file(run / "summary.json") or summary  # as the last holder left it
+        pending = [str(f) for f in summary.get("pending_predictions") or []]
+        unknown = sorted(set(pending) - set(PREDICTION_FILES.values()))
+        if unknown:
+            raise PredictionError(f"{run}: unknown pending prediction file(s) {unknown}.")
+        if not pending:
+            return []
+        if not (run / "checkpoint" / re_model.HEAD_FILE).exists():
+            raise PredictionError(f"{run}: no saved checkpoint to predict with.")
+        config = _read_json_file(run / "config.json")
+        if config is None:
+            raise PredictionError(f"{run}: no config.json.")
+        cfg = _resolve(config)
+
+        log_file = open(run / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+
+        def log(message: str) -> None:
+            line = f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {message}"
+            log_file.write(line + "\n")
+            log_file.flush()
+            if echo:
+                print(line, flush=True)
+
+        try:
+            # The split's train rows whole (folds off): the held-out fold is taken by id from fold_ids.json,
+            # exactly the rows the run held out, whatever the data looks like now.
+            data = load_data(dataclasses.replace(cfg, folds=0))
+            if summary.get("split_revision") is not None and data.split_revision != summary["split_revision"]:
+                raise PredictionError(
+                    f"{run}: split {cfg.split!r} was remade after this run (revision {summary['split_revision']}, "
+                    f"now {data.split_revision}): its dev rows are gone. Train again."
+                )
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            model, tokenizer, meta = re_model.load_run_model(run, device=device)
+            if set(meta["labels"]) != set(data.labels):
+                raise PredictionError(f"{run}: the checkpoint's labels differ from dataset {data.dataset_name!r}.")
+            data = dataclasses.replace(data, labels=tuple(meta["labels"]))  # probability columns: model order
+            if summary.get("dataset_revision") is not None and data.revision != summary["dataset_revision"]:
+                log(
+                    f"dataset {data.dataset_name!r} is at revision {data.revision} now; the run trained on revision "
+                    f"{summary['dataset_revision']}: predicting the current rows"
+                )
+                summary["predictions_revision"] = data.revision
+            parts = []
+            for name in pending:
+                if name == PREDICTION_FILES["dev"]:
+                    parts.append(_PredictionPart(name, data.dev, "dev"))
+                elif name == PREDICTION_FILES["oof"]:
+                    parts.append(_PredictionPart(name, _holdout_rows(run, data.train), "holdout"))
+                elif data.test is not None:
+                    has_gold = bool(data.test["label"].notna().all())
+                    parts.append(_PredictionPart(name, data.test, "test" if has_gold else None))
+            log(f"making the predictions left for later: {', '.join(pending)}")
+            written = _predict_parts(
+                run,
+                summary,
+                parts,
+                model=model,
+                tokenizer=tokenizer,
+                data=data,
+                batch_size=int(cfg.eval_batch_size),
+                remaining=lambda: None,
+                log=log,
+            )
+            summary["predictions_completed_at"] = _now()
+            _write_json(run / "summary.json", summary)
+            dev = summary.get("dev")
+            done = f"wrote {', '.join(written)}" if written else "nothing written"
+            log(done + (f"; dev micro-F1 {dev['micro_f1']:.2f}, AUPRC {dev['auprc']:.2f}" if dev else ""))
+        finally:
+            log_file.close()
+    return written
+
+
+def _holdout_rows(run: Path, train_rows: pd.DataFrame) -> pd.DataFrame:
+    folds = _read_json_file(run / "fold_ids.json")
+    if folds is None or "holdout_ids" not in folds:
+        raise PredictionError(f"{run}: oof_predictions.csv is pending but fold_ids.json is missing.")
+    wanted = [str(i) for i in folds["holdout_ids"]]
+    by_id = train_rows.assign(_key=train_rows["id"].astype(str)).set_index("_key", drop=True)
+    missing = [i for i in wanted if i not in by_id.index]
+    if missing:
+        raise PredictionError(
+            f"{run}: {len(missing)} held-out row(s) are no longer in the split's train rows (first id {missing[0]})."
+        )
+    return by_id.loc[wanted].reset_index(drop=True)
+
+
+def _read_json_file(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 # -- command line -----------------------------------------------------------------------------------------
@@ -1156,13 +1546,55 @@ def cli_train(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(cfg)
     print(f"Training in {run_dir} ...", flush=True)
     summary = train(cfg, run_dir, echo=True)
-    dev = summary["dev"]
-    print(
-        f"{summary['status']}: dev micro-F1 {dev['micro_f1']:.2f}, AUPRC {dev['auprc']:.2f} (n={dev['n']}), "
-        f"best step {summary['best_step']}, {summary['wall_s']:.1f} s. Run folder: {run_dir}",
-        flush=True,
+    dev = summary.get("dev")  # None when cancelled before its dev predictions were made
+    scores = f"dev micro-F1 {dev['micro_f1']:.2f}, AUPRC {dev['auprc']:.2f} (n={dev['n']})" if dev else "no dev scores"
+    best = f", best step {summary['best_step']}" if summary.get("best_step") is not None else ""
+    print(f"{summary['status']}: {scores}{best}, {summary['wall_s']:.1f} s. Run folder: {run_dir}", flush=True)
+    if summary.get("pending_predictions"):
+        print(f"Left for later: {', '.join(summary['pending_predictions'])}: run `python -m core predict {run_dir}`")
+    if summary["status"] == "succeeded":
+        return 0
+    _exit_now_if_entrypoint(EXIT_CANCELLED)
+    return EXIT_CANCELLED
+
+
+def _exit_now_if_entrypoint(code: int) -> None:
+    """End a cancelled ``python -m core train`` process at once, skipping the interpreter's teardown.
+
+    Unloading torch and transformers takes 3-4 s on a busy 2-core machine (measured: import both, then
+    exit), a fifth of the grace period before SIGKILL. Everything the run writes is closed by now
+    (atomic files, the run writer, the log handler), so only stdout and stderr need flushing. Only when
+    this module's CLI is the program (``python -m core`` / ``python -m core.training``), never in a
+    process that merely called :func:`cli_train` (a test, the app).
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if getattr(spec, "name", None) in ("core.__main__", "core.training"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m core predict RUN_DIR [RUN_DIR ...]``: :func:`complete_predictions` for each run.
+
+    Exits 0 when every run's pending predictions are written (or none were pending), 2 with a one-line
+    message when a run cannot be completed.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m core predict",
+        description="Make the prediction files a cancelled run left for later (summary.json's "
+        "pending_predictions) from its saved checkpoint, and update its summary.",
     )
-    return 0 if summary["status"] == "succeeded" else EXIT_CANCELLED
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (WORKSPACE/runs/...)")
+    args = parser.parse_args(argv)
+    for run_dir in args.run_dirs:
+        try:
+            written = complete_predictions(run_dir, echo=True)
+        except (ConfigError, DataError, PredictionError, FileNotFoundError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{run_dir}: " + (f"wrote {', '.join(written)}" if written else "no predictions were pending"))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
