@@ -6,6 +6,7 @@ Layout of ``RESTUDIO_HOME`` (default ``./workspace``)::
     files/<sha8>_<name>      imported originals, chmod 0444: raw data is never modified
     datasets/<id>/<part>.parquet          the parsed canonical frame (derived, read-only)
     datasets/<id>/<part>_invalid.csv      rows the loader refused, for download
+    datasets/<id>/cache/<part>-*.parquet  current frames (corrections applied), derived: safe to delete
 
 Rows are never edited in place. Every change is a *correction* row in the
 database (field, before, after, author, time, reason), grouped in change sets.
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from core import database
 from core.atomic import READ_ONLY, atomic_write_bytes
@@ -41,6 +43,17 @@ DEFAULT_HOME = "workspace"
 PARTS: tuple[str, ...] = ("train", "test")
 #: Pseudo-field a correction uses to drop (or, undone, restore) a row.
 DROPPED = "_dropped"
+#: Folder (in ``datasets/<id>/``) of the cached current frames, one parquet per part and audit-log state.
+FRAME_CACHE_DIR = "cache"
+#: Part of every cached frame's name: this module's source and the pandas and pyarrow versions, so an
+#: edit to how frames are built (or an upgrade that reads parquet differently) never serves an old file.
+_FRAME_CODE_INPUT = Path(__file__).read_bytes() + f"|{pd.__version__}|{pa.__version__}".encode()
+_FRAME_CODE = hashlib.sha256(_FRAME_CODE_INPUT).hexdigest()[:10]
+#: The audit-log state of one part: number of corrections, largest id, sum of ids. The log is append-only
+#: (ids from AUTOINCREMENT, never reused), so the state changes with every logged change.
+_LOG_STATE_SQL = (
+    "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(SUM(id), 0) FROM corrections WHERE dataset_id = ? AND part = ?"
+)
 
 _SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -194,6 +207,30 @@ def _encode(value: Any) -> str | None:
 
 def _decode(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _decode_many(texts: Iterable[Any]) -> list[Any]:
+    """:func:`_decode` of a whole column; SQL NULL may arrive as None or as NaN (pandas' ``str`` dtype).
+
+    One ``json.loads`` of the values joined into a JSON array instead of one call per value
+    (measured need: the per-value loop was the largest part of ``Workspace.corrections``, 67 ms of
+    130 ms for a 4,344-correction log of a 32k-row dataset). Every stored value is one JSON scalar
+    written by :func:`_encode`, so the array holds exactly one item per value; anything else is decoded
+    value by value, which raises on the culprit.
+    """
+    items = ["null" if not isinstance(text, str) else text for text in texts]
+    try:
+        values = json.loads("[" + ",".join(items) + "]")
+    except json.JSONDecodeError:
+        values = None
+    if values is None or len(values) != len(items):
+        values = [json.loads(item) for item in items]
+    return values
+
+
+def _frame_cache_name(part: str, state: tuple[int, int, int], base_stamp: str) -> str:
+    count, last, total = state
+    return f"{part}-{last}-{count}-{total}-{base_stamp}.parquet"
 
 
 class Workspace:
@@ -384,7 +421,7 @@ class Workspace:
         with self._connect() as con:
             frame = pd.read_sql_query(query + " ORDER BY c.id", con, params=params)
         for col in ("before", "after"):
-            frame[col] = [_decode(v) for v in frame[col]]
+            frame[col] = _decode_many(frame[col])
         return frame
 
     def row_versions(self, dataset_id: int, part: str = "train") -> dict[str, int]:
@@ -400,9 +437,67 @@ class Workspace:
 
         Adds ``_version`` (the row's version, for optimistic edits) and, with
         ``include_dropped``, ``_dropped``.
+
+        Read from ``datasets/<id>/cache/`` when the part has corrections and a frame was built for its
+        audit log's current state, else built by :meth:`build_current_frame` and stored there, so a
+        freshly started server (or another process) does not replay the log. Measured need: the Data
+        view of a 32k-row dataset with 4,344 corrections spent 0.2-0.45 s building the train frame on a
+        cold server, against 0.05-0.1 s reading it back.
+        """
+        frame = self._current_frame_with_dropped(dataset_id, part)
+        if not include_dropped:
+            frame = frame[~frame["_dropped"].astype(bool)].drop(columns="_dropped")
+        return frame.reset_index(drop=True)
+
+    def _current_frame_with_dropped(self, dataset_id: int, part: str) -> pd.DataFrame:
+        """:meth:`build_current_frame` through the on-disk cache (see :meth:`current_frame`)."""
+        base_path = self.root / "datasets" / str(dataset_id) / f"{part}.parquet"
+        if not base_path.exists():
+            raise DataError(f"Dataset {dataset_id} has no {part} part.")
+        with self._connect() as con:
+            state = tuple(int(v) for v in con.execute(_LOG_STATE_SQL, (dataset_id, part)).fetchone())
+        if state[0] == 0:
+            return self.build_current_frame(dataset_id, part)  # nothing to replay: the cache would not pay
+        folder = base_path.parent / FRAME_CACHE_DIR
+        base_stamp = f"{base_path.stat().st_mtime_ns}-{_FRAME_CODE}"
+        try:
+            return pd.read_parquet(folder / _frame_cache_name(part, state, base_stamp))
+        except (OSError, ValueError, pa.ArrowException):
+            pass  # not built yet (or unreadable): build it below
+        log = self.corrections(dataset_id, part)
+        frame = self.build_current_frame(dataset_id, part, log=log)
+        # Named after the log the frame was built from (it may have grown since the state was read),
+        # so a cached file always holds exactly the state its name says.
+        built = (len(log), int(log["id"].max()), int(log["id"].sum())) if len(log) else (0, 0, 0)
+        if built[0]:
+            self._store_cached_frame(folder, part, built, base_stamp, frame)
+        return frame
+
+    def _store_cached_frame(
+        self, folder: Path, part: str, state: tuple[int, int, int], base_stamp: str, frame: pd.DataFrame
+    ) -> None:
+        """Write one cached frame and delete the part's frames of older log states; best effort."""
+        name = _frame_cache_name(part, state, base_stamp)
+        try:
+            atomic_write_bytes(folder / name, frame.to_parquet(index=False))
+            for old in folder.glob(f"{part}-*.parquet"):
+                fields = old.name.split("-")
+                if old.name != name and len(fields) > 1 and fields[1].isdigit() and int(fields[1]) <= state[1]:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            pass  # a read-only or full workspace still works, only without the cache
+
+    def build_current_frame(
+        self, dataset_id: int, part: str = "train", *, log: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """The stored rows with the latest correction of each (row, field) laid over them, dropped rows
+        included (``_dropped``), built from scratch: what :meth:`current_frame` caches, and its reference.
+
+        ``log`` is the part's :meth:`corrections` when the caller has read it already.
         """
         frame = self.base_frame(dataset_id, part).copy()
-        log = self.corrections(dataset_id, part)
+        if log is None:
+            log = self.corrections(dataset_id, part)
         frame["_version"] = 0
         frame["_dropped"] = False
         if not log.empty:
@@ -422,8 +517,6 @@ class Workspace:
             frame["_version"] = frame["id"].map(versions).fillna(0).astype("int64")
             for col in INT_FIELDS & set(frame.columns):
                 frame[col] = frame[col].astype("int64")
-        if not include_dropped:
-            frame = frame[~frame["_dropped"].astype(bool)].drop(columns="_dropped")
         return frame.reset_index(drop=True)
 
     # -- changes ----------------------------------------------------------------------------
