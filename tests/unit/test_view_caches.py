@@ -1,0 +1,71 @@
+"""views.common's caches: one shared frame per (dataset, part, revision), safe to change, same audit as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import streamlit as st
+
+from core import audit as audit_core
+from core.importing import seed_demo
+from core.workspace import RowChange, Workspace
+from views import common
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("view-caches")
+    info = seed_demo(Workspace(root))
+    return str(root), info.id
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_sessions_share_one_frame_and_changes_stay_local(demo):
+    root, ds = demo
+    revision = Workspace(root).revision(ds)
+    first = common.current_frame(root, ds, "train", revision)
+    second = common.current_frame(root, ds, "train", revision)
+    assert first is not second
+    assert np.shares_memory(first["subj_start"].to_numpy(), second["subj_start"].to_numpy())  # no copy per run
+
+    # Whatever one run does to its frame, the next run gets the stored rows.
+    want = Workspace(root).current_frame(ds, "train")
+    first.loc[0, "label"] = "changed"
+    first["subj_start"] = -1
+    first.drop(columns="sentence")
+    second.iloc[1, second.columns.get_loc("obj_type")] = "XXX"
+    with pytest.raises(ValueError, match="read-only"):
+        second["obj_end"].to_numpy()[0] = 5
+    pd.testing.assert_frame_equal(common.current_frame(root, ds, "train", revision), want, check_exact=True)
+
+
+def test_a_new_revision_gives_the_new_rows(demo):
+    root, ds = demo
+    ws = Workspace(root)
+    before = common.current_frame(root, ds, "train", ws.revision(ds))
+    row = str(before["id"].iloc[5])
+    ws.apply_changes(ds, "train", [RowChange(row, int(before["_version"].iloc[5]), drop=True)], author="a", reason="d")
+    after = common.current_frame(root, ds, "train", ws.revision(ds))
+    assert row in set(before["id"]) and row not in set(after["id"])
+    dropped = common.current_frame(root, ds, "train", ws.revision(ds), include_dropped=True)
+    assert bool(dropped.set_index("id").at[row, "_dropped"])
+
+
+def test_audit_report_equals_the_audit_of_the_current_frames(demo):
+    root, ds = demo
+    ws = Workspace(root)
+    info = ws.dataset(ds)
+    got = common.audit_report(root, ds, ws.revision(ds), 0.05)
+    want = audit_core.audit(
+        ws.current_frame(ds, "train"), ws.current_frame(ds, "test"), schema=info.schema, minority_threshold=0.05
+    )
+    assert audit_core.report_to_json(got) == audit_core.report_to_json(want)
