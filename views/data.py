@@ -102,10 +102,11 @@ def bulk_button(
     a checkbox naming the row count is ticked; the count is in the checkbox's key, so a filter
     that changes the rows shown asks again."""
     confirm_key = None
+    button = st.empty()  # the button above its checkbox, so a row of bulk buttons stays aligned
     if len(changes) > CONFIRM_OVER and not disabled:
         confirm_key = f"{key}_confirm_{len(changes)}"
         disabled = not st.checkbox(f"I confirm changing {len(changes):,} rows", key=confirm_key)
-    st.button(
+    button.button(
         label,
         key=key,
         type="primary" if primary else "secondary",
@@ -328,13 +329,14 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         on_select="rerun",
         selection_mode="multi-row",
         column_config={
-            "id": st.column_config.TextColumn("id", width=60),
-            "label": st.column_config.TextColumn("label", width=170),
+            # About 900 px in all: the main column's width at 1400 px with the sidebar open.
+            "id": st.column_config.TextColumn("id", width=55),
+            "label": st.column_config.TextColumn("label", width=150),
             "role": st.column_config.TextColumn("role", width=45),
             "type": st.column_config.TextColumn("type", width=50),
-            "suggested_type": st.column_config.TextColumn("suggested", width=80),
-            "sentence": st.column_config.TextColumn("sentence", width=340),
-            "share": st.column_config.NumberColumn("share", format="percent", width=65),
+            "suggested_type": st.column_config.TextColumn("suggested", width=75),
+            "sentence": st.column_config.TextColumn("sentence", width=230),
+            "share": st.column_config.NumberColumn("share", format="percent", width=60),
             "reason": st.column_config.TextColumn("reason", width="medium"),
         },
     )
@@ -350,8 +352,9 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
             disabled=selected.empty,
         )
     with b2:
+        n_rows = shown["id"].nunique()
         bulk_button(
-            f"Accept all {len(shown):,} shown",
+            f"Accept all {len(shown):,} shown" + (f" ({n_rows:,} rows)" if n_rows != len(shown) else ""),
             key="tf_accept_shown",
             dataset_id=info.id,
             changes=fixes.accept_type_suggestions(shown, versions),
@@ -809,7 +812,10 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
             hide_index=True,
             width="stretch",
             key="edit_history",
-            column_config={"change": st.column_config.NumberColumn("change", format="#%d", width="small")},
+            column_config={
+                "change": st.column_config.NumberColumn("change", format="#%d", width="small"),
+                "time": st.column_config.TextColumn("time", width=125),
+            },
         )
         last = int(history["change_id"].max())
         redoes = undoes_of(history, last)
@@ -864,7 +870,7 @@ def audit_log(info: DatasetInfo) -> None:
         key="log_table",
         column_config={
             "change": st.column_config.NumberColumn("change", format="#%d", width="small"),
-            "time": st.column_config.TextColumn("time", width="small"),
+            "time": st.column_config.TextColumn("time", width=125),
             "undone by": st.column_config.TextColumn("undone by", width="small"),
         },
     )
@@ -876,8 +882,9 @@ def audit_log(info: DatasetInfo) -> None:
 
     def describe(cid: int) -> str:
         entry = sets.loc[cid]
-        text = f"#{cid} · {entry['reason']} · {entry['author']}, {when(entry['time'])} · {entry['rows']:,} row(s)"
-        return f"{text} · undone by #{undone[cid]}" if cid in undone else text
+        # The undone mark goes first: long reasons are cut off at the end of the line.
+        mark = f" (undone by #{undone[cid]})" if cid in undone else ""
+        return f"#{cid}{mark} · {entry['reason']} · {entry['author']}, {when(entry['time'])} · {entry['rows']:,} row(s)"
 
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     live = [c for c in change_ids if c not in undone]
