@@ -15,16 +15,31 @@ from core.schema import INT_FIELDS, KLUE_SCHEMA, DataError
 from core.workspace import DROPPED, FRAME_CACHE_DIR, PartInfo, RowChange, Workspace, _decode_many
 
 
-def _reference_frame(ws: Workspace, dataset_id: int, part: str, include_dropped: bool) -> pd.DataFrame:
-    """``Workspace.current_frame`` as it was before the cache: every value decoded on its own, log replayed."""
+def reference_corrections(ws: Workspace, dataset_id: int, part: str | None = None) -> pd.DataFrame:
+    """``Workspace.corrections`` before the one-call decode (verbatim but for NULL read as NaN, which it
+    could not decode)."""
+    query = (
+        "SELECT c.id, c.change_id, c.part, c.row_id, c.field, c.before, c.after, c.reason, c.author,"
+        " c.created_at, c.row_version, s.undoes FROM corrections c JOIN change_sets s ON s.id = c.change_id"
+        " WHERE c.dataset_id = ?"
+    )
+    params: list = [dataset_id]
+    if part is not None:
+        query += " AND c.part = ?"
+        params.append(part)
     with sqlite3.connect(ws.db_path) as con:
-        log = pd.read_sql_query(
-            "SELECT row_id, field, after, row_version FROM corrections WHERE dataset_id = ? AND part = ? ORDER BY id",
-            con,
-            params=[dataset_id, part],
-        )
-    log["after"] = [None if not isinstance(v, str) else json.loads(v) for v in log["after"]]
+        frame = pd.read_sql_query(query + " ORDER BY c.id", con, params=params)
+    for col in ("before", "after"):
+        frame[col] = [json.loads(v) if isinstance(v, str) else None for v in frame[col]]
+    return frame
+
+
+def reference_current_frame(
+    ws: Workspace, dataset_id: int, part: str = "train", include_dropped: bool = False
+) -> pd.DataFrame:
+    """``Workspace.current_frame`` before the cache (verbatim): the log replayed over the stored rows."""
     frame = ws.base_frame(dataset_id, part).copy()
+    log = reference_corrections(ws, dataset_id, part)
     frame["_version"] = 0
     frame["_dropped"] = False
     if not log.empty:
@@ -32,6 +47,10 @@ def _reference_frame(ws: Workspace, dataset_id: int, part: str, include_dropped:
         position = pd.Series(range(len(frame)), index=frame["id"].astype(str))
         for fld, group in latest.groupby("field"):
             rows = position.reindex(group["row_id"]).to_numpy()
+            known = ~pd.isna(rows)
+            if not known.all():
+                missing = group["row_id"][~known].tolist()[:5]
+                raise DataError(f"Audit log of dataset {dataset_id} names unknown row ids {missing}.")
             column = "_dropped" if fld == DROPPED else str(fld)
             values = pd.Series(group["after"].tolist(), dtype=frame[column].dtype if column != "label" else None)
             frame.loc[frame.index[rows.astype(int)], column] = values.to_numpy()
@@ -49,7 +68,7 @@ def _assert_same(ws_root, dataset_id: int, part: str) -> None:
     for include_dropped in (False, True):
         fresh = Workspace(ws_root)
         got = fresh.current_frame(dataset_id, part, include_dropped=include_dropped)
-        want = _reference_frame(fresh, dataset_id, part, include_dropped)
+        want = reference_current_frame(fresh, dataset_id, part, include_dropped)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         assert list(got.dtypes) == list(want.dtypes)
 
@@ -179,6 +198,7 @@ def test_corrections_decode_a_log_mixing_null_and_text(tmp_path, small_frame):
     log = ws.corrections(ds)
     assert log["before"].tolist() == [None, "org:top_members/employees", 12]
     assert log["after"].tolist() == ["no_relation", "per:title", 13]
+    pd.testing.assert_frame_equal(log, reference_corrections(ws, ds), check_exact=True)
     _assert_same(tmp_path, ds, "train")
 
 
