@@ -201,11 +201,6 @@ def new_job_form(dataset: str, split: str) -> None:
     st.rerun()
 
 
-def shown_status(job: jobs.Job) -> str:
-    """The status a person should see: a running job with a cancel pending is already "cancelling"."""
-    return "cancelling" if job.cancel_requested_at is not None and not job.is_final else job.status
-
-
 def follow(job_id: int) -> None:
     """Make ``job_id`` the job this session watches: its notice, the Job panel and the curves show it."""
     st.session_state["train_notice"] = job_id
@@ -218,7 +213,7 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
     job = next((j for j in all_jobs if j.id == st.session_state.get("train_notice")), None)
     if job is None:
         return
-    status = shown_status(job)
+    status = job.display_status
     label = f"Job #{job.id} {display.plain(job.name)}"
     icon = STATUS_ICON.get(status)
     if status == "queued":
@@ -239,7 +234,9 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
         score = f": dev micro-F1 {dev['micro_f1']:.2f}" if dev.get("micro_f1") is not None else ""
         st.success(f"{label} succeeded{score}.", icon=icon)
     elif status == "cancelled":
-        st.info(f"{label} was cancelled; its checkpoint is kept.", icon=icon)
+        pending = runs.pending_predictions(job.run_dir)
+        owed = f" {len(pending)} prediction file(s) are left to make: see the Job panel." if pending else ""
+        st.info(f"{label} was cancelled; its checkpoint is kept.{owed}", icon=icon)
     else:
         st.error(f"{label} {status}: {display.plain(job.error or 'see its log below')}", icon=icon)
 
@@ -269,7 +266,7 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
             {
                 "id": job.id,
                 "job": job.name,
-                "status": shown_status(job),
+                "status": job.display_status,
                 "progress": prog["fraction"] or 0.0,
                 "dev micro-F1": dev.get("micro_f1", last.get("eval_micro_f1")),
                 "dev AUPRC": dev.get("auprc", last.get("eval_auprc")),
@@ -294,6 +291,15 @@ def cancel(job_id: int) -> None:
         common.flash("error", str(exc))
         return
     follow(job_id)
+
+
+def make_predictions(job_id: int) -> None:
+    try:
+        job = jobs.submit_predictions(store, job_id)
+    except jobs.JobError as exc:
+        common.flash("error", str(exc))
+        return
+    follow(job.id)
 
 
 def curves_section(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
@@ -397,7 +403,7 @@ def log_box(text: str, *, height: int = 260) -> None:
 
 
 def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
-    labels = {j.id: f"#{j.id} {j.name} ({shown_status(j)})" for j in reversed(all_jobs)}
+    labels = {j.id: f"#{j.id} {j.name} ({j.display_status})" for j in reversed(all_jobs)}
     follow_id = st.session_state.pop("train_follow", None)
     if follow_id in labels:
         st.session_state["train_detail"] = follow_id
@@ -405,7 +411,7 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
         st.session_state["train_detail"] = next(iter(labels))  # the newest job
     job_id = st.selectbox("Job", list(labels), format_func=labels.get, key="train_detail")
     job = next(j for j in all_jobs if j.id == job_id)
-    cancelling = shown_status(job) == "cancelling"
+    cancelling = job.cancelling
     c1, c2, c3 = st.columns(3)
     c1.button(
         "Cancelling…" if cancelling else "Cancel",
@@ -431,6 +437,21 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
     st.caption(f"Run folder: `{display.plain(job.run_dir)}`")
     if job.error:
         st.error(job.error)
+    pending = runs.pending_predictions(job.run_dir) if job.is_final else []
+    if pending:
+        c1, c2 = st.columns([3, 1], vertical_alignment="center")
+        c1.warning(
+            f"The cancel left {', '.join(pending)} to be made later (they did not fit in the grace period).",
+            icon=":material/pending:",
+        )
+        c2.button(
+            "Make them now",
+            key=f"predict_{job.id}",
+            on_click=make_predictions,
+            args=(job.id,),
+            icon=":material/play_arrow:",
+            help="Queues a job that loads the saved checkpoint and writes the missing prediction files.",
+        )
     summary = runs.read_summary(job.run_dir)
     if summary:
         st.json(summary, expanded=False)

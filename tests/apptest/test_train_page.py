@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from core import jobs
@@ -134,3 +137,28 @@ def test_messages_follow_the_job_state(train_app):
     assert row["status"] == "succeeded" and row["resources"] == ""
     assert {"model", "format", "created"} <= set(at.dataframe[0].value.columns)
     assert "T" not in row["created"]  # a readable local time, not a raw ISO string
+
+
+def test_a_cancel_that_left_predictions_offers_to_make_them(train_app):
+    at, home = train_app
+    submit(at, "cut short")
+    store = jobs.JobStore(str(home))
+    job = store.list_jobs()[0]
+    store.transition(job.id, jobs.RUNNING, pid=None, started_at=jobs._now())
+    store.update(job.id, cancel_requested_at=jobs._now())
+    summary = {
+        "status": "cancelled",
+        "dev": None,
+        "pending_predictions": ["dev_predictions.csv", "test_predictions.csv"],
+    }
+    (Path(job.run_dir) / "summary.json").write_text(json.dumps(summary))
+    store.transition(job.id, jobs.CANCELLED, finished_at=jobs._now())
+    at.run()
+    assert not at.exception, at.exception
+    assert any("2 prediction file(s) are left" in i.value for i in at.info)
+    assert any("dev_predictions.csv, test_predictions.csv" in w.value for w in at.warning)
+    at.button(key=f"predict_{job.id}").click().run()
+    assert not at.exception, at.exception
+    predict = store.list_jobs()[-1]
+    assert predict.kind == "predict" and predict.status == "queued"
+    assert at.selectbox(key="train_detail").value == predict.id

@@ -7,6 +7,7 @@ that does not go to localhost is blocked, so the tests prove the app works offli
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from core.importing import seed_demo
 from core.workspace import Workspace
@@ -32,6 +34,23 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
+
+
+TRACEBACK_SCAN_JS = """() => {
+  for (const el of document.querySelectorAll('[data-testid="stException"]')) {
+    if (!el.dataset.reReported) { el.dataset.reReported = "1"; window.__reTraceback(el.innerText); }
+  }
+}"""
+TRACEBACK_WATCH_JS = f"""
+(() => {{
+  const scan = {TRACEBACK_SCAN_JS};
+  new MutationObserver(scan).observe(document, {{childList: true, subtree: true}});
+}})();
+"""
+
+
+# Two shared cores run the server, the browser and the jobs: give retrying assertions room.
+expect.set_options(timeout=15_000)
 
 
 def _free_port() -> int:
@@ -132,12 +151,20 @@ def page(browser, app_url):
             route.abort()
 
     context.route("**/*", only_localhost)
+    # Any traceback element the app ever draws fails the test, even one a later rerun replaced.
+    tracebacks: list[str] = []
+    context.expose_function("__reTraceback", lambda text: tracebacks.append(text))
+    context.add_init_script(TRACEBACK_WATCH_JS)
     page = context.new_page()
     page.blocked_requests = blocked  # type: ignore[attr-defined]
+    page.tracebacks = tracebacks  # type: ignore[attr-defined]
     yield page
+    with contextlib.suppress(Exception):  # the page may be gone already; what it reported is kept
+        page.evaluate(TRACEBACK_SCAN_JS)
     context.close()
     # Every page must work offline: nothing it asked for may have needed another host.
     assert not blocked, f"requests to other hosts: {blocked}"
+    assert not tracebacks, f"the app showed a traceback: {tracebacks[0][:2000]}"
 
 
 def wait_for_app(page, timeout: float = 60_000) -> None:

@@ -1,0 +1,105 @@
+"""Browser: a workspace people come back to (two datasets, finished runs), every page's own URL, and
+two jobs in one browser session: the newest is followed, messages track its state, cancel says so at once."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from core import jobs
+from core.importing import import_dataset
+from core.workspace import Workspace
+from tests.e2e.conftest import wait_for_app
+from tests.unit.test_ensemble import make_demo_runs
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+TITLES = {"": "Data", "data": "Data", "train": "Train", "explain": "Explain", "ensemble": "Ensemble"}
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory) -> Path:
+    """Overrides the seeded demo workspace: the demo with three finished runs, and a second dataset."""
+    home = tmp_path_factory.mktemp("e2e-returning")
+    make_demo_runs(home)
+    import_dataset(Workspace(home), "team copy", home / "demo-source" / "train.csv", author="e2e")
+    return home
+
+
+@pytest.mark.parametrize("path", list(TITLES))
+def test_every_page_url_is_a_deep_link(page, app_url, path):
+    page.goto(f"{app_url}/{path}")
+    wait_for_app(page)
+    expect(page.locator("h1").first).to_have_text(TITLES[path], timeout=30_000)
+    expect(page.get_by_text("Page not found")).to_have_count(0)
+
+
+def test_a_traceback_fails_the_test(page, app_url):
+    """The page fixture's traceback watch can fail: a traceback element drawn anywhere is reported."""
+    page.goto(app_url)
+    wait_for_app(page)
+    page.evaluate(
+        "() => { const d = document.createElement('div'); d.dataset.testid = 'stException';"
+        " d.innerText = 'Traceback: boom'; document.body.appendChild(d); }"
+    )
+    page.wait_for_timeout(300)
+    assert page.tracebacks == ["Traceback: boom"]  # type: ignore[attr-defined]
+    page.tracebacks.clear()  # type: ignore[attr-defined]
+
+
+def open_form(page) -> None:
+    details = page.locator('[data-testid="stExpander"] details').filter(has_text="New job")
+    expect(details).to_have_count(1)
+    if details.get_attribute("open") is None:
+        details.locator("summary").first.click()
+    expect(page.locator(".st-key-train_name input")).to_be_visible()
+
+
+def submit_job(page, name: str) -> None:
+    open_form(page)
+    page.locator(".st-key-train_name input").fill(name)
+    page.locator(".st-key-cfg_epochs input").fill("1")
+    page.locator(".st-key-cfg_max_length input").fill("64")
+    page.locator(".st-key-train_submit button").click()
+
+
+def notice(page):
+    return page.locator('[data-testid="stAlert"]').filter(has_text=re.compile(r"Job #\d+ "))
+
+
+def test_two_jobs_in_one_session(page, app_url, app_home, screenshot_dir):
+    store = jobs.JobStore(str(app_home))
+    before = {j.id for j in store.list_jobs()}
+    page.goto(f"{app_url}/train")
+    wait_for_app(page)
+    open_form(page)
+    expect(page.locator(".st-key-train_dataset input")).to_have_value("team copy")  # the sidebar's (newest) dataset
+    submit_job(page, "first e2e job")
+    expect(notice(page)).to_contain_text(re.compile("first e2e job is (queued|running)"), timeout=20_000)
+    first = next(j for j in store.list_jobs() if j.id not in before)
+    assert first.config["dataset"] == "team copy"
+    # The new job is in the curves and the Job panel without picking it.
+    expect(page.locator(".st-key-train_runs")).to_contain_text(f"#{first.id} first e2e job")
+    expect(page.locator(".st-key-train_detail input")).to_have_value(re.compile(f"^#{first.id} first e2e job"))
+    # The message follows the state: it ends as "succeeded", never a stale "is running".
+    expect(notice(page)).to_contain_text("succeeded", timeout=180_000)
+    expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
+
+    submit_job(page, "second e2e job")
+    expect(notice(page)).to_contain_text(re.compile("second e2e job is (queued|running)"), timeout=20_000)
+    second = max(j.id for j in store.list_jobs())
+    expect(page.locator(".st-key-train_detail input")).to_have_value(re.compile(f"^#{second} second e2e job"))
+    chips = page.locator(".st-key-train_runs")
+    expect(chips).to_contain_text(f"#{second} second e2e job")
+    expect(chips).to_contain_text(f"#{first.id} first e2e job")
+    expect(notice(page)).to_contain_text("is running", timeout=60_000)
+    page.locator(f".st-key-cancel_{second} button").click()
+    # "cancelling" at once, and the button can't be pressed twice.
+    expect(notice(page)).to_contain_text("is cancelling", timeout=3_000)
+    expect(page.locator(f".st-key-cancel_{second} button")).to_be_disabled()
+    expect(notice(page)).to_contain_text("was cancelled", timeout=60_000)
+    assert store.get_job(second).status == "cancelled"
+    page.screenshot(path=str(screenshot_dir / "train-two-jobs.png"), full_page=True)
