@@ -1,16 +1,20 @@
-"""Streamlit-side plumbing the pages share: the cached workspace, cached frames and
-audit, and the flash message shown after an action. No business logic here."""
+"""Streamlit-side plumbing the pages share: the cached workspace, cached frames, audit and
+Overview figures, and the flash message shown after an action. No business logic here."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
 
 from core import audit as audit_core
 from core.workspace import DatasetInfo, Workspace
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +64,29 @@ def audit_report(root: str, dataset_id: int, revision: int, threshold: float) ->
     train = current_frame(root, dataset_id, "train", revision)
     test = current_frame(root, dataset_id, "test", revision) if "test" in info.parts else None
     return audit_core.audit(train, test, schema=info.schema, minority_threshold=threshold)
+
+
+# The Overview's charts depend on the distribution tables alone, which change with the revision only.
+@st.cache_resource(max_entries=64, show_spinner=False)
+def distribution_figure(dist: pd.DataFrame, title: str, *, share: bool = True, horizontal: bool = False) -> go.Figure:
+    """:func:`core.display.distribution_figure`, built once per server process for each table and title.
+
+    The figure is shared by every session: draw it, do not change it (``st.plotly_chart`` only reads
+    it). Measured need: building the Overview's seven plotly figures was the largest part of a new
+    session's run on a 32k-row dataset, 0.1-0.3 s of about 0.7 s idle and 1.1 s of 2.9 s on a busy
+    2-core machine (plotly validates every property it sets).
+    """
+    from core import display  # plotly: imported by the pages that draw
+
+    return display.distribution_figure(dist, title, share=share, horizontal=horizontal)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title: str = "") -> go.Figure:
+    """:func:`core.display.heatmap_figure`, built once per server process (see :func:`distribution_figure`)."""
+    from core import display
+
+    return display.heatmap_figure(label_type_pair, split=split, title=title)
 
 
 @st.cache_data(max_entries=8, show_spinner="Finding label issues…")

@@ -69,3 +69,18 @@ def test_audit_report_equals_the_audit_of_the_current_frames(demo):
         ws.current_frame(ds, "train"), ws.current_frame(ds, "test"), schema=info.schema, minority_threshold=0.05
     )
     assert audit_core.report_to_json(got) == audit_core.report_to_json(want)
+
+
+def test_overview_figures_are_built_once_and_equal_the_display_ones(demo):
+    from core import display
+
+    root, ds = demo
+    dist = common.audit_report(root, ds, Workspace(root).revision(ds), 0.05).distributions
+    first = common.distribution_figure(dist["label"], "Labels", horizontal=True)
+    assert common.distribution_figure(dist["label"], "Labels", horizontal=True) is first
+    assert first.to_json() == display.distribution_figure(dist["label"], "Labels", horizontal=True).to_json()
+    assert common.distribution_figure(dist["label"], "Other title", horizontal=True) is not first
+    assert common.distribution_figure(dist["source"], "Labels", horizontal=True) is not first
+    heat = common.heatmap_figure(dist["label_type_pair"])
+    assert common.heatmap_figure(dist["label_type_pair"]) is heat
+    assert heat.to_json() == display.heatmap_figure(dist["label_type_pair"]).to_json()
