@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/explain.py
 	$(BIN)/python bench/ensemble.py
+	$(BIN)/python bench/data_view.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
