@@ -30,7 +30,11 @@ at the next step and saves), then SIGKILL to the whole process group once the gr
 20 s) is over. SIGTERM goes to the main process only, not the group, because helper processes (PyTorch
 DataLoader workers) killed under the trainer make it crash instead of saving. ``cancel(wait=False)``
 returns at once and leaves the escalation to the next :meth:`LocalBackend.reconcile` (the
-:class:`Watcher` runs one every 2 s).
+:class:`Watcher` runs one every 2 s). Every job gets ``RESTUDIO_CANCEL_BUDGET_S`` (:func:`cancel_budget_s`:
+the grace less a margin for the exit): a cancelled trainer predicts only within it and lists the prediction
+files left over in its summary, so it is never killed for predicting; :func:`submit_predictions` queues a
+``predict`` job (``python -m core predict RUN_DIR``) that makes them. :attr:`Job.cancelling` (status
+``cancelling`` in :attr:`Job.display_status`) covers the time between a cancel and the job's end.
 
 Ray backend
 -----------

@@ -79,11 +79,25 @@ def pending_predictions(run_dir: str | os.PathLike[str]) -> list[str]:
 
     A cancelled run predicts only what fits in the cancel's grace period and lists the rest there;
     ``python -m core predict RUN_DIR`` (or :func:`core.jobs.submit_predictions`) makes them later.
-    ``[]`` for a run without a summary, or one written before this key existed.
+    A summary written before that key existed (a run SIGKILLed while predicting, as cancelled runs were)
+    owes the prediction files that are missing, when it has a saved checkpoint to make them with.
+    ``[]`` for a run without a summary.
     """
     summary = read_summary(run_dir)
-    pending = summary.get("pending_predictions") if isinstance(summary, dict) else None
-    return [str(name) for name in pending] if isinstance(pending, list) else []
+    if not isinstance(summary, dict):
+        return []
+    pending = summary.get("pending_predictions")
+    if isinstance(pending, list):
+        return [str(name) for name in pending]
+    run = Path(run_dir)
+    if summary.get("status") not in ("cancelled", "succeeded") or not (run / "checkpoint" / "re_head.json").is_file():
+        return []
+    expected = ["dev_predictions.csv"]
+    if (run / "fold_ids.json").is_file():
+        expected.append("oof_predictions.csv")
+    if summary.get("n_test"):
+        expected.append("test_predictions.csv")
+    return [name for name in expected if not (run / name).is_file()]
 
 
 def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 256 * 1024) -> str:

@@ -1398,18 +1398,22 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
     import torch
 
     from core import model as re_model
+    from core.runs import pending_predictions
 
     run = Path(run_dir).resolve()
     summary = _read_json_file(run / "summary.json")
     if summary is None:
         raise PredictionError(f"{run}: no summary.json (not a run folder, or the run has not finished).")
-    if not summary.get("pending_predictions"):
+    if not pending_predictions(run):
         return []
     with _predictions_lock(run, wait=False) as held:
         if not held:
             raise PredictionError(f"{run}: another process is making this run's predictions right now.")
         summary = _read_json_file(run / "summary.json") or summary  # as the last holder left it
-        pending = [str(f) for f in summary.get("pending_predictions") or []]
+        # Also a run from before pending_predictions existed, killed while predicting: its missing files.
+        pending = pending_predictions(run)
+        summary["pending_predictions"] = list(pending)
+        summary.setdefault("predictions", [])
         unknown = sorted(set(pending) - set(PREDICTION_FILES.values()))
         if unknown:
             raise PredictionError(f"{run}: unknown pending prediction file(s) {unknown}.")

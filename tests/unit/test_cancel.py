@@ -234,6 +234,20 @@ def test_cancel_with_no_budget_leaves_predictions_for_later_then_complete_predic
     assert training.complete_predictions(run) == []  # nothing left: a second call is a no-op
 
 
+def test_a_run_from_before_pending_predictions_owes_its_missing_files(tmp_path: Path) -> None:
+    """Cancelled runs used to be SIGKILLed while predicting, with a summary but no prediction files."""
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "cancelled", "n_test": 800, "predictions": []}))
+    assert runs.pending_predictions(tmp_path) == []  # no checkpoint to predict with
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "re_head.json").write_text("{}")
+    assert runs.pending_predictions(tmp_path) == [DEV, TEST]
+    (tmp_path / "fold_ids.json").write_text("{}")
+    (tmp_path / DEV).write_text("id,pred_label,probs\n")
+    assert runs.pending_predictions(tmp_path) == ["oof_predictions.csv", TEST]
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "failed", "n_test": 800}))
+    assert runs.pending_predictions(tmp_path) == []
+
+
 def test_complete_predictions_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     with pytest.raises(training.PredictionError, match=r"no summary\.json"):
         training.complete_predictions(tmp_path)
