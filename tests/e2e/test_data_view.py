@@ -7,6 +7,7 @@ import ast
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from core.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
@@ -16,7 +17,20 @@ pytestmark = pytest.mark.e2e
 
 def _section(page, name: str) -> None:
     page.locator(".st-key-data_section button", has_text=name).first.click()
+    _settled(page)
+    _no_traceback(page)
+
+
+def _settled(page) -> None:
+    """The run has finished and drawn: elements of the previous run stay (marked stale) until replaced."""
     wait_for_app(page)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
+
+
+def _no_traceback(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
 
 
 def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp_path):
@@ -70,3 +84,51 @@ def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp
     column = "subject_entity" if role == "subj" else "object_entity"
     entity = ast.literal_eval(clean.set_index("id").at[row_id, column])
     assert entity["type"] == fix["after"] != fix["before"]
+
+
+def test_data_view_import_confirm_legend_and_kept_filters(page, app_url, tmp_path, screenshot_dir):
+    """The user reports: import with a dataset present, bulk actions without confirmation,
+    no highlight legend, filters lost when switching sections."""
+    from core.demo import write_demo_dataset
+
+    write_demo_dataset(tmp_path / "src", seed=5, n_train=1000, n_test=100)
+    page.goto(app_url)
+    wait_for_app(page)
+    page.wait_for_selector('[data-testid="stPlotlyChart"] .main-svg', timeout=60_000)
+    name = page.locator(".st-key-author input")
+    name.fill("e2e-importer")
+    name.press("Enter")
+    wait_for_app(page)
+
+    _section(page, "Flags")
+    expect(page.locator(".re-legend").first).to_be_visible()
+    expect(page.locator(".re-legend mark.re-subj:not(.re-obj)").first).to_have_text("subject")
+    accept_all = page.locator(".st-key-tf_accept_shown button")
+    expect(accept_all).to_be_disabled()  # the demo has more than 20 type flags
+    every_flag = accept_all.inner_text()
+    page.locator(".st-key-tf_role").click()
+    page.get_by_role("option", name="obj", exact=True).click()
+    wait_for_app(page)
+    expect(accept_all).not_to_have_text(every_flag)  # the rerun with the filter has drawn
+    page.locator('[class*="st-key-tf_accept_shown_confirm_"] label').first.click()
+    wait_for_app(page)
+    expect(accept_all).to_be_enabled()
+    page.screenshot(path=str(screenshot_dir / "data-flags-confirm.png"), full_page=False)
+
+    _section(page, "Overview")
+    _section(page, "Audit log")
+    _section(page, "Flags")
+    expect(page.locator(".st-key-tf_role input")).to_have_value("obj")
+
+    _section(page, "Import & export")
+    page.locator(".st-key-import_name input").fill("second (e2e)")
+    page.locator(".st-key-import_train input[type=file]").set_input_files(str(tmp_path / "src" / "train.csv"))
+    expect(page.locator('.st-key-import_train [data-testid="stFileChipName"]')).to_have_text("train.csv")
+    page.get_by_role("button", name="Import", exact=True).click()
+    wait_for_app(page)
+    _no_traceback(page)
+    expect(page.locator('[data-testid="stAlertContentSuccess"]', has_text="1,000 rows read")).to_be_visible()
+    expect(page.locator(".st-key-dataset input")).to_have_value("second (e2e)")
+    assert "dataset=second" in page.url
+    # The form is fresh: no file left to import twice.
+    expect(page.locator('.st-key-import_train_1 [data-testid="stFileChipName"]')).to_have_count(0)
