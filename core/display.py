@@ -296,7 +296,7 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
     fig = _layout(fig, title, height=320)
     # Legend under the plot: run names are long and, above it, ran into the title.
     fig.update_layout(
-        legend={"orientation": "h", "y": -0.18, "x": 0, "xanchor": "left", "yanchor": "top"},
+        legend={"orientation": "h", "y": -0.3, "x": 0, "xanchor": "left", "yanchor": "top"},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     fig.update_xaxes(title=x_title)

@@ -403,7 +403,8 @@ def log_box(text: str, *, height: int = 260) -> None:
 
 
 def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
-    labels = {j.id: f"#{j.id} {j.name} ({j.display_status})" for j in reversed(all_jobs)}
+    # No status in the label: a picked option keeps the label it had when picked, so it would go stale.
+    labels = {j.id: f"#{j.id} {j.name}" for j in reversed(all_jobs)}
     follow_id = st.session_state.pop("train_follow", None)
     if follow_id in labels:
         st.session_state["train_detail"] = follow_id
@@ -434,9 +435,9 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
             args=(job.id,),
             icon=":material/compare_arrows:",
         )
-    st.caption(f"Run folder: `{display.plain(job.run_dir)}`")
+    st.caption(f"{job.display_status.capitalize()} · run folder: {display.plain(job.run_dir)}")
     if job.error:
-        st.error(job.error)
+        (st.error if job.status in ("failed", "lost") else st.info)(job.error)
     pending = runs.pending_predictions(job.run_dir) if job.is_final else []
     if pending:
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
