@@ -569,7 +569,9 @@ class _RunWriter:
     def __init__(self, run_dir: Path, started: float, *, echo: bool = False) -> None:
         self.started = started
         self.echo = echo
-        self._lock = threading.Lock()
+        # Reentrant: the SIGTERM handler logs from the main thread, possibly while that thread is inside
+        # log() or record() itself; a plain Lock would deadlock the run until its SIGKILL.
+        self._lock = threading.RLock()
         # Emptied first: the folder belongs to this run, and lines of an earlier attempt would corrupt its
         # curves. Then appended to ("a" = O_APPEND), because a logging handler writes to train.log too.
         for name in ("metrics.jsonl", "train.log"):
@@ -657,6 +659,8 @@ class _StopFlag:
         self.reason: str | None = None
         self.budget_s = budget_s
         self.set_at: float | None = None  # time.monotonic() of the stop request
+        #: True until training starts: a stop then has nothing to save (see _signals_stop).
+        self.preparing = True
 
     def set(self, reason: str) -> None:
         if not self._event.is_set():
@@ -705,12 +709,21 @@ def _signals_stop(flag: _StopFlag, writer: _RunWriter) -> Iterator[None]:
         return
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
+    interrupt_preparation = _is_entrypoint()
+
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
-        writer.log(f"{name} received: stopping at the next step, then saving.")
         flag.set(name)
         if signum == signal.SIGINT:  # a second Ctrl-C interrupts at once
             signal.signal(signal.SIGINT, previous[signal.SIGINT])
+        if flag.preparing and interrupt_preparation:
+            # Nothing is trained yet, and importing torch alone takes 15-25 s on a busy 2-core machine:
+            # waiting for the next check would eat most of the grace period. Raised here, wherever the
+            # main thread is; train() records the stop. Only in a `python -m core train` process, which
+            # exits right after: a half-finished import must not outlive it in a host process (a test).
+            writer.log(f"{name} received before training started: stopping now.")
+            raise _CancelledBeforeTraining(f"{name} while preparing the run")
+        writer.log(f"{name} received: stopping at the next step, then saving.")
 
     for sig in previous:
         signal.signal(sig, handler)
@@ -1141,6 +1154,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
 
     # 6. Train (the best checkpoint by dev micro-F1 is loaded back at the end). -------------------------
     flag.check("starting training", poll=True)
+    flag.preparing = False
     t_train = time.time()
     try:
         trainer.train()
@@ -1571,11 +1585,16 @@ def _exit_now_if_entrypoint(code: int) -> None:
     this module's CLI is the program (``python -m core`` / ``python -m core.training``), never in a
     process that merely called :func:`cli_train` (a test, the app).
     """
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    if getattr(spec, "name", None) in ("core.__main__", "core.training"):
+    if _is_entrypoint():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _is_entrypoint() -> bool:
+    """This process is ``python -m core ...`` or ``python -m core.training`` (not a test or the app)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) in ("core.__main__", "core.training")
 
 
 def predict_main(argv: Sequence[str] | None = None) -> int:
