@@ -227,7 +227,7 @@ def show_import_summary() -> None:
         st.error(summary[1], icon=":material/error:")
         return
     _, name, parts = summary
-    st.success(f"Imported **{name}**; it is now the selected dataset.", icon=":material/check_circle:")
+    st.success(f"Imported **{display.plain(name)}**; it is now the selected dataset.", icon=":material/check_circle:")
     for part, message, bad in parts:
         if len(bad):
             st.warning(message)
@@ -835,9 +835,11 @@ def audit_log(info: DatasetInfo) -> None:
     undone = ws.undone_by(info.id)
     st.markdown("**Latest changes**")
     for entry in log.iloc[::-1].head(5).itertuples():
+        # Names and reasons are typed by people: escaped, so they show as typed, never as markdown.
+        who, why = display.plain(entry.author), display.plain(entry.reason)
         st.markdown(
-            f"`#{entry.change_id}` **{entry.author}** · {when(entry.created_at)} · row `{entry.row_id}` · "
-            f"{entry.field}: `{entry.before}` → `{entry.after}` · _{entry.reason}_",
+            f"`#{entry.change_id}` **{who}** · {when(entry.created_at)} · row `{entry.row_id}` · "
+            f"{entry.field}: `{entry.before}` → `{entry.after}` · _{why}_",
             help=None,
         )
     c1, c2, c3 = st.columns(3)
@@ -966,7 +968,7 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
         st.markdown(
             f"`{split.name}`: **{len(split.train_ids):,}** train / **{len(split.dev_ids):,}** dev ids, "
             f"stratified by label, seed {split.seed}, made at revision {split.revision} on {when(split.created_at)} "
-            f"by {split.created_by}. "
+            f"by {display.plain(split.created_by)}. "
             "Every training run and ensemble uses these ids."
         )
         ids = pd.DataFrame(
