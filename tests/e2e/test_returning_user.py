@@ -58,11 +58,14 @@ def open_form(page) -> None:
     expect(page.locator(".st-key-train_name input")).to_be_visible()
 
 
-def submit_job(page, name: str) -> None:
+def submit_job(page, name: str, *, max_steps: int) -> None:
     open_form(page)
     page.locator(".st-key-train_name input").fill(name)
-    page.locator(".st-key-cfg_epochs input").fill("1")
     page.locator(".st-key-cfg_max_length input").fill("64")
+    steps = page.locator(".st-key-cfg_max_steps input")
+    if not steps.is_visible():
+        page.locator('[data-testid="stForm"] details summary').filter(has_text="All options").click()
+    steps.fill(str(max_steps))
     page.locator(".st-key-train_submit button").click()
 
 
@@ -77,7 +80,7 @@ def test_two_jobs_in_one_session(page, app_url, app_home, screenshot_dir):
     wait_for_app(page)
     open_form(page)
     expect(page.locator(".st-key-train_dataset input")).to_have_value("team copy")  # the sidebar's (newest) dataset
-    submit_job(page, "first e2e job")
+    submit_job(page, "first e2e job", max_steps=12)
     expect(notice(page)).to_contain_text(re.compile("first e2e job is (queued|running)"), timeout=20_000)
     first = next(j for j in store.list_jobs() if j.id not in before)
     assert first.config["dataset"] == "team copy"
@@ -88,7 +91,7 @@ def test_two_jobs_in_one_session(page, app_url, app_home, screenshot_dir):
     expect(notice(page)).to_contain_text("succeeded", timeout=180_000)
     expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible()
 
-    submit_job(page, "second e2e job")
+    submit_job(page, "second e2e job", max_steps=2000)
     expect(notice(page)).to_contain_text(re.compile("second e2e job is (queued|running)"), timeout=20_000)
     second = max(j.id for j in store.list_jobs())
     expect(page.locator(".st-key-train_detail input")).to_have_value(re.compile(f"^#{second} second e2e job"))
