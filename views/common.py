@@ -4,7 +4,9 @@ Overview figures, and the flash message shown after an action. No business logic
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -54,6 +56,21 @@ def current_frame(root: str, dataset_id: int, part: str, revision: int, include_
     two parts, where this costs microseconds.
     """
     return _shared_frame(root, dataset_id, part, revision, include_dropped).copy(deep=False)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _shared_versions(root: str, dataset_id: int, part: str, revision: int) -> Mapping[str, int]:
+    frame = _shared_frame(root, dataset_id, part, revision, False)
+    return MappingProxyType(dict(zip(frame["id"].astype(str), frame["_version"].astype(int).tolist(), strict=True)))
+
+
+def row_versions(root: str, dataset_id: int, part: str, revision: int) -> Mapping[str, int]:
+    """Row id to version of the part's current rows at ``revision`` (what edits state they saw), read-only.
+
+    Built once per server process and revision. Measured need: the Data view built this dict from the
+    32k-row train frame on every run of every session, 50 ms idle and 0.2 s on a busy 2-core machine.
+    """
+    return _shared_versions(root, dataset_id, part, revision)
 
 
 @st.cache_data(max_entries=8, show_spinner="Auditing…")

@@ -84,3 +84,15 @@ def test_overview_figures_are_built_once_and_equal_the_display_ones(demo):
     heat = common.heatmap_figure(dist["label_type_pair"])
     assert common.heatmap_figure(dist["label_type_pair"]) is heat
     assert heat.to_json() == display.heatmap_figure(dist["label_type_pair"]).to_json()
+
+
+def test_row_versions_are_shared_read_only_and_match_the_frame(demo):
+    root, ds = demo
+    revision = Workspace(root).revision(ds)
+    versions = common.row_versions(root, ds, "train", revision)
+    train = common.current_frame(root, ds, "train", revision)
+    assert dict(versions) == dict(zip(train["id"].astype(str), train["_version"].astype(int), strict=True))
+    assert all(type(v) is int for v in versions.values())
+    assert common.row_versions(root, ds, "train", revision) is versions
+    with pytest.raises(TypeError):
+        versions["x"] = 1  # type: ignore[index]
