@@ -274,8 +274,15 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
                 "format": config.get("input_format"),
                 "created": display.format_time(job.created_at),
                 "ETA": "" if prog["eta_s"] is None else f"{int(prog['eta_s'] // 60)}m {int(prog['eta_s'] % 60):02d}s",
-                "resources": _usage_text(jobs.resource_usage(job)) if job.status == "running" else "",
-                "where": " ".join(x for x in (job.backend, device) if x),
+                "resources": " · ".join(
+                    x
+                    for x in (
+                        job.backend,
+                        device,
+                        _usage_text(jobs.resource_usage(job)) if job.status == "running" else "",
+                    )
+                    if x
+                ),
             }
         )
     table = pd.DataFrame(rows)
@@ -474,26 +481,29 @@ def jobs_panel() -> None:
     new_ids = sorted((j.id for j in all_jobs if j.id > seen), reverse=True)
     st.session_state["train_seen"] = newest
     job_notice(all_jobs)
+    table = job_rows(all_jobs)
+    # A score a job does not have yet is blank: st.dataframe would print NaN as "None".
+    styled = table.style.format({"dev micro-F1": "{:.2f}", "dev AUPRC": "{:.2f}"}, na_rep="")
     st.dataframe(
-        job_rows(all_jobs),
+        styled,
         hide_index=True,
         width="stretch",
         key="job_table",
         column_config={
+            # Widths that fit every column in the main area of a 1400 px window.
             "id": st.column_config.NumberColumn("id", width=40),
-            "job": st.column_config.TextColumn("job", width="medium"),
-            "status": st.column_config.TextColumn("status", width=90),
+            "job": st.column_config.TextColumn("job", width=140),
+            "status": st.column_config.TextColumn("status", width=85),
             "progress": st.column_config.ProgressColumn(
-                "progress", min_value=0.0, max_value=1.0, format="percent", width=90
+                "progress", min_value=0.0, max_value=1.0, format="percent", width=80
             ),
-            "dev micro-F1": st.column_config.NumberColumn(format="%.2f", width=90),
-            "dev AUPRC": st.column_config.NumberColumn(format="%.2f", width=80),
-            "model": st.column_config.TextColumn("model", width=110),
-            "format": st.column_config.TextColumn("format", width=150),
-            "created": st.column_config.TextColumn("created", width=120),
-            "ETA": st.column_config.TextColumn("ETA", width=70),
-            "resources": st.column_config.TextColumn("resources", width=150),
-            "where": st.column_config.TextColumn("where", width=80),
+            "dev micro-F1": st.column_config.Column(width=80),
+            "dev AUPRC": st.column_config.Column(width=75),
+            "model": st.column_config.TextColumn("model", width=90),
+            "format": st.column_config.TextColumn("format", width=140),
+            "created": st.column_config.TextColumn("created", width=115),
+            "ETA": st.column_config.TextColumn("ETA", width=60),
+            "resources": st.column_config.TextColumn("resources", width=120),
         },
     )
     crossval_section(all_jobs)
