@@ -830,7 +830,11 @@ class LocalBackend:
             if not _group_members(current.pgid, current.proc_start_time) and not current.is_final:
                 break  # everything is gone but nothing was recorded: finish below
             time.sleep(0.1)
-        self._kill_after_grace(current, grace)
+        current = self.store.get_job(job.id)
+        if not current.is_final:
+            self._kill_after_grace(current, grace)
+        # else: the job's end is recorded and only its wrapper lives on, starting the next queued job:
+        # killing it then would write "did not stop" into a log that ended cleanly, and could orphan that job.
         with self._lock:
             current = self.store.get_job(job.id)
             if current.status == RUNNING:
