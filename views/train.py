@@ -310,7 +310,7 @@ def make_predictions(job_id: int) -> None:
 
 
 def curves_section(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
-    by_label = {f"#{j.id} {j.name}": j for j in reversed(all_jobs)}
+    by_label = {f"#{j.id} {j.name}": j for j in reversed(all_jobs) if j.kind != "predict"}  # no curves
     label_of = {j.id: label for label, j in by_label.items()}
     if "train_runs" not in st.session_state:
         st.session_state["train_runs"] = [
@@ -318,7 +318,7 @@ def curves_section(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
         ][:3]
     kept = [r for r in st.session_state["train_runs"] if r in by_label]
     # A job that appeared since this session last looked is added: the newest run is shown by default.
-    st.session_state["train_runs"] = [label_of[i] for i in new_ids if label_of[i] not in kept] + kept
+    st.session_state["train_runs"] = [label_of[i] for i in new_ids if i in label_of and label_of[i] not in kept] + kept
     c1, c2, c3 = st.columns([4, 1, 1])
     chosen = c1.multiselect("Runs", list(by_label), key="train_runs", placeholder="pick runs to overlay")
     x = c2.selectbox(
@@ -429,7 +429,8 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
         args=(job.id,),
         icon=":material/stop_circle:",
     )
-    if c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:"):
+    # A predict job has no training config: nothing to re-run with edits.
+    if job.kind != "predict" and c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:"):
         load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
         common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.")
         st.session_state["train_form_open"] = True

@@ -162,3 +162,6 @@ def test_a_cancel_that_left_predictions_offers_to_make_them(train_app):
     predict = store.list_jobs()[-1]
     assert predict.kind == "predict" and predict.status == "queued"
     assert at.selectbox(key="train_detail").value == predict.id
+    # A predict job trains nothing: no curves of its own, nothing to re-run with edits.
+    assert f"#{predict.id} {predict.name}" not in at.multiselect(key="train_runs").options
+    assert not [b for b in at.button if b.key == f"rerun_{predict.id}"]

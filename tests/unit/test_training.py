@@ -206,7 +206,10 @@ def test_other_format_head_and_loss(workspace: Workspace, tmp_path: Path) -> Non
     assert summary["status"] == "succeeded"
 
 
-def test_stop_mid_run_is_cancelled_with_files_written(workspace: Workspace, tmp_path: Path) -> None:
+def test_stop_mid_run_is_cancelled_with_files_written(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RESTUDIO_CANCEL_BUDGET_S", "600")  # a busy machine must not leave files pending here
     calls = {"n": 0}
 
     def stop() -> bool:
@@ -219,7 +222,8 @@ def test_stop_mid_run_is_cancelled_with_files_written(workspace: Workspace, tmp_
     check_run_folder(tmp_path / "run", workspace, "cancelled")
 
 
-def test_sigterm_stops_at_the_next_step(workspace: Workspace, tmp_path: Path) -> None:
+def test_sigterm_stops_at_the_next_step(workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESTUDIO_CANCEL_BUDGET_S", "600")  # a busy machine must not leave files pending here
     before = signal.getsignal(signal.SIGTERM)
     calls = {"n": 0}
 
