@@ -34,7 +34,7 @@ def app_home(tmp_path_factory) -> Path:
     return home
 
 
-def test_cancel_on_a_klue_size_dataset(page, app_url, app_home, screenshot_dir):
+def test_cancel_on_a_klue_size_dataset(page, app_url, app_home):
     store = jobs.JobStore(str(app_home))
     page.goto(f"{app_url}/train")
     wait_for_app(page)
@@ -46,7 +46,6 @@ def test_cancel_on_a_klue_size_dataset(page, app_url, app_home, screenshot_dir):
     page.locator(f".st-key-cancel_{job.id} button").click()
     expect(notice(page)).to_contain_text("is cancelling", timeout=3_000)
     expect(notice(page)).to_contain_text("was cancelled", timeout=(jobs.DEFAULT_GRACE_S + 15) * 1000)
-    page.screenshot(path=str(screenshot_dir / "train-cancel-large.png"), full_page=False)
 
     job = store.get_job(job.id)
     assert job.status == "cancelled", job

@@ -73,7 +73,7 @@ def notice(page):
     return page.locator('[data-testid="stAlert"]').filter(has_text=re.compile(r"Job #\d+ "))
 
 
-def test_two_jobs_in_one_session(page, app_url, app_home, screenshot_dir):
+def test_two_jobs_in_one_session(page, app_url, app_home):
     store = jobs.JobStore(str(app_home))
     before = {j.id for j in store.list_jobs()}
     page.goto(f"{app_url}/train")
@@ -105,4 +105,3 @@ def test_two_jobs_in_one_session(page, app_url, app_home, screenshot_dir):
     expect(page.locator(f".st-key-cancel_{second} button")).to_be_disabled()
     expect(notice(page)).to_contain_text("was cancelled", timeout=60_000)
     assert store.get_job(second).status == "cancelled"
-    page.screenshot(path=str(screenshot_dir / "train-two-jobs.png"), full_page=True)
