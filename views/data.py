@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import streamlit as st
 
@@ -257,22 +259,22 @@ def import_form() -> None:
 def overview(info: DatasetInfo, report, test_frame: pd.DataFrame | None) -> None:
     dist = report.distributions
     st.plotly_chart(
-        display.distribution_figure(dist["label"], "Relation labels (share of rows)", horizontal=True),
+        common.distribution_figure(dist["label"], "Relation labels (share of rows)", horizontal=True),
         key="chart_label",
     )
     if test_frame is not None and not info.parts["test"].labeled:
         st.caption("The test file is unlabeled: its label distribution appears once gold labels are imported with it.")
     c1, c2 = st.columns(2)
-    c1.plotly_chart(display.distribution_figure(dist["source"], "Source"), key="chart_source")
+    c1.plotly_chart(common.distribution_figure(dist["source"], "Source"), key="chart_source")
     c2.plotly_chart(
-        display.distribution_figure(dist["sentence_length"], "Sentence length (characters)"), key="chart_len"
+        common.distribution_figure(dist["sentence_length"], "Sentence length (characters)"), key="chart_len"
     )
-    c1.plotly_chart(display.distribution_figure(dist["subj_type"], "Subject type"), key="chart_subj")
-    c2.plotly_chart(display.distribution_figure(dist["obj_type"], "Object type"), key="chart_obj")
+    c1.plotly_chart(common.distribution_figure(dist["subj_type"], "Subject type"), key="chart_subj")
+    c2.plotly_chart(common.distribution_figure(dist["obj_type"], "Object type"), key="chart_obj")
     st.plotly_chart(
-        display.distribution_figure(dist["type_pair"], "Entity-type pair (subject-object)"), key="chart_pair"
+        common.distribution_figure(dist["type_pair"], "Entity-type pair (subject-object)"), key="chart_pair"
     )
-    st.plotly_chart(display.heatmap_figure(dist["label_type_pair"]), key="chart_heatmap")
+    st.plotly_chart(common.heatmap_figure(dist["label_type_pair"]), key="chart_heatmap")
     if report.divergence:
         div = pd.DataFrame(
             {
@@ -296,7 +298,7 @@ def flag_counts(report, invalid: pd.DataFrame) -> dict[str, int]:
     }
 
 
-def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
     flags = report.type_flags
     if flags.empty:
         st.success("No suspicious entity types at this threshold.")
@@ -404,7 +406,7 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         )
 
 
-def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
     dup = report.duplicates
     if not dup.groups:
         st.success("No exact duplicate rows.")
@@ -455,7 +457,7 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         )
 
 
-def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
     conflicts = report.label_conflicts
     if not conflicts.groups:
         st.success("No label conflicts.")
@@ -500,7 +502,7 @@ def _offset_filters(train: pd.DataFrame) -> dict:
     }
 
 
-def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
     mism = report.offset_mismatches
     if mism.empty:
         st.success("Every entity word matches its offsets.")
@@ -568,7 +570,7 @@ def retrain(info: DatasetInfo, oof_meta: dict) -> None:
     common.flash("success", f"Queued job #{job.id} {job.name!r} on revision {ws.revision(info.id)}{parent}.")
 
 
-def label_issues_section(info: DatasetInfo, versions: dict[str, int], revision: int) -> None:
+def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revision: int) -> None:
     found = crossval.latest_oof(root, info.id)
     if found is None:
         st.info(
@@ -679,7 +681,7 @@ def invalid_section(info: DatasetInfo) -> None:
             )
 
 
-def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: dict[str, int]) -> None:
+def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
     counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
     kinds = list(counts)
     kind = (
@@ -1014,7 +1016,7 @@ if info is None:
 revision = ws.revision(info.id)
 frames = {part: common.current_frame(root, info.id, part, revision) for part in info.parts}
 train = frames["train"]
-versions = dict(zip(train["id"].astype(str), train["_version"].astype(int), strict=True))
+versions = common.row_versions(root, info.id, "train", revision)
 
 with st.sidebar:
     threshold = st.slider(
