@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,6 +83,11 @@ def test_overview_figures_are_built_once_and_equal_the_display_ones(demo):
     assert first.to_json() == display.distribution_figure(dist["label"], "Labels", horizontal=True).to_json()
     assert common.distribution_figure(dist["label"], "Other title", horizontal=True) is not first
     assert common.distribution_figure(dist["source"], "Labels", horizontal=True) is not first
+    # Each session gets its own unpickled copy of the cached report: equal tables hit the same figure.
+    copy = pickle.loads(pickle.dumps(dist["label"]))
+    assert copy is not dist["label"] and common.distribution_figure(copy, "Labels", horizontal=True) is first
+    changed = copy.assign(train_count=copy["train_count"] + 1)
+    assert common.distribution_figure(changed, "Labels", horizontal=True) is not first
     heat = common.heatmap_figure(dist["label_type_pair"])
     assert common.heatmap_figure(dist["label_type_pair"]) is heat
     assert heat.to_json() == display.heatmap_figure(dist["label_type_pair"]).to_json()
