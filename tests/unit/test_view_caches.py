@@ -103,3 +103,17 @@ def test_row_versions_are_shared_read_only_and_match_the_frame(demo):
     assert common.row_versions(root, ds, "train", revision) is versions
     with pytest.raises(TypeError):
         versions["x"] = 1  # type: ignore[index]
+
+
+def test_the_startup_heap_is_frozen_once_and_only_in_a_streamlit_runtime(demo, monkeypatch):
+    root, ds = demo
+    calls = []
+    monkeypatch.setattr(common.gc, "freeze", lambda: calls.append(1))
+    monkeypatch.setattr(common, "_heap_frozen", False)
+    revision = Workspace(root).revision(ds)
+    common.current_frame(root, ds, "train", revision)
+    assert calls == []  # no runtime: a plain caller's heap is left alone
+    monkeypatch.setattr(common.runtime, "exists", lambda: True)
+    common.current_frame(root, ds, "train", revision)
+    common.current_frame(root, ds, "test", revision)
+    assert calls == [1]
