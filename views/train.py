@@ -244,7 +244,7 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
 def _usage_text(usage: dict[str, float | None]) -> str:
     parts = []
     if usage["cpu_percent"] is not None:
-        parts.append(f"CPU {usage['cpu_percent']:.0f}%")
+        parts.append(f"{usage['cpu_percent']:.0f}%")
     if usage["rss_mb"] is not None:
         parts.append(f"{usage['rss_mb']:,.0f} MB")
     if usage["gpu_mem_mb"] is not None:
@@ -286,7 +286,9 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    table[["dev micro-F1", "dev AUPRC"]] = table[["dev micro-F1", "dev AUPRC"]].astype(float)
+    # Scores as text: a job without one shows a blank cell (st.dataframe prints a missing number as "None").
+    for col in ("dev micro-F1", "dev AUPRC"):
+        table[col] = [f"{v:.2f}" if v is not None and v == v else "" for v in table[col]]
     return table
 
 
@@ -482,29 +484,26 @@ def jobs_panel() -> None:
     new_ids = sorted((j.id for j in all_jobs if j.id > seen), reverse=True)
     st.session_state["train_seen"] = newest
     job_notice(all_jobs)
-    table = job_rows(all_jobs)
-    # A score a job does not have yet is blank: st.dataframe would print NaN as "None".
-    styled = table.style.format({"dev micro-F1": "{:.2f}", "dev AUPRC": "{:.2f}"}, na_rep="")
     st.dataframe(
-        styled,
+        job_rows(all_jobs),
         hide_index=True,
         width="stretch",
         key="job_table",
         column_config={
             # Widths that fit every column in the main area of a 1400 px window.
             "id": st.column_config.NumberColumn("id", width=40),
-            "job": st.column_config.TextColumn("job", width=140),
+            "job": st.column_config.TextColumn("job", width=130),
             "status": st.column_config.TextColumn("status", width=85),
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent", width=80
             ),
-            "dev micro-F1": st.column_config.Column(width=80),
-            "dev AUPRC": st.column_config.Column(width=75),
+            "dev micro-F1": st.column_config.TextColumn(width=85),
+            "dev AUPRC": st.column_config.TextColumn(width=80),
             "model": st.column_config.TextColumn("model", width=90),
-            "format": st.column_config.TextColumn("format", width=140),
+            "format": st.column_config.TextColumn("format", width=130),
             "created": st.column_config.TextColumn("created", width=115),
             "ETA": st.column_config.TextColumn("ETA", width=60),
-            "resources": st.column_config.TextColumn("resources", width=120),
+            "resources": st.column_config.TextColumn("resources", width=100),
         },
     )
     crossval_section(all_jobs)

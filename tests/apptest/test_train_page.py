@@ -135,6 +135,7 @@ def test_messages_follow_the_job_state(train_app):
     assert not any("is cancelling" in w.value for w in at.warning)
     row = at.dataframe[0].value.iloc[0]
     assert row["status"] == "succeeded" and "%" not in row["resources"] and "MB" not in row["resources"]
+    assert row["dev micro-F1"] == "" and row["dev AUPRC"] == ""  # no score yet: blank, never "None"
     assert {"model", "format", "created"} <= set(at.dataframe[0].value.columns)
     assert "T" not in row["created"]  # a readable local time, not a raw ISO string
 
