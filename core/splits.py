@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from core.workspace import Split, Workspace
 
@@ -48,6 +47,9 @@ def make_dev_split(labels: pd.Series, *, dev_fraction: float = 0.1, seed: int = 
     n_dev = max(round(len(rest_ids) * dev_fraction), n_classes)
     if n_dev >= len(rest_ids) - n_classes + 1:
         raise ValueError(f"A dev share of {dev_fraction} leaves no room for every label in train and dev.")
+    # Imported here: scikit-learn (and scipy) took 2.3 s of a cold Data view, which only reads splits.
+    from sklearn.model_selection import train_test_split
+
     _, dev_part = train_test_split(rest_ids, test_size=n_dev, random_state=seed, stratify=rest_labels, shuffle=True)
     dev_set = set(dev_part.tolist())
     order = {rid: i for i, rid in enumerate(ids)}
