@@ -99,7 +99,7 @@ def dataset_and_split() -> tuple[str, str] | None:
     info = next(d for d in datasets if d.name == name)
     split_names = ws.splits(info.id)
     if not split_names:
-        c2.warning(f"{name!r} has no dev split yet: make one on the Data page (Import & export).")
+        c2.warning(f"{display.plain(name)} has no dev split yet: make one on the Data page (Import & export).")
         return None
     if st.session_state.get("train_split") not in split_names:
         st.session_state["train_split"] = "default" if "default" in split_names else split_names[0]
