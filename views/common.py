@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit import runtime
 
 from core import audit as audit_core
+from core.config import ServerConfig, load_server_config
 from core.workspace import DatasetInfo, Workspace
 
 if TYPE_CHECKING:
@@ -169,3 +170,45 @@ def show_flash() -> None:
         st.error(message, icon=":material/error:")
     elif kind == "info":
         st.info(message)
+
+
+# -- who is using the app -----------------------------------------------------------------------
+
+
+def server_config() -> ServerConfig:
+    """Read on every run, so an edit to the file takes effect at once. ``app.py`` has already shown
+    an error page instead of the app when the file is broken, so this does not raise there."""
+    return load_server_config()
+
+
+def signed_in() -> bool:
+    """Whether an OIDC provider identified this session (``st.login``)."""
+    try:
+        return bool(st.user.is_logged_in)
+    except Exception:  # no [auth] provider configured: st.user has no login state
+        return False
+
+
+def identity() -> str:
+    """Who acts in this session, for the audit log and the job table: the signed-in account's email
+    (or name) with OIDC, else the name typed in the sidebar (self-declared); "" when neither."""
+    if signed_in():
+        return str(st.user.get("email") or st.user.get("name") or "").strip()
+    return str(st.session_state.get("author") or "").strip()
+
+
+def can_edit() -> bool:
+    """Editors change data, import, launch and cancel jobs; everyone else views read-only.
+    Signed in: only the configured editors. Not signed in: everyone, unless the server is read-only."""
+    config = server_config()
+    if signed_in():
+        return identity().lower() in config.editors
+    return not config.read_only
+
+
+def require_editor(action: str) -> bool:
+    """True for an editor; otherwise show why ``action`` is refused and return False."""
+    if can_edit():
+        return True
+    st.warning(f"{action} is for editors; this session is read-only.", icon=":material/lock:")
+    return False

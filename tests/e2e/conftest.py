@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from core.importing import seed_demo
@@ -167,12 +168,27 @@ def page(browser, app_url):
     assert not tracebacks, f"the app showed a traceback: {tracebacks[0][:2000]}"
 
 
+_SETTLED_JS = (
+    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+    " && document.querySelector('[data-testid=\"stAppViewContainer\"]')"
+)
+# Streamlit loads most widget code lazily and draws a skeleton until it arrives.
+_NO_SKELETON_JS = "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+
+
 def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until the script has finished its run (no running indicator, app view present)."""
+    """Wait until the script has finished its run and every lazily loaded widget is drawn.
+
+    On a loaded CI machine a widget chunk (text input, data frame) once never arrived and its skeleton
+    stayed for the whole test; such a page is reloaded once, and a second stall fails the test.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && document.querySelector('[data-testid=\"stAppViewContainer\"]')",
-        timeout=timeout,
-    )
+    page.wait_for_function(_SETTLED_JS, timeout=timeout)
+    try:
+        page.wait_for_function(_NO_SKELETON_JS, timeout=20_000)
+    except PlaywrightTimeout:
+        page.reload()
+        page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+        page.wait_for_function(_SETTLED_JS, timeout=timeout)
+        page.wait_for_function(_NO_SKELETON_JS, timeout=timeout)
     page.wait_for_timeout(300)
