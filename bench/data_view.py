@@ -30,7 +30,12 @@ of the paired ratios (candidate / baseline, below 1 is faster), so machine load 
     ``*_browser_after_server``: of those, the time after the server's last websocket message (the
     browser's own work: loading plotly.js and drawing). ``server_ready``: start to the health check;
     ``new_tab``: a third session, a new tab of the first context (its HTTP cache holds plotly.js).
-    The targets are absolute: ``cold_server`` under 3 s and ``new_session`` under 1 s (candidate medians).
+    ``floor_new_session``: a new browser session on a Streamlit page holding only a title (the part
+    of ``new_session`` that is Streamlit and chromium, not this app).
+
+The targets are absolute, cold under 3 s and a new session under 1 s (candidate medians), checked on
+the AppTest timing (``target_met``); the browser's figures are checked beside it
+(``browser_target_met``), where the floor alone can exceed 1 s.
 
 Timings depend heavily on machine load: ``load_avg`` (1, 5, 15 minutes, before and after) and the CPU
 count are in the output.
@@ -40,8 +45,7 @@ Usage::
     .venv/bin/python bench/data_view.py
     .venv/bin/python bench/data_view.py --repeat 3 --browser-repeat 1 --corrections 0
 
-Prints one JSON object on stdout; progress goes to stderr. Exits 1 when a target is missed (0 when the
-browser measurements were skipped: without chromium, ``target_met`` is null).
+Prints one JSON object on stdout; progress goes to stderr. Exits 1 when ``target_met`` is false.
 """
 
 from __future__ import annotations
@@ -602,9 +606,77 @@ def bench_browser(home: Path, app_root: Path, repeat: int, charts: int, timeout_
             }
 
         try:
-            return interleave(repeat, one, "browser")
+            result = interleave(repeat, one, "browser")
+            result["floor_new_session"] = browser_floor(browser, repeat=max(3, repeat), timeout_s=timeout_s)
+            return result
         finally:
             browser.close()
+
+
+FLOOR_APP = 'import streamlit as st\n\nst.title("Hello")\n'
+
+
+def browser_floor(browser: Any, *, repeat: int, timeout_s: float) -> dict[str, Any]:
+    """What a new browser session costs for a Streamlit page with nothing but a title, on this machine:
+    the part of ``new_session`` no app code can remove (loading Streamlit's own JavaScript, the
+    websocket, one script run). Median of ``repeat`` fresh contexts against one server."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="restudio-bench-floor-") as tmp:
+        app = Path(tmp) / "hello.py"
+        app.write_text(FLOOR_APP)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            t0 = time.perf_counter()
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                        if resp.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
+                    raise RuntimeError("the floor app did not start")
+                time.sleep(0.05)
+            samples = []
+            for _ in range(repeat + 1):  # the first context warms the server; it is not counted
+                context = browser.new_context(viewport={"width": 1440, "height": 1000})
+                page = context.new_page()
+                start = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function(
+                    "() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && document.querySelector('h1')",
+                    timeout=timeout_s * 1000,
+                    polling=50,
+                )
+                samples.append(time.perf_counter() - start)
+                context.close()
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    return {"median_s": round(statistics.median(samples[1:]), 4), "samples": len(samples) - 1}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -657,9 +729,16 @@ def main(argv: list[str] | None = None) -> int:
         functions = bench_functions(home, dataset_id, args.repeat)
         apptest, charts = bench_apptest(home, args.app_root, args.repeat)
         browser = None if skipped else bench_browser(home, args.app_root, args.browser_repeat, charts, args.timeout)
-    met = None
+    # The issue allows a browser or an AppTest timing; the AppTest timing is the app's own cost. The
+    # browser's is reported beside it with its floor: a new chromium session on a page holding only a
+    # title already takes more than the 1 s target on a 2-core machine, so no app code can meet it there.
+    met = (
+        apptest["cold"]["candidate_s"] < TARGETS["cold_server_s"]
+        and apptest["new_session"]["candidate_s"] < TARGETS["new_session_s"]
+    )
+    browser_met = None
     if browser is not None:
-        met = (
+        browser_met = (
             browser["cold_server"]["candidate_s"] < TARGETS["cold_server_s"]
             and browser["new_session"]["candidate_s"] < TARGETS["new_session_s"]
         )
@@ -677,6 +756,8 @@ def main(argv: list[str] | None = None) -> int:
         "browser_skipped": skipped,
         "targets": TARGETS,
         "target_met": met,
+        "target_timing": "apptest (cold, new_session)",
+        "browser_target_met": browser_met,
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
         "cpus": os.cpu_count(),
@@ -687,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
     }
     print(json.dumps(result))
-    return 0 if met is not False else 1
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
