@@ -1,11 +1,16 @@
 """Server configuration for serving RE Studio to a team: who may edit, which Ray clusters jobs may go
 to, whether hub models may be downloaded, and the job-queue caps.
 
-Read from ``restudio.toml`` next to ``app.py`` (or the file named by ``RESTUDIO_CONFIG``). Every key
-is optional; a missing file means a single-user workstation: everyone edits, no Ray cluster is
-offered, hub downloads are allowed. A file that exists but does not parse, or holds a value of the
-wrong type, raises :class:`ConfigError` naming the file and the key, so a broken file never silently
-loosens anything (the app shows the error instead of itself).
+Read from ``restudio.toml`` next to ``app.py`` (or the file named by ``RESTUDIO_CONFIG``) on every run;
+``restudio.example.toml`` documents every key. Every key is optional; a missing file means a single-user
+workstation: everyone edits, no Ray cluster is offered, hub downloads are allowed. A file that exists but
+cannot be read, does not parse, or holds an unknown key or a value of the wrong type raises
+:class:`ConfigError` naming the file and the key, so a broken file never silently loosens anything (the
+app shows the error instead of itself).
+
+``[access] editors`` only counts with OIDC sign-in, where the provider vouches for each email (see
+``core.auth.decide_access``); without it names are self-declared, and ``[access] read_only`` makes every
+session read-only.
 
 Example::
 
@@ -118,7 +123,13 @@ def load_server_config(path: Path | None = None) -> ServerConfig:
     if not path.exists():
         return ServerConfig()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:  # a folder, or no permission: still the operator's file, still not loosening anything
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return parse_server_config(data, path=path)

@@ -17,7 +17,8 @@ import streamlit as st
 from streamlit import runtime
 
 from core import audit as audit_core
-from core.config import ServerConfig, load_server_config
+from core.auth import Access, AuthConfig, AuthConfigError, decide_access, load_auth, secrets_paths
+from core.config import ConfigError, ServerConfig, load_server_config
 from core.workspace import DatasetInfo, Workspace
 
 if TYPE_CHECKING:
@@ -181,29 +182,40 @@ def server_config() -> ServerConfig:
     return load_server_config()
 
 
+def auth_config() -> AuthConfig:
+    """The sign-in gate, read from the secrets files on every call: Streamlit caches ``st.secrets``,
+    and a file broken while the app runs must close the gate (see ``core.auth``)."""
+    return load_auth(secrets_paths(st.get_option("secrets.files")))
+
+
+def access() -> Access:
+    """This session's identity and role (``core.auth.decide_access``). A configuration that broke
+    after ``app.py`` checked it gives no identity and no editing: fail closed, not open."""
+    try:
+        mode = auth_config().mode
+        config = server_config()
+    except (AuthConfigError, ConfigError):
+        return Access(identity="", signed_in=False, can_edit=False, self_declared=False, why_read_only="broken config")
+    # st.user is only trusted when an OIDC provider is configured: otherwise nothing signed it.
+    user = st.user.to_dict() if mode == "oidc" else None
+    return decide_access(mode, user, str(st.session_state.get("author") or ""), config)
+
+
 def signed_in() -> bool:
     """Whether an OIDC provider identified this session (``st.login``)."""
-    try:
-        return bool(st.user.is_logged_in)
-    except Exception:  # no [auth] provider configured: st.user has no login state
-        return False
+    return access().signed_in
 
 
 def identity() -> str:
     """Who acts in this session, for the audit log and the job table: the signed-in account's email
     (or name) with OIDC, else the name typed in the sidebar (self-declared); "" when neither."""
-    if signed_in():
-        return str(st.user.get("email") or st.user.get("name") or "").strip()
-    return str(st.session_state.get("author") or "").strip()
+    return access().identity
 
 
 def can_edit() -> bool:
     """Editors change data, import, launch and cancel jobs; everyone else views read-only.
-    Signed in: only the configured editors. Not signed in: everyone, unless the server is read-only."""
-    config = server_config()
-    if signed_in():
-        return identity().lower() in config.editors
-    return not config.read_only
+    With OIDC: only the configured editors. Without: everyone, unless the server is read-only."""
+    return access().can_edit
 
 
 def require_editor(action: str) -> bool:
