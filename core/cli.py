@@ -237,6 +237,7 @@ def _job_record(job) -> dict:
         "name": job.name,
         "kind": job.kind,
         "backend": job.backend,
+        "owner": job.owner,
         "status": job.display_status,
         "cancelling": job.cancelling,
         "progress": prog["fraction"],
@@ -267,6 +268,7 @@ def _print_table(records: list[dict]) -> None:
         ("model", lambda r: r["model"] or ""),
         ("format", lambda r: r["format"] or ""),
         ("created", lambda r: r["created"]),
+        ("owner", lambda r: r["owner"] or ""),
     ]
     rows = [[cell(r) for _, cell in columns] for r in records]
     widths = [max([len(name), *(len(row[i]) for row in rows)]) for i, (name, _) in enumerate(columns)]

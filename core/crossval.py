@@ -57,6 +57,10 @@ __all__ = [
 ]
 
 DEFAULT_K = 5
+#: At most this many folds (k models trained): core.training.MAX_FOLDS.
+MAX_K = 10
+#: A group of more folds than this asks the person to confirm first (the Train form's checkbox).
+CONFIRM_ABOVE_K = 5
 DEFAULT_SEED = 42
 OOF_DIR = "oof"
 FOLD_IDS_FILE = "fold_ids.json"
@@ -87,6 +91,8 @@ def fold_configs(config: Mapping[str, Any], *, k: int = DEFAULT_K, seed: int = D
 
     if not isinstance(k, int) or isinstance(k, bool) or k < 2:
         raise CrossvalError(f"k must be a whole number of folds, at least 2; got {k!r}.")
+    if k > MAX_K:
+        raise CrossvalError(f"k must be at most {MAX_K} folds (each fold trains a model); got {k}.")
     base = validate({**dict(config), "folds": k, "fold": 0, "fold_seed": int(seed)}).to_dict()
     return [{**base, "fold": i} for i in range(k)]
 
@@ -109,17 +115,21 @@ def submit_crossval(
     name: str | None = None,
     gpu: str | int | None = None,
     ray_address: str | None = None,
+    owner: str | None = None,
 ) -> str:
     """Queue one training job per fold, all with one new ``group_id``, and return that id.
 
     The jobs are ordinary training jobs (:func:`core.jobs.submit_training`): they show in the Train
     view, can be cancelled one by one, and run as the backend's slots allow. ``config`` is validated
-    first (:class:`core.training.ConfigError` before anything is queued).
+    first (:class:`core.training.ConfigError` before anything is queued), and the server's queue caps
+    must have room for all ``k`` jobs of ``owner`` (:class:`core.jobs.QueueFull`), so a group is never
+    left half queued by a full queue.
     """
-    from core.jobs import submit_training
+    from core.jobs import check_queue_room, submit_training
 
     workspace = str(_root(root))
     configs = fold_configs({**dict(config), "workspace": workspace}, k=k, seed=seed)
+    check_queue_room(workspace, k, owner=owner)
     group_id = f"cv-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     label = (name or "").strip() or f"crossval {configs[0]['input_format']} · {configs[0]['model']}"
     for cfg in configs:
@@ -131,6 +141,7 @@ def submit_crossval(
             gpu=gpu,
             ray_address=ray_address,
             group_id=group_id,
+            owner=owner,
         )
     return group_id
 
@@ -466,7 +477,9 @@ def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("config", nargs="?", default=None, help="YAML or JSON training config (omit: defaults)")
-    parser.add_argument("-k", "--folds", type=int, default=DEFAULT_K, help=f"number of folds (default {DEFAULT_K})")
+    parser.add_argument(
+        "-k", "--folds", type=int, default=DEFAULT_K, help=f"number of folds, 2 to {MAX_K} (default {DEFAULT_K})"
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"fold seed (default {DEFAULT_SEED})")
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one option"
@@ -475,7 +488,12 @@ def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-dev", action="store_true", help="leave the dev rows out of the stitched file")
     parser.add_argument("--submit", action="store_true", help="queue the folds as background jobs and return")
     parser.add_argument("--backend", default="local", choices=("local", "ray"), help="with --submit")
-    parser.add_argument("--ray-address", default=None, help="with --submit --backend ray")
+    parser.add_argument(
+        "--ray-cluster",
+        default=None,
+        metavar="NAME",
+        help="with --submit --backend ray: one of the clusters in restudio.toml's [ray.clusters]",
+    )
     parser.add_argument("--stitch", metavar="GROUP", default=None, help="stitch a finished group and exit")
     parser.set_defaults(func=cli_crossval)
     return parser
@@ -494,10 +512,16 @@ def cli_crossval(args: argparse.Namespace) -> int:
         print(f"Stitched group {args.stitch}: {path}")
         return 0
     if args.submit:
+        from core.jobs import JobError, resolve_ray_cluster
+
         root = validate(raw, check_data=False).workspace
-        group = submit_crossval(
-            root, raw, k=args.folds, seed=args.seed, backend=args.backend, ray_address=args.ray_address
-        )
+        if args.backend == "ray" and not args.ray_cluster:
+            raise CrossvalError("--backend ray needs --ray-cluster NAME (one of restudio.toml's [ray.clusters]).")
+        try:
+            address = resolve_ray_cluster(args.ray_cluster) if args.backend == "ray" else None
+            group = submit_crossval(root, raw, k=args.folds, seed=args.seed, backend=args.backend, ray_address=address)
+        except JobError as exc:  # a refused cluster or a full queue: one line, like the other refusals
+            raise CrossvalError(str(exc)) from None
         print(
             f"Queued {args.folds} fold jobs as group {group}. When they succeed: python -m core crossval "
             f"--stitch {group}"
@@ -533,11 +557,20 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-def retrain_cleaned(root: Any, dataset_id: int, *, oof_meta: Mapping[str, Any], name: str | None = None) -> Any:
+def retrain_cleaned(
+    root: Any,
+    dataset_id: int,
+    *,
+    oof_meta: Mapping[str, Any],
+    name: str | None = None,
+    owner: str | None = None,
+) -> Any:
     """Queue one job training the cross-validation's config (without folds) on the current, corrected rows.
 
     Its parent is the newest succeeded single (non-fold) job on the same dataset with the same model and
-    input format: the "before" that the Train view overlays it with. Returns the :class:`core.jobs.Job`.
+    input format: the "before" that the Train view overlays it with. ``owner`` is who launches it (the
+    app passes the session's identity; default :func:`core.jobs.default_owner`). Returns the
+    :class:`core.jobs.Job`.
     """
     from core import jobs, training
     from core.workspace import Workspace
@@ -561,4 +594,5 @@ def retrain_cleaned(root: Any, dataset_id: int, *, oof_meta: Mapping[str, Any], 
         cfg.to_dict(),
         name=name or f"retrain on cleaned r{ws.revision(dataset_id)}",
         parent_id=before[-1].id if before else None,
+        owner=owner,
     )

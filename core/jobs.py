@@ -39,8 +39,13 @@ files left over in its summary, so it is never killed for predicting; :func:`sub
 Ray backend
 -----------
 Submits the same command through the Ray Jobs API (``JobSubmissionClient(address)``, the dashboard
-address, e.g. ``http://127.0.0.1:8265``). The repository is shipped as the job's ``working_dir``
-(without ``.venv``, the workspace and ``.git``), but the Python environment is not: the cluster nodes
+address, e.g. ``http://127.0.0.1:8265``). Only the clusters the server's operator lists in
+``restudio.toml`` (``[ray.clusters]``, :mod:`core.config`) are ever contacted: :class:`RayBackend` refuses
+any other address before it uploads or polls anything, so no caller (the form, the CLI, a stored job)
+can make this server send the repository to, or relay requests to, a host of its choosing. The
+repository is shipped as the job's ``working_dir`` without what must stay on the server
+(:func:`ray_excludes`: secrets, the server config, workspaces, environments, ``.git``, data and model
+files), but the Python environment is not: the cluster nodes
 must have the same environment at the same path as ``sys.executable`` here (true for a local
 ``ray start --head`` from this venv; pass ``python=`` for another interpreter path). The job writes its
 run folder at the absolute ``RUN_DIR`` path, which works on a local cluster; a remote cluster needs the
@@ -53,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import logging
 import math
@@ -76,6 +82,7 @@ import psutil
 
 from core import database
 from core.atomic import atomic_write_text
+from core.config import ServerConfig, load_server_config
 from core.runs import log_tail, pending_predictions, read_metric_records
 
 log = logging.getLogger(__name__)
@@ -147,11 +154,19 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     group_id TEXT,
     parent_id INTEGER REFERENCES jobs(id),
-    cancel_requested_at TEXT
+    cancel_requested_at TEXT,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_id);
 """
+#: Columns added after the first release, with their declarations: a database made before them gets
+#: them on first open (``ALTER TABLE``; old rows read NULL).
+_ADDED_COLUMNS: dict[str, str] = {"owner": "TEXT"}
+#: Set for every job of a server whose ``restudio.toml`` turns hub downloads off (``core.training``
+#: reads it, as ``HUB_DOWNLOAD_ENV``): a Ray job does not see the server's file, so the refusal travels
+#: with the job. It can only forbid downloads, never allow them.
+HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
 
 
 class JobError(Exception):
@@ -162,6 +177,10 @@ class TransitionError(JobError):
     """A status change the job's state machine does not allow."""
 
 
+class QueueFull(JobError):
+    """A submission over the server's cap of queued and running jobs (per person or in total)."""
+
+
 @dataclass(frozen=True)
 class Job:
     """One row of the ``jobs`` table.
@@ -169,6 +188,8 @@ class Job:
     ``gpu_request`` is what was asked for: ``None`` any free GPU (CPU when the machine has none),
     ``""`` the CPU, ``"N"`` GPU N. ``gpu`` is what the job got when it started (``""`` for CPU).
     Times are ISO 8601 UTC strings; ``proc_start_time`` is the wrapper's psutil ``create_time``.
+    ``owner`` is who launched it (the app's signed-in or named person, the CLI's ``$RESTUDIO_AUTHOR``
+    or OS user); None for jobs made before the column existed.
     """
 
     id: int
@@ -194,6 +215,7 @@ class Job:
     group_id: str | None
     parent_id: int | None
     cancel_requested_at: str | None
+    owner: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -276,6 +298,7 @@ def _row_to_job(row: sqlite3.Row) -> Job:
         group_id=row["group_id"],
         parent_id=row["parent_id"],
         cancel_requested_at=row["cancel_requested_at"],
+        owner=row["owner"],
     )
 
 
@@ -283,6 +306,17 @@ def _slug(name: str) -> str:
     """A folder-safe form of a job name (letters of any script kept)."""
     slug = re.sub(r"[^\w.-]+", "-", name.strip()).strip("-.")
     return slug[:40].rstrip("-.") or "job"
+
+
+def default_owner() -> str:
+    """Who launches a job from outside the app (the CLI, a script): ``$RESTUDIO_AUTHOR``, else the OS user."""
+    name = os.environ.get("RESTUDIO_AUTHOR", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return ""
 
 
 def normalize_gpu(gpu: str | int | None) -> str | None:
@@ -334,6 +368,18 @@ class JobStore:
         self.runs_dir = root / "runs"
         with self._connect() as con:
             con.executescript(_TABLE_SQL)
+            missing = set(_ADDED_COLUMNS) - {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+        if missing:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a database made by an older version lacks. Checked again under the write
+        lock: another process opening the same database may have added them meanwhile."""
+        with self._transaction() as con:
+            have = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
+            for column, declaration in _ADDED_COLUMNS.items():
+                if column not in have:
+                    con.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
 
     def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return database.connect(self.db_path)
@@ -388,12 +434,17 @@ class JobStore:
         ray_address: str | None = None,
         group_id: str | None = None,
         parent_id: int | None = None,
+        owner: str | None = None,
+        caps: tuple[int, int] | None = None,
     ) -> Job:
         """Insert a queued job and make its run folder ``runs/<id>-<slug>/``.
 
         ``RUN_DIR_TOKEN`` in ``command`` is replaced with the run folder. ``config``, when given, is
         stored with the job and written to ``RUN_DIR/job_config.json``. The folder is made inside the
-        transaction, so a job row never exists without its folder.
+        transaction, so a job row never exists without its folder. ``owner`` is who launches it
+        (default :func:`default_owner`). ``caps`` (per person, total) refuses the job with
+        :class:`QueueFull` when that many jobs are already queued or running; counted inside the
+        insert's transaction, so two submissions at once cannot both take the last place.
         """
         if not name or not name.strip():
             raise JobError("a job needs a non-empty name")
@@ -404,11 +455,15 @@ class JobStore:
         if backend == "ray" and not ray_address:
             raise JobError("a Ray job needs ray_address (the cluster's dashboard address, e.g. http://host:8265)")
         gpu_request = normalize_gpu(gpu)
+        owner = default_owner() if owner is None else owner.strip()
         config_json = None if config is None else json.dumps(dict(config), ensure_ascii=False, indent=2)
         with self._transaction() as con:
+            if caps is not None:
+                _check_caps(con, owner, 1, caps)
             cur = con.execute(
                 "INSERT INTO jobs (name, kind, backend, status, config_json, command_json, run_dir, gpu_request,"
-                " ray_address, created_at, group_id, parent_id) VALUES (?, ?, ?, ?, ?, '[]', '', ?, ?, ?, ?, ?)",
+                " ray_address, created_at, group_id, parent_id, owner)"
+                " VALUES (?, ?, ?, ?, ?, '[]', '', ?, ?, ?, ?, ?, ?)",
                 (
                     name.strip(),
                     kind,
@@ -420,6 +475,7 @@ class JobStore:
                     _now(),
                     group_id,
                     parent_id,
+                    owner,
                 ),
             )
             job_id = int(cur.lastrowid or 0)
@@ -492,6 +548,56 @@ class JobStore:
 
 def _as_store(store_or_root: Any) -> JobStore:
     return store_or_root if isinstance(store_or_root, JobStore) else JobStore(store_or_root)
+
+
+# -- the queue caps -------------------------------------------------------------------------------
+
+
+def _check_caps(con: sqlite3.Connection, owner: str, n: int, caps: tuple[int, int]) -> None:
+    """Raise :class:`QueueFull` unless ``n`` more jobs of ``owner`` fit under ``caps`` (per person,
+    total), counting the queued and running jobs in the table. Owners compare case-insensitively
+    (an email typed two ways is one person); jobs without a recorded owner count in the total only."""
+    per_user, total = caps
+    active = (QUEUED, RUNNING)
+    in_all = int(con.execute("SELECT COUNT(*) FROM jobs WHERE status IN (?, ?)", active).fetchone()[0])
+    if in_all + n > total:
+        asked = "a job" if n == 1 else f"{n} jobs"
+        raise QueueFull(
+            f"The server's job queue is full: {in_all} job(s) are queued or running and the cap is {total} "
+            f"(max_queued_total in restudio.toml), so {asked} cannot be added. Wait for jobs to end, or cancel some."
+        )
+    mine = int(
+        con.execute(
+            "SELECT COUNT(*) FROM jobs WHERE status IN (?, ?) AND lower(owner) = lower(?)", (*active, owner)
+        ).fetchone()[0]
+    )
+    if mine + n > per_user:
+        who = owner or "sessions without a name"
+        asked = "another job" if n == 1 else f"{n} more jobs"
+        raise QueueFull(
+            f"The job queue is full for {who}: {mine} job(s) queued or running and the cap is {per_user} per "
+            f"person (max_queued_per_user in restudio.toml), so {asked} cannot be added. Wait for one to end, "
+            "or cancel one."
+        )
+
+
+def _caps(server_config: ServerConfig | None) -> tuple[int, int]:
+    config = load_server_config() if server_config is None else server_config
+    return config.max_queued_per_user, config.max_queued_total
+
+
+def check_queue_room(
+    store_or_root: Any, n: int = 1, *, owner: str | None = None, server_config: ServerConfig | None = None
+) -> None:
+    """Raise :class:`QueueFull` unless ``n`` more jobs of ``owner`` fit under the server's caps.
+
+    For a submission of several jobs at once (a cross-validation group): checked before the first, so
+    a group is not left half queued. Each job is still checked on its own as it is created.
+    """
+    store = _as_store(store_or_root)
+    owner = default_owner() if owner is None else owner.strip()
+    with store._connect() as con:
+        _check_caps(con, owner, n, _caps(server_config))
 
 
 # -- helpers shared by the backends ---------------------------------------------------------------
@@ -973,6 +1079,7 @@ class LocalBackend:
             RESTUDIO_RUN_DIR=str(run_dir),
             RESTUDIO_HOME=str(self.store.root),
             **{CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}"},
+            **_hub_env(),
         )
         argv = [self.python, "-m", "core.jobs", "_wrap", "--db", str(self.store.db_path), "--job", str(job.id)]
         try:
@@ -1080,18 +1187,152 @@ def _wrap_main(argv: Sequence[str]) -> int:
 
 # -- Ray backend --------------------------------------------------------------------------------------
 
-#: Never shipped to the cluster: environments, data, caches (.gitignore'd files are skipped by Ray too).
+#: Never shipped to the cluster, whatever the caller passes as ``excludes`` (gitignore patterns, relative
+#: to the working dir; Ray also skips what ``.gitignore`` lists, but a deployed copy may have none, and
+#: ``RAY_RUNTIME_ENV_IGNORE_GITIGNORE`` turns that off). Secrets and the server's own config; workspaces
+#: and every run, database and data file, wherever they sit; environments, git history and caches.
+#: :func:`ray_excludes` adds the workspace, ``$RESTUDIO_HOME`` and ``$RESTUDIO_CONFIG`` when they lie
+#: inside the working dir under other names.
 RAY_EXCLUDES: tuple[str, ...] = (
-    ".venv",
-    "workspace",
-    ".git",
+    # secrets and server configuration
+    ".streamlit/secrets.toml",
+    "secrets.toml",
+    "restudio.toml",
+    ".env",
+    "*.env",
+    "*.pem",
+    "*.key",
+    ".netrc",
+    # workspaces, runs and data
+    "workspace/",
+    "runs/",
+    "oof/",
+    "data/",
+    "*.db",
+    "*.db-wal",
+    "*.db-shm",
+    "*.db-journal",
+    "*.sqlite",
+    "*.sqlite3",
+    "*.csv",
+    "*.tsv",
+    "*.json",
+    "*.jsonl",
+    "*.parquet",
+    "*.arrow",
+    "*.feather",
+    "*.xlsx",
+    "*.pkl",
+    "*.pickle",
+    "*.npy",
+    "*.npz",
+    # model files
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.onnx",
+    # environments, history, caches
+    ".venv/",
+    "venv/",
+    ".git/",
     "**/__pycache__",
     ".pytest_cache",
     ".ruff_cache",
     ".hypothesis",
     "node_modules",
     "test-artifacts",
+    "bench/out",
 )
+
+
+def _inside(path: Path, folder: Path) -> str | None:
+    """``path`` relative to ``folder`` (POSIX form) when it lies inside it, else None."""
+    try:
+        relative = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return relative.as_posix() if relative.parts else None
+
+
+def ray_excludes(
+    working_dir: str | os.PathLike[str] = REPO_ROOT,
+    extra: Iterable[str] = (),
+    *,
+    workspaces: Iterable[str | os.PathLike[str]] = (),
+) -> list[str]:
+    """What a Ray job's ``working_dir`` upload leaves out: :data:`RAY_EXCLUDES`, ``extra``, and, anchored
+    to the working dir, each of ``workspaces``, ``$RESTUDIO_HOME`` and ``$RESTUDIO_CONFIG`` (the server
+    config file) that lies inside it under another name than the defaults."""
+    folder = Path(working_dir)
+    out = [*RAY_EXCLUDES, *(p for p in extra if p not in RAY_EXCLUDES)]
+    places: list[tuple[str | os.PathLike[str], bool]] = [(w, True) for w in workspaces]
+    for env, is_dir in (("RESTUDIO_HOME", True), ("RESTUDIO_CONFIG", False)):
+        if os.environ.get(env, "").strip():
+            places.append((os.environ[env].strip(), is_dir))
+    for place, is_dir in places:
+        relative = _inside(Path(place).expanduser(), folder)
+        if relative is not None:
+            pattern = f"/{relative}/" if is_dir else f"/{relative}"
+            if pattern not in out:
+                out.append(pattern)
+    return out
+
+
+def ray_clusters(server_config: ServerConfig | None = None) -> dict[str, str]:
+    """The Ray clusters jobs may go to, name -> dashboard address (``[ray.clusters]`` in restudio.toml)."""
+    config = load_server_config() if server_config is None else server_config
+    return dict(config.ray_clusters)
+
+
+def _same_address(a: str, b: str) -> bool:
+    return a.strip().rstrip("/") == b.strip().rstrip("/")
+
+
+def ray_address_allowed(address: str | None, server_config: ServerConfig | None = None) -> bool:
+    return bool(address) and any(_same_address(address or "", a) for a in ray_clusters(server_config).values())
+
+
+#: Said wherever a Ray cluster is refused or missing.
+RAY_CONFIG_HINT = 'an operator lists them in restudio.toml under [ray.clusters] (name = "http://head:8265")'
+
+
+def check_ray_address(address: str | None, server_config: ServerConfig | None = None) -> str:
+    """``address`` when it is one of the server's Ray clusters; :class:`JobError` otherwise.
+
+    Checked before anything is contacted: an address taken from a form, a command line or an old job
+    row would otherwise make this server upload the repository to, and poll, any host it can reach.
+    """
+    clusters = ray_clusters(server_config)
+    if address and ray_address_allowed(address, server_config):
+        return address
+    if not clusters:
+        raise JobError(f"No Ray cluster is configured on this server: {RAY_CONFIG_HINT}.")
+    raise JobError(
+        f"Ray address {address!r} is not one of this server's Ray clusters ({', '.join(sorted(clusters))}); "
+        f"jobs go only to those ({RAY_CONFIG_HINT})."
+    )
+
+
+def resolve_ray_cluster(name: str, server_config: ServerConfig | None = None) -> str:
+    """The address of the configured Ray cluster called ``name``; :class:`JobError` naming the known ones."""
+    clusters = ray_clusters(server_config)
+    if name in clusters:
+        return clusters[name]
+    if not clusters:
+        raise JobError(f"No Ray cluster is configured on this server: {RAY_CONFIG_HINT}.")
+    raise JobError(f"No Ray cluster named {name!r} on this server; configured: {', '.join(sorted(clusters))}.")
+
+
+def _hub_env() -> dict[str, str]:
+    """Environment a job gets when the server forbids hub downloads (see :data:`HUB_DOWNLOAD_ENV`)."""
+    try:
+        allowed = load_server_config().allow_hub_download
+    except ValueError:  # a broken restudio.toml: fail closed (the trainer then names the file's problem)
+        allowed = False
+    return {} if allowed else {HUB_DOWNLOAD_ENV: "0", "HF_HUB_OFFLINE": "1"}
+
 
 _RAY_STATUS = {
     "PENDING": QUEUED,
@@ -1108,13 +1349,16 @@ class RayBackend:
     Parameters
     ----------
     address
-        The cluster's job server (dashboard) address, e.g. ``http://127.0.0.1:8265``.
+        The cluster's job server (dashboard) address, e.g. ``http://127.0.0.1:8265``; one of the
+        server's configured clusters (:func:`check_ray_address`), else :class:`JobError`.
     root
         A workspace folder, a ``Workspace`` or a :class:`JobStore`.
     grace_s
         Seconds between SIGTERM and SIGKILL when cancelling (Ray's ``RAY_JOB_STOP_WAIT_TIME_S``).
     working_dir
         Shipped to the cluster as the job's working directory (the repository by default).
+    excludes
+        More gitignore patterns to leave out of the upload; :func:`ray_excludes` is always applied.
     python
         Replaces the interpreter path (``sys.executable``) at the start of job commands, for clusters
         whose environment lives at another path.
@@ -1135,18 +1379,18 @@ class RayBackend:
         *,
         grace_s: float = DEFAULT_GRACE_S,
         working_dir: str | os.PathLike[str] = REPO_ROOT,
-        excludes: Sequence[str] = RAY_EXCLUDES,
+        excludes: Sequence[str] = (),
         python: str | None = None,
         entrypoint_num_cpus: float = 1,
         client: Any = None,
     ) -> None:
         if not address:
             raise JobError("RayBackend needs the cluster's dashboard address, e.g. http://127.0.0.1:8265")
-        self.address = address
+        self.address = check_ray_address(address)
         self.store = _as_store(root)
         self.grace_s = grace_s
         self.working_dir = Path(working_dir)
-        self.excludes = list(excludes)
+        self.excludes = ray_excludes(self.working_dir, excludes, workspaces=[self.store.root])
         self.python = python
         self.entrypoint_num_cpus = entrypoint_num_cpus
         self._client = client
@@ -1183,6 +1427,7 @@ class RayBackend:
             # Read by Ray's job supervisor: SIGTERM, then SIGKILL this many seconds later.
             "RAY_JOB_STOP_WAIT_TIME_S": str(math.ceil(self.grace_s)),
             CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}",
+            **_hub_env(),
         }
         try:
             self.client.submit_job(
@@ -1320,13 +1565,19 @@ def submit_job(
     ray_address: str | None = None,
     group_id: str | None = None,
     parent_id: int | None = None,
+    owner: str | None = None,
+    server_config: ServerConfig | None = None,
 ) -> Job:
     """Store a job running ``command`` and hand it to its backend; returns the job as it is then.
 
-    ``backend`` is ``"local"``, ``"ray"`` (with ``ray_address``) or a backend object (which decides
-    the scheduling options, e.g. ``LocalBackend(root, max_cpu_jobs=2)``, and whose store is used;
-    ``store_or_root`` is then ignored). A local job starts at once when a slot is free and waits in
-    the queue otherwise. Raises :class:`JobError` (nothing written) for a bad option.
+    ``backend`` is ``"local"``, ``"ray"`` (with ``ray_address``, one of the server's configured
+    clusters) or a backend object (which decides the scheduling options, e.g.
+    ``LocalBackend(root, max_cpu_jobs=2)``, and whose store is used; ``store_or_root`` is then ignored).
+    A local job starts at once when a slot is free and waits in the queue otherwise. ``owner`` is who
+    launches it (default :func:`default_owner`). The server's caps on queued and running jobs
+    (``server_config``, default the server's ``restudio.toml``) apply to every submission. Raises
+    :class:`JobError` (nothing written) for a bad option, an address that is not a configured Ray
+    cluster, or a full queue (:class:`QueueFull`).
     """
     if isinstance(backend, str):
         if backend not in BACKENDS:
@@ -1350,6 +1601,8 @@ def submit_job(
         ray_address=ray_address,
         group_id=group_id,
         parent_id=parent_id,
+        owner=owner,
+        caps=_caps(server_config),
     )
     return runner.submit(job)
 
@@ -1369,11 +1622,14 @@ def submit_training(
     ray_address: str | None = None,
     group_id: str | None = None,
     parent_id: int | None = None,
+    owner: str | None = None,
+    server_config: ServerConfig | None = None,
 ) -> Job:
     """Queue a fine-tuning job: ``RUN_DIR/job_config.json`` holds ``config`` and the job runs
     ``python -m core train RUN_DIR/job_config.json --run-dir RUN_DIR``.
 
-    Validating ``config`` is the caller's part (``core.training``), before calling this.
+    Validating ``config`` is the caller's part (``core.training``), before calling this. The other
+    options are :func:`submit_job`'s.
     """
     if not isinstance(config, Mapping):
         raise JobError(f"a training config must be a mapping of options, got {type(config).__name__}")
@@ -1388,6 +1644,8 @@ def submit_training(
         ray_address=ray_address,
         group_id=group_id,
         parent_id=parent_id,
+        owner=owner,
+        server_config=server_config,
     )
 
 
@@ -1401,7 +1659,9 @@ def predict_target(job: Job) -> str | None:
     return job.command[-1] if job.kind == "predict" and job.command else None
 
 
-def submit_predictions(store_or_root: Any, job_id: int) -> Job:
+def submit_predictions(
+    store_or_root: Any, job_id: int, *, owner: str | None = None, server_config: ServerConfig | None = None
+) -> Job:
     """Queue a ``predict`` job that writes the prediction files training job ``job_id`` left for later.
 
     A cancelled run predicts only what fits in its grace period and lists the rest in ``summary.json``'s
@@ -1409,7 +1669,7 @@ def submit_predictions(store_or_root: Any, job_id: int) -> Job:
     ``python -m core predict RUN_DIR`` on the same backend (and GPU request) as the training job, in a run
     folder of its own (its log), and updates the training run's ``summary.json``. Raises
     :class:`JobError` when the training job has not ended, owes no predictions, or a predict job for it
-    is already queued or running.
+    is already queued or running. ``owner`` and ``server_config`` are :func:`submit_job`'s.
     """
     store = _as_store(store_or_root)
     source = store.get_job(job_id)
@@ -1431,6 +1691,8 @@ def submit_predictions(store_or_root: Any, job_id: int) -> Job:
         backend=source.backend,
         gpu=source.gpu_request,
         ray_address=source.ray_address,
+        owner=owner,
+        server_config=server_config,
     )
 
 
@@ -1456,7 +1718,8 @@ class Watcher:
     recorded and queued ones started even when no page is open. ``start``/``stop`` are idempotent.
 
     Reconciles a :class:`LocalBackend` (made with ``local_options``) and a :class:`RayBackend` for
-    each cluster address that has unfinished jobs.
+    each cluster address that has unfinished jobs and is one of the server's configured clusters (a job
+    at an address the operator has removed is left alone, never polled).
     """
 
     def __init__(self, root: Any = None, *, interval_s: float = 2.0, **local_options: Any) -> None:
@@ -1464,6 +1727,7 @@ class Watcher:
         self.interval_s = interval_s
         self.local = LocalBackend(self.store, **local_options)
         self._ray: dict[str, RayBackend] = {}
+        self._refused: set[str] = set()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._guard = threading.Lock()
@@ -1497,6 +1761,12 @@ class Watcher:
         addresses = {j.ray_address for j in self.store.list_jobs(status=(QUEUED, RUNNING), backend="ray")}
         for address in sorted(a for a in addresses if a):
             try:
+                if not ray_address_allowed(address):
+                    if address not in self._refused:
+                        self._refused.add(address)
+                        log.warning("not polling Ray jobs at %s: not one of the configured clusters", address)
+                    self._ray.pop(address, None)
+                    continue
                 ray_backend = self._ray.get(address) or self._ray.setdefault(address, RayBackend(address, self.store))
                 changed.extend(ray_backend.reconcile())
             except Exception:

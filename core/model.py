@@ -12,6 +12,12 @@ the backbone's ``config.json``, the tokenizer files (with any marker tokens the 
 ``re_head.json`` (head, input format, type language, labels in model order, max length).
 :func:`load_run_model` rebuilds the model from it without touching the network.
 
+Hub downloads follow the server (``[models] allow_hub_download`` in ``restudio.toml``, narrowed for a
+job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.training.hub_downloads_allowed`): when they are off,
+every ``from_pretrained`` here runs with ``local_files_only=True``, so only local folders and the
+Hugging Face cache load, and a hub id that is not cached raises :class:`ModelNotAvailable` with one
+clear sentence instead of a download (or a network error).
+
 :func:`build_tiny_model` makes the demo backbone: a WordPiece tokenizer trained on the given sentences
 and a randomly initialised tiny BERT, written as a normal local HF model folder so that the same
 ``from_pretrained`` path as for a real model runs on it.
@@ -43,6 +49,7 @@ __all__ = [
     "HEADS",
     "HEAD_FILE",
     "LOSSES",
+    "ModelNotAvailable",
     "PredictionStopped",
     "REModel",
     "build_model",
@@ -207,17 +214,54 @@ class REModel(nn.Module):
 # -- loading and building ----------------------------------------------------------------------------
 
 
-def load_tokenizer(name_or_path: str | os.PathLike[str]) -> Any:
-    """The backbone's tokenizer (fast: :func:`core.encoding.encode` needs character offsets)."""
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path), trust_remote_code=False)
+class ModelNotAvailable(ValueError):
+    """A hub model that is not in the local cache, on a server where hub downloads are off."""
+
+
+def _local_files_only(allow_hub_download: bool | None) -> bool:
+    """``local_files_only`` for ``from_pretrained``: the caller's choice, else the server's policy."""
+    if allow_hub_download is None:
+        from core.training import hub_downloads_allowed  # light: no torch there at import
+
+        allow_hub_download = hub_downloads_allowed()
+    return not allow_hub_download
+
+
+def _from_pretrained(loader: Callable[..., Any], name_or_path: str, local_only: bool, **kwargs: Any) -> Any:
+    try:
+        return loader(name_or_path, local_files_only=local_only, **kwargs)
+    except OSError:
+        # transformers says "couldn't connect ... and couldn't find them in the cached files": true, but the
+        # reason here is the server's policy, and the person needs to hear that instead.
+        if local_only and not Path(name_or_path).expanduser().exists():
+            from core.training import hub_download_refused
+
+            raise ModelNotAvailable(hub_download_refused(name_or_path)) from None
+        raise
+
+
+def load_tokenizer(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> Any:
+    """The backbone's tokenizer (fast: :func:`core.encoding.encode` needs character offsets).
+
+    ``allow_hub_download``: False loads local folders and the Hugging Face cache only
+    (:class:`ModelNotAvailable` otherwise); None follows the server's setting.
+    """
+    local_only = _local_files_only(allow_hub_download)
+    tokenizer = _from_pretrained(AutoTokenizer.from_pretrained, str(name_or_path), local_only, trust_remote_code=False)
     if not tokenizer.is_fast:
         raise ValueError(f"{name_or_path}: only a slow tokenizer is available; RE Studio needs a fast one.")
     return tokenizer
 
 
-def load_backbone(name_or_path: str | os.PathLike[str]) -> PreTrainedModel:
-    """``AutoModel.from_pretrained`` with remote code off and eager attention (attention maps available)."""
-    return AutoModel.from_pretrained(str(name_or_path), trust_remote_code=False, attn_implementation="eager")
+def load_backbone(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> PreTrainedModel:
+    """``AutoModel.from_pretrained`` with remote code off and eager attention (attention maps available).
+
+    ``allow_hub_download`` as in :func:`load_tokenizer`.
+    """
+    local_only = _local_files_only(allow_hub_download)
+    return _from_pretrained(
+        AutoModel.from_pretrained, str(name_or_path), local_only, trust_remote_code=False, attn_implementation="eager"
+    )
 
 
 def prepare_tokenizer(tokenizer: Any, input_format: str, schema: LabelSchema) -> int:
@@ -242,11 +286,15 @@ def build_model(
     weights: torch.Tensor | None = None,
     focal_gamma: float = 2.0,
     focal_alpha: float = 1.0,
+    allow_hub_download: bool | None = None,
 ) -> REModel:
-    """A fresh :class:`REModel` on a pretrained backbone, embeddings resized to the (prepared) tokenizer."""
+    """A fresh :class:`REModel` on a pretrained backbone, embeddings resized to the (prepared) tokenizer.
+
+    ``allow_hub_download`` as in :func:`load_tokenizer`.
+    """
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"Unknown input format {input_format!r}; choose one of {', '.join(INPUT_FORMATS)}.")
-    backbone = load_backbone(name_or_path)
+    backbone = load_backbone(name_or_path, allow_hub_download=allow_hub_download)
     if len(tokenizer) > backbone.get_input_embeddings().num_embeddings:
         # New marker tokens: grow the embedding matrix (new rows start at the mean of the old ones).
         backbone.resize_token_embeddings(len(tokenizer))
@@ -312,8 +360,9 @@ def load_run_model(
     meta = json.loads((folder / HEAD_FILE).read_text(encoding="utf-8"))
     if int(meta.get("checkpoint_version", 1)) > CHECKPOINT_VERSION:
         raise ValueError(f"{folder}: checkpoint format {meta['checkpoint_version']} is newer than this RE Studio.")
-    tokenizer = load_tokenizer(folder)
-    config = AutoConfig.from_pretrained(folder, trust_remote_code=False)
+    # A run's checkpoint is a local folder: never anything to download.
+    tokenizer = load_tokenizer(folder, allow_hub_download=False)
+    config = AutoConfig.from_pretrained(folder, trust_remote_code=False, local_files_only=True)
     backbone = AutoModel.from_config(config, trust_remote_code=False, attn_implementation="eager")
     extra = {k: v for k, v in meta.items() if k not in ("head", "labels", "dropout")}
     model = REModel(

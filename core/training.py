@@ -59,13 +59,17 @@ import numpy as np
 import pandas as pd
 
 from core.atomic import atomic_write_text
+from core.config import load_server_config
 from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.schema import NO_RELATION, SCHEMAS, DataError
 
 __all__ = [
     "HEADS",
+    "HUB_DOWNLOAD_ENV",
     "INPUT_KEY",
+    "LIMITS",
     "LOSSES",
+    "MAX_FOLDS",
     "PREDICTION_FILES",
     "PRESETS",
     "SCHEDULERS",
@@ -80,10 +84,14 @@ __all__ = [
     "config_help",
     "default_run_dir",
     "fold_assignment",
+    "hub_download_refused",
+    "hub_downloads_allowed",
     "input_groups",
     "load_config",
     "load_data",
     "main",
+    "model_length_limit",
+    "position_limit",
     "predict_main",
     "submission_labels",
     "train",
@@ -118,6 +126,36 @@ PREDICTION_FILES: dict[str, str] = {
     "dev": "dev_predictions.csv",
     "oof": "oof_predictions.csv",
     "test": "test_predictions.csv",
+}
+
+
+#: Set by the job backends (``core.jobs.HUB_DOWNLOAD_ENV``) for every job of a server whose
+#: ``restudio.toml`` turns hub downloads off: a Ray job does not see the server's file. Only forbids.
+HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
+#: The tiny demo backbone's longest input (``core.model.build_tiny_model``: 512 positions).
+TINY_MAX_LENGTH = 512
+#: Cross-validation trains one model per fold: more than this is a typo, not a plan.
+MAX_FOLDS = 10
+#: Upper limits of the numeric options. A shared server must not take a typo (a batch of a million
+#: rows, 10,000 epochs, 500 data-loader processes) as an order: validate refuses more, naming the
+#: option and its limit, and the Train form's inputs stop there. ``max_length`` is also held to the
+#: model's own limit (:func:`model_length_limit`).
+LIMITS: dict[str, int | float] = {
+    "epochs": 100.0,
+    "max_steps": 1_000_000,
+    "batch_size": 1024,
+    "eval_batch_size": 4096,
+    "grad_accum": 256,
+    "max_length": 8192,
+    "num_workers": 16,
+    "cpu_threads": 64,
+    "logging_steps": 100_000,
+    "eval_steps": 1_000_000,
+    "early_stopping_patience": 100,
+    "focal_gamma": 10.0,
+    "focal_alpha": 100.0,
+    "weight_decay": 1.0,
+    "folds": MAX_FOLDS,
 }
 
 
@@ -333,8 +371,13 @@ def _check_values(cfg: TrainConfig) -> list[str]:
         problems.append(f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
     if not 0 <= cfg.dropout < 1:
         problems.append(f"dropout must be in [0, 1), got {cfg.dropout}")
-    if not 16 <= cfg.max_length <= 8192:
-        problems.append(f"max_length must be between 16 and 8192 tokens, got {cfg.max_length}")
+    if not 16 <= cfg.max_length <= LIMITS["max_length"]:
+        problems.append(f"max_length must be between 16 and {LIMITS['max_length']} tokens, got {cfg.max_length}")
+    for name, limit in LIMITS.items():
+        value = getattr(cfg, name)
+        if name != "max_length" and value > limit:
+            shown = int(limit) if float(limit).is_integer() else limit
+            problems.append(f"{name} must be at most {shown:,}, got {value:,}")
     if cfg.max_steps == 0 or cfg.max_steps < -1:
         problems.append(f"max_steps must be -1 (all epochs) or a positive number, got {cfg.max_steps}")
     if cfg.lr > 1:
@@ -346,7 +389,82 @@ def _check_values(cfg: TrainConfig) -> list[str]:
     model_problem = _check_model(cfg.model)
     if model_problem:
         problems.append(model_problem)
+    else:
+        limit = model_length_limit(cfg.model)
+        if limit is not None and cfg.max_length > limit:
+            problems.append(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input)")
     return problems
+
+
+def hub_downloads_allowed() -> bool:
+    """Whether a hub id not in the local cache may be downloaded: ``[models] allow_hub_download`` of the
+    server's ``restudio.toml`` (default yes), and not forbidden by ``$RESTUDIO_HUB_DOWNLOAD=0``, which the
+    job backends set for the jobs of a server that forbids it. Nothing here can turn downloads on."""
+    if os.environ.get(HUB_DOWNLOAD_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return load_server_config().allow_hub_download
+
+
+def hub_download_refused(model: str) -> str:
+    """The one message for a hub model that may not be fetched (the form, the CLI and a job say the same)."""
+    return f"model {model!r} is not in the local cache and hub downloads are off on this server"
+
+
+def _hub_file(model: str, filename: str) -> Path | None:
+    """``filename`` of hub model ``model`` in the local Hugging Face cache, without any network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(model, filename)
+    except ValueError:  # not a valid repo id (HFValidationError)
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _read_json_or_empty(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+#: Model types whose positions start after the padding index, so two position slots never hold a token.
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart", "xmod"})
+
+
+def position_limit(config: Mapping[str, Any], tokenizer_config: Mapping[str, Any] | None = None) -> int | None:
+    """The longest input a model takes, from its ``config.json`` and ``tokenizer_config.json`` values
+    (the smaller of the tokenizer's ``model_max_length`` and the usable position embeddings); None
+    when neither says."""
+    limits = []
+    tokenizer_max = (tokenizer_config or {}).get("model_max_length")
+    if isinstance(tokenizer_max, int) and 0 < tokenizer_max < 1_000_000:  # "no limit" is stored as 1e30
+        limits.append(tokenizer_max)
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 0:
+        limits.append(positions - (2 if config.get("model_type") in _OFFSET_POSITIONS else 0))
+    return min(limits) if limits else None
+
+
+def model_length_limit(model: str) -> int | None:
+    """The longest input ``model`` takes, when it can be told here without the network: the tiny
+    backbone, a local model folder, or a hub model in the local cache. None otherwise (the trainer
+    checks again once the model is loaded)."""
+    if model == "tiny":
+        return TINY_MAX_LENGTH
+    path = Path(model).expanduser()
+    if path.is_dir():
+        config, tokenizer = path / "config.json", path / "tokenizer_config.json"
+        return position_limit(_read_json_or_empty(config), _read_json_or_empty(tokenizer))
+    if path.exists() or not _HUB_ID.fullmatch(model):
+        return None
+    config = _hub_file(model, "config.json")
+    if config is None:
+        return None
+    return position_limit(_read_json_or_empty(config), _read_json_or_empty(_hub_file(model, "tokenizer_config.json")))
 
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
@@ -354,7 +472,8 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 def _check_model(model: str) -> str | None:
     """A local model folder must exist and hold config.json; anything shaped like a hub id passes
-    (there is no network here to ask the hub, and the worker that trains may have it cached)."""
+    (there is no network here to ask the hub, and the worker that trains may have it cached), unless
+    the server turns hub downloads off and the id is not in the local cache."""
     if model == "tiny":
         return None
     path = Path(model).expanduser()
@@ -367,6 +486,8 @@ def _check_model(model: str) -> str | None:
     looks_local = model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1
     if looks_local or not _HUB_ID.fullmatch(model):
         return f"model path {model!r} does not exist (and it is not a hub id like 'klue/roberta-base')"
+    if not hub_downloads_allowed() and _hub_file(model, "config.json") is None:
+        return hub_download_refused(model)
     return None
 
 
@@ -1044,7 +1165,10 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     if cfg.model == "tiny":
         model_path = str(re_model.build_tiny_model(run / "tiny_model", data.train["sentence"].astype(str).tolist()))
         writer.log(f"built the tiny backbone in {model_path}")
-    tokenizer = re_model.load_tokenizer(model_path)
+    # Read here, in the job, from the server's file and the job's environment: nothing in the job's
+    # config can turn hub downloads back on.
+    allow_hub = hub_downloads_allowed()
+    tokenizer = re_model.load_tokenizer(model_path, allow_hub_download=allow_hub)
     schema = SCHEMAS[data.schema_name].with_labels(labels)
     added = re_model.prepare_tokenizer(tokenizer, cfg.input_format, schema)
     train_y = data.train["label"].astype(str).map(label_id).to_numpy(dtype=np.int64)
@@ -1062,7 +1186,12 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         weights=weights,
         focal_gamma=cfg.focal_gamma,
         focal_alpha=cfg.focal_alpha,
+        allow_hub_download=allow_hub,
     )
+    # A hub model that was not in the cache when the config was validated is checked now that it is here.
+    limit = position_limit(model.backbone.config.to_dict(), {"model_max_length": tokenizer.model_max_length})
+    if limit is not None and cfg.max_length > limit:
+        raise ConfigError(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input).")
     n_params = sum(p.numel() for p in model.parameters())
     writer.log(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters, {added} marker tokens added")
 

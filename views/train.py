@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
+import time
 
 import pandas as pd
 import streamlit as st
@@ -40,17 +41,26 @@ STATUS_ICON = {
     "cancelled": ":material/cancel:",
     "lost": ":material/help:",
 }
+#: Seconds a refusal from a button inside the jobs panel stays shown (the panel redraws every 2 s).
+REFUSAL_SHOWN_S = 10.0
 
 
 def _key(name: str) -> str:
     return f"cfg_{name}"
 
 
-def load_into_form(config: dict, *, parent: int | None = None, name: str | None = None) -> None:
-    """Fill the form's widgets from a config (a preset, or a job to re-run with edits)."""
+def load_into_form(config: dict, *, parent: int | None = None, name: str | None = None) -> list[str]:
+    """Fill the form's widgets from a config (a preset, or a job to re-run with edits). Returns the
+    options that were over their limit (a job from before the limits) and were set to the limit, since
+    an input holding more than its maximum would not draw."""
+    lowered = []
     for opt, value in {**DEFAULTS, **config}.items():
         if opt in HIDDEN:
             continue
+        limit = training.LIMITS.get(opt)
+        if limit is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
+            value = type(value)(limit)
+            lowered.append(opt)
         st.session_state[_key(opt)] = value if opt in CHOICES or not isinstance(value, list) else json.dumps(value)
     # A re-run trains on the job's own dataset and split, whatever the sidebar shows now.
     if config.get("dataset"):
@@ -60,6 +70,7 @@ def load_into_form(config: dict, *, parent: int | None = None, name: str | None 
     st.session_state["train_parent"] = parent
     if name:
         st.session_state["train_name"] = name
+    return lowered
 
 
 def apply_preset() -> None:
@@ -74,12 +85,15 @@ def option_widget(opt: str) -> object:
     if opt in CHOICES:
         return st.selectbox(opt, CHOICES[opt], key=key, help=helptext)
     value = DEFAULTS[opt]
+    # The same limits core.training.validate enforces: the input stops there instead of a refusal later.
+    limit = training.LIMITS.get(opt)
     if isinstance(value, bool):
         return st.checkbox(opt, key=key, help=helptext)
     if isinstance(value, int):
-        return st.number_input(opt, key=key, step=1, help=helptext)
+        return st.number_input(opt, key=key, step=1, max_value=None if limit is None else int(limit), help=helptext)
     if isinstance(value, float):
-        return st.number_input(opt, key=key, format="%g", help=helptext)
+        top = None if limit is None else float(limit)
+        return st.number_input(opt, key=key, format="%g", max_value=top, help=helptext)
     return st.text_input(opt, key=key, help=helptext)
 
 
@@ -116,6 +130,35 @@ def dataset_and_split() -> tuple[str, str] | None:
     return name, split_name
 
 
+def crossval_folds() -> tuple[int, bool]:
+    """The number of cross-validation folds (0: one job) and whether a large group is confirmed.
+
+    Outside the form, so the confirmation can name the number as it is typed: more than
+    :data:`core.crossval.CONFIRM_ABOVE_K` folds train that many models, and a typo should not.
+    """
+    c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+    folds = int(
+        c1.number_input(
+            "Cross-validation folds",
+            0,
+            crossval.MAX_K,
+            0,
+            key="train_folds",
+            help=f"0: one job. k from 2 to {crossval.MAX_K}: k fold jobs whose out-of-fold probabilities feed "
+            "the Data view's label issues (confident learning).",
+        )
+    )
+    if folds <= crossval.CONFIRM_ABOVE_K:
+        return folds, True
+    # Keyed by k: a confirmation given for 6 models is not one for 10.
+    confirmed = c2.checkbox(
+        f"Yes, train {folds} models",
+        key=f"train_confirm_folds_{folds}",
+        help=f"More than {crossval.CONFIRM_ABOVE_K} folds: each fold is a full training run.",
+    )
+    return folds, confirmed
+
+
 def new_job_form(dataset: str, split: str) -> None:
     st.selectbox(
         "Preset",
@@ -124,15 +167,21 @@ def new_job_form(dataset: str, split: str) -> None:
         on_change=apply_preset,
         help="Fills the form; edit anything before submitting.",
     )
+    folds, confirmed = crossval_folds()
     gpus = jobs.list_gpus()
+    # Ray clusters come from the server's restudio.toml only: no address is ever typed here.
+    clusters = jobs.ray_clusters(common.server_config())
+    backends = list(jobs.BACKENDS) if clusters else ["local"]
+    if st.session_state.get("train_backend") not in backends:
+        st.session_state.pop("train_backend", None)
     with st.form("new_job"):
         c1, c3 = st.columns([3, 2])
         name = c1.text_input("Job name", key="train_name", placeholder="e.g. typed-punct lr3e-3")
         backend = c3.selectbox(
             "Backend",
-            list(jobs.BACKENDS),
+            backends,
             key="train_backend",
-            help="local: this machine; ray: a Ray cluster (same Python environment).",
+            help="local: this machine; ray: one of the server's Ray clusters (same Python environment).",
         )
         cols = st.columns(3)
         values = {}
@@ -145,16 +194,7 @@ def new_job_form(dataset: str, split: str) -> None:
             for i, opt in enumerate(rest):
                 with cols[i % 3]:
                     values[opt] = option_widget(opt)
-        c0, c1, c2 = st.columns([1, 1, 2])
-        folds = c0.number_input(
-            "Cross-validation folds",
-            0,
-            20,
-            0,
-            key="train_folds",
-            help="0: one job. k >= 2: k fold jobs whose out-of-fold probabilities feed the Data "
-            "view's label issues (confident learning).",
-        )
+        c1, c2 = st.columns([1, 2])
         gpu_choices = ["auto", "cpu", *[g.index for g in gpus]]
         gpu = c1.selectbox(
             "GPU",
@@ -164,26 +204,42 @@ def new_job_form(dataset: str, split: str) -> None:
             if gpus
             else "No GPU on this machine: jobs run on the CPU queue.",
         )
-        ray_address = c2.text_input(
-            "Ray address", key="train_ray_address", placeholder="ray://head:10001 or http://head:8265"
+        cluster = None
+        if clusters:
+            cluster = c2.selectbox(
+                "Ray cluster",
+                list(clusters),
+                key="train_ray_cluster",
+                help="For the ray backend: the clusters the server's operator lists in restudio.toml ([ray.clusters]).",
+            )
+        else:
+            c2.caption(display.plain(f"Ray backend: no cluster is configured on this server; {jobs.RAY_CONFIG_HINT}."))
+        what = f"{folds} fold jobs" if folds >= 2 else "job"
+        submitted = st.form_submit_button(
+            f"Submit {what} on {display.plain(dataset)} · {display.plain(split)}", type="primary", key="train_submit"
         )
-        submitted = st.form_submit_button(f"Submit job on {dataset} · {split}", type="primary", key="train_submit")
-    if not submitted:
+    if not submitted or not common.require_editor("Launching jobs"):
+        return
+    if not confirmed:
+        st.warning(f"{folds} folds train {folds} models: tick 'Yes, train {folds} models' to go ahead.")
         return
     config = {**DEFAULTS, **values, "dataset": dataset, "split": split, "workspace": root}
+    ray_address = clusters.get(cluster or "") if backend == "ray" else None
+    owner = common.identity()
     try:
         resolved = training.validate(config)
         if folds:
             group = crossval.submit_crossval(
                 root,
                 resolved.to_dict(),
-                k=int(folds),
+                k=folds,
                 backend=backend,
                 name=name.strip() or None,
                 gpu={"auto": None, "cpu": ""}.get(gpu, gpu),
-                ray_address=ray_address.strip() or None,
+                ray_address=ray_address,
+                owner=owner,
             )
-            common.flash("success", f"Queued {int(folds)} fold jobs as cross-validation group {group}.")
+            common.flash("success", f"Queued {folds} fold jobs as cross-validation group {display.plain(group)}.")
             st.rerun()
         job = jobs.submit_training(
             root,
@@ -191,11 +247,13 @@ def new_job_form(dataset: str, split: str) -> None:
             name=name.strip() or f"{resolved.input_format} · {resolved.head} · {resolved.model}",
             backend=backend,
             gpu={"auto": None, "cpu": ""}.get(gpu, gpu),
-            ray_address=ray_address.strip() or None,
+            ray_address=ray_address,
             parent_id=st.session_state.get("train_parent"),
+            owner=owner,
         )
     except (training.ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
-        st.error(str(exc), icon=":material/error:")
+        # The message quotes what was typed (a model path, a dataset name): shown as text.
+        st.error(display.plain(exc), icon=":material/error:")
         return
     follow(job.id)
     st.rerun()
@@ -238,7 +296,9 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
         owed = f" {len(pending)} prediction file(s) are left to make: see the Job panel." if pending else ""
         st.info(f"{label} was cancelled; its checkpoint is kept.{owed}", icon=icon)
     else:
-        st.error(f"{label} {status}: {display.plain(job.error or 'see its log below')}", icon=icon)
+        # The error's first line: the rest is a log tail, which the Job panel shows in its log box.
+        reason = (job.error or "see its log below").partition("\n")[0]
+        st.error(f"{label} {status}: {display.plain(reason)}", icon=icon)
 
 
 def _usage_text(usage: dict[str, float | None]) -> str:
@@ -266,6 +326,7 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
             {
                 "id": job.id,
                 "job": job.name,
+                "owner": job.owner or "",
                 "status": job.display_status,
                 "progress": prog["fraction"] or 0.0,
                 "dev micro-F1": dev.get("micro_f1", last.get("eval_micro_f1")),
@@ -292,21 +353,48 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     return table
 
 
+def _editor_in_callback(action: str) -> bool:
+    """Whether this session may do ``action``, from a button's callback inside the jobs panel.
+
+    Such a callback cannot draw (what it draws replaces the top of the page): a refusal is kept for
+    the panel, which shows it with :func:`views.common.require_editor` (:func:`show_refusal`).
+    """
+    if common.can_edit():
+        return True
+    st.session_state["train_refused"] = (action, time.monotonic())
+    return False
+
+
+def show_refusal() -> None:
+    refused = st.session_state.get("train_refused")
+    if refused is None:
+        return
+    action, when = refused
+    if time.monotonic() - when < REFUSAL_SHOWN_S:
+        common.require_editor(action)
+    else:
+        del st.session_state["train_refused"]
+
+
 def cancel(job_id: int) -> None:
+    if not _editor_in_callback("Cancelling a job"):
+        return
     job = store.get_job(job_id)
     try:
         jobs.backend_for(job, store).cancel(job, wait=False)
     except jobs.JobError as exc:
-        common.flash("error", str(exc))
+        common.flash("error", display.plain(exc))
         return
     follow(job_id)
 
 
 def make_predictions(job_id: int) -> None:
+    if not _editor_in_callback("Making predictions"):
+        return
     try:
-        job = jobs.submit_predictions(store, job_id)
-    except jobs.JobError as exc:
-        common.flash("error", str(exc))
+        job = jobs.submit_predictions(store, job_id, owner=common.identity())
+    except (jobs.JobError, ValueError) as exc:  # ValueError: a broken restudio.toml names itself
+        common.flash("error", display.plain(exc))
         return
     follow(job.id)
 
@@ -372,10 +460,12 @@ def overlay_with_parent(job_id: int) -> None:
 
 
 def stitch(group_id: str) -> None:
+    if not _editor_in_callback("Stitching a cross-validation"):
+        return
     try:
         path = crossval.stitch_oof(root, group_id)
     except (ValueError, DataError) as exc:
-        common.flash("error", str(exc))
+        common.flash("error", display.plain(exc))
         return
     common.flash("success", f"Out-of-fold probabilities stitched ({path.name}): see Data → Flags → Label issues.")
 
@@ -389,7 +479,7 @@ def crossval_section(all_jobs: list[jobs.Job]) -> None:
     for group in reversed(groups):
         status = crossval.crossval_status(root, group)
         c1, c2, c3 = st.columns([2, 3, 2], vertical_alignment="center")
-        c1.markdown(f"`{group}` · {status.k} folds · **{status.state}** ({status.done}/{status.k} done)")
+        c1.markdown(f"{display.plain(group)} · {status.k} folds · **{status.state}** ({status.done}/{status.k} done)")
         c2.progress(status.fraction)
         if group in stitched:
             c3.caption("Stitched: label issues are in the Data view.")
@@ -432,9 +522,11 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
         icon=":material/stop_circle:",
     )
     # A predict job has no training config: nothing to re-run with edits.
-    if job.kind != "predict" and c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:"):
-        load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
-        common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.")
+    rerun = job.kind != "predict" and c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:")
+    if rerun and common.require_editor("Re-running a job"):
+        lowered = load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
+        note = f" Set to their limits: {display.plain(', '.join(lowered))}." if lowered else ""
+        common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.{note}")
         st.session_state["train_form_open"] = True
         st.rerun(scope="app")  # the form lives outside this fragment
     if job.parent_id:
@@ -447,7 +539,11 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
         )
     st.caption(f"{job.display_status.capitalize()} · run folder: {display.plain(job.run_dir)}")
     if job.error:
-        (st.error if job.status in ("failed", "lost") else st.info)(job.error)
+        # Its first line as text (it may quote a name or a path); a log tail after it in the log box.
+        first, _, rest = job.error.partition("\n")
+        (st.error if job.status in ("failed", "lost") else st.info)(display.plain(first))
+        if rest.strip():
+            log_box(rest, height=160)
     pending = runs.pending_predictions(job.run_dir) if job.is_final else []
     if pending:
         c1, c2 = st.columns([3, 1], vertical_alignment="center")
@@ -483,6 +579,7 @@ def jobs_panel() -> None:
     seen = st.session_state.get("train_seen", newest)
     new_ids = sorted((j.id for j in all_jobs if j.id > seen), reverse=True)
     st.session_state["train_seen"] = newest
+    show_refusal()
     job_notice(all_jobs)
     st.dataframe(
         job_rows(all_jobs),
@@ -493,6 +590,7 @@ def jobs_panel() -> None:
             # Widths that fit every column in the main area of a 1400 px window.
             "id": st.column_config.NumberColumn("id", width=40),
             "job": st.column_config.TextColumn("job", width=130),
+            "owner": st.column_config.TextColumn("owner", width=90, help="who launched the job"),
             "status": st.column_config.TextColumn("status", width=85),
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent", width=80

@@ -519,7 +519,10 @@ def test_submit_training_writes_the_config_and_queues_the_real_command(store):
         jobs.submit_training(store, ["not", "a", "dict"], name="x", backend=backend)  # type: ignore[arg-type]
 
 
-def test_backend_for(store):
+def test_backend_for(store, tmp_path, monkeypatch):
+    # Ray jobs go only to the clusters the server's restudio.toml lists (tests/unit/test_job_limits.py).
+    (tmp_path / "restudio.toml").write_text('[ray.clusters]\nlocal = "http://127.0.0.1:1"\n')
+    monkeypatch.setenv("RESTUDIO_CONFIG", str(tmp_path / "restudio.toml"))
     local = store.create(name="l", command=["x"])
     ray = store.create(name="r", command=["x"], backend="ray", ray_address="http://127.0.0.1:1")
     assert isinstance(jobs.backend_for(local, store), LocalBackend)

@@ -119,7 +119,8 @@ def test_the_list_shows_what_the_train_view_shows(store: JobStore, capsys: pytes
     code, out, _ = run_cli(capsys, "jobs", "--home", str(store.root))
     assert code == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["id", "name", "status", "progress", "dev", "micro-F1", "model", "format", "created"]
+    header = ["id", "name", "status", "progress", "dev", "micro-F1", "model", "format", "created", "owner"]
+    assert lines[0].split() == header
     by_id = {line.split()[0]: line for line in lines[1:5]}
     assert "running" in by_id["#1"] and "50%" in by_id["#1"] and "61.50" in by_id["#1"]
     assert "tiny" in by_id["#1"] and "entity_marker" in by_id["#1"]

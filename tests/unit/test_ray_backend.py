@@ -114,6 +114,23 @@ def store(tmp_path):
     return JobStore(tmp_path / "ws")
 
 
+@pytest.fixture(autouse=True)
+def allowed_clusters(request, tmp_path, monkeypatch):
+    """RayBackend contacts only the clusters the server's restudio.toml lists: list the test head, and
+    whatever address a test adds with the returned function."""
+    clusters: dict[str, str] = {}
+    config = tmp_path / "restudio.toml"
+
+    def allow(**more: str) -> None:
+        clusters.update(more)
+        config.write_text("[ray.clusters]\n" + "".join(f'{name} = "{addr}"\n' for name, addr in clusters.items()))
+
+    monkeypatch.setenv("RESTUDIO_CONFIG", str(config))
+    if "ray_address" in request.fixturenames:
+        allow(test_head=request.getfixturevalue("ray_address"))
+    return allow
+
+
 def wait_final(backend: RayBackend, job_id: int, timeout: float = 60.0, until=lambda j: j.is_final):
     deadline = time.monotonic() + timeout
     while True:
@@ -199,8 +216,9 @@ def test_a_job_the_cluster_does_not_know_is_lost(ray_address, store, monkeypatch
     assert job.status == LOST and "does not know job restudio-never-submitted" in job.error
 
 
-def test_unreachable_cluster_fails_the_job_with_a_clear_message(store):
+def test_unreachable_cluster_fails_the_job_with_a_clear_message(store, allowed_clusters):
     address = f"http://127.0.0.1:{_free_port()}"
+    allowed_clusters(nowhere=address)
     job = jobs.submit_job(store, [PY, "-c", "pass"], name="nowhere", backend="ray", ray_address=address)
     assert job.status == FAILED
     assert job.error.startswith(f"Ray job submission to {address} failed: cannot reach the Ray job server")
