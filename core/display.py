@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from core.schema import INVISIBLE_CHARS
+
 TRAIN_COLOR = "#4F46E5"
 TEST_COLOR = "#F59E0B"
 SUBJ_MARK = ("⟦", "⟧")
@@ -51,11 +53,25 @@ def format_time(iso: object, tz: str | tzinfo | None = None) -> str:
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&])")
 
 
+def visible(text: object) -> str:
+    """``text`` with every invisible or direction-changing character shown as its code, ``⟨U+202E⟩``, for
+    places that draw plain text (tables, select boxes, chart labels): what a viewer sees is what is stored."""
+    return INVISIBLE_CHARS.sub(lambda m: f"⟨U+{ord(m.group()):04X}⟩", str(text))
+
+
 def plain(text: object) -> str:
     """``text`` for a markdown string (``st.markdown``, captions, messages) shown as typed: every markdown
     character is backslash-escaped, so a name like ``![x](http://…)`` or a backtick in an id stays text and
-    ``:material/…:`` or ``$…$`` are not interpreted. Line breaks become spaces (one line stays one line)."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+    ``:material/…:`` or ``$…$`` are not interpreted. Line breaks become spaces (one line stays one line),
+    and invisible or direction-changing characters show as their code (see :func:`visible`)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", visible(" ".join(str(text).splitlines())))
+
+
+def chart_text(text: object) -> str:
+    """``text`` for a plotly label, tick or hover text: plotly reads a subset of HTML there (an ``<a href>``
+    becomes a clickable link), so ``<``, ``>`` and ``&`` are written as entities, which plotly draws back as
+    the characters; invisible characters show as their code."""
+    return html.escape(visible(text), quote=False)
 
 
 def highlight_html(sentence: str, subj: tuple[int, int], obj: tuple[int, int]) -> str:
@@ -151,7 +167,8 @@ def distribution_figure(dist: pd.DataFrame, title: str, *, share: bool = True, h
         values = dist[f"{split}_{kind}"].fillna(0).to_numpy()
         if share:
             values = values * 100
-        labels = dist["value"].astype(str).to_numpy()
+        # Values come from the data (a `source` cell, a label-map name): text, never plotly markup.
+        labels = [chart_text(v) for v in dist["value"].astype(str)]
         text = [f"{v:.1f}%" if share else f"{int(v):,}" for v in values]
         bar = (
             go.Bar(y=labels, x=values, orientation="h", name=split, marker_color=color, hovertext=text)
@@ -184,8 +201,8 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
     fig = go.Figure(
         go.Heatmap(
             z=np.log10(z + 1),
-            x=table.columns.tolist(),
-            y=table.index.tolist(),
+            x=[chart_text(c) for c in table.columns],
+            y=[chart_text(i) for i in table.index],
             text=[[f"{int(v):,}" for v in row] for row in z],
             texttemplate="%{text}",
             hovertemplate="%{y} · %{x}: %{text} rows<extra></extra>",
@@ -265,7 +282,7 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
                     x=group["x"],
                     y=values,
                     mode="lines+markers",
-                    name=str(run),
+                    name=chart_text(run),
                     legendgroup=run,
                     line={"color": color, "width": 2},
                     marker={"color": color, "size": 7},
@@ -277,7 +294,7 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
                 x=group["x"],
                 y=values,
                 mode="markers",
-                name=f"{run} (raw)",
+                name=f"{chart_text(run)} (raw)",
                 legendgroup=run,
                 showlegend=False,
                 marker={"color": color, "size": 5, "opacity": 0.35},
@@ -288,7 +305,7 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
                 x=group["x"],
                 y=smooth(values, weight=smoothing),
                 mode="lines",
-                name=str(run),
+                name=chart_text(run),
                 legendgroup=run,
                 line={"color": color, "width": 2},
             )

@@ -9,6 +9,7 @@ for download, and a default dev split.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from core import loading
-from core.schema import KLUE_SCHEMA, SCHEMAS, DataError, LabelSchema
+from core.schema import KLUE_SCHEMA, SCHEMAS, DataError, LabelSchema, check_dataset_name
 from core.splits import create_split
 from core.workspace import DatasetInfo, PartInfo, Workspace
 
@@ -29,22 +30,23 @@ MAX_UPLOAD_MB = 200
 class ImportReport:
     dataset: DatasetInfo
     results: dict[str, loading.LoadResult]
+    #: What the import decided on the user's behalf (e.g. no dev split: too few labeled rows).
+    notes: tuple[str, ...] = ()
 
     @property
     def n_invalid(self) -> int:
         return sum(len({r.row for r in res.invalid}) for res in self.results.values())
 
 
-def _attach_gold(result: loading.LoadResult, gold_path: str | os.PathLike[str]) -> pd.DataFrame:
+def _attach_gold(result: loading.LoadResult, gold_path: str | os.PathLike[str], gold_name: str) -> pd.DataFrame:
     """Fill an unlabeled test frame's labels from a gold file; every test id must be covered."""
-    gold = loading.load_gold(gold_path, schema=result.schema)
+    gold = loading.load_gold(gold_path, schema=result.schema, display_name=gold_name)
     frame = result.frame.copy()
     labels = frame["id"].astype(str).map(gold)
     missing = frame.loc[labels.isna(), "id"].tolist()
     if missing:
         raise DataError(
-            f"{Path(gold_path).name}: no gold label for test id(s) {missing[:5]}"
-            f"{' and more' if len(missing) > 5 else ''}."
+            f"{gold_name}: no gold label for test id(s) {missing[:5]}{' and more' if len(missing) > 5 else ''}."
         )
     frame["label"] = labels.astype(frame["label"].dtype)
     return frame
@@ -75,14 +77,12 @@ def import_dataset(
     if schema_name not in SCHEMAS:
         raise DataError(f"Unknown label schema {schema_name!r}; choose one of {sorted(SCHEMAS)}.")
     schema: LabelSchema = SCHEMAS[schema_name]
-    label_map = loading.load_label_map(label_map_path) if label_map_path else None
+    names = original_names or {}
+    label_map = loading.load_label_map(label_map_path, display_name=names.get("label_map")) if label_map_path else None
     if label_map:
         schema = schema.with_labels(tuple(sorted(label_map, key=label_map.__getitem__)))
-    names = original_names or {}
-    name = name.strip()
-    # Refuse a taken name before anything is parsed or stored: a retry must not leave copies behind.
-    if not name:
-        raise DataError("A dataset needs a name.")
+    # Refuse a bad or taken name before anything is parsed or stored: a retry must not leave copies behind.
+    name = check_dataset_name(name)
     if any(d.name == name for d in workspace.datasets()):
         raise DataError(f"A dataset named {name!r} already exists in this workspace; pick another name.")
     results: dict[str, loading.LoadResult] = {}
@@ -91,8 +91,11 @@ def import_dataset(
     for part, path in (("train", train_path), ("test", test_path)):
         if path is None:
             continue
-        result = loading.load_file(path, fmt=fmt, schema=schema, label_map=label_map, encoding=encoding)
-        display_name = names.get(part, Path(path).name)
+        # Messages name the file as the user knows it (an upload's own name, not the server's temp copy).
+        display_name = names.get(part) or os.fspath(path)
+        result = loading.load_file(
+            path, fmt=fmt, schema=schema, label_map=label_map, encoding=encoding, display_name=display_name
+        )
         if result.frame.empty:
             raise DataError(
                 f"{display_name}: no valid row ({len(result.invalid)} problems; first: "
@@ -101,10 +104,12 @@ def import_dataset(
         schema = result.schema
         frame = result.frame
         if part == "test" and gold_path is not None:
-            frame = _attach_gold(result, gold_path)
-        loaded[part] = (Path(path), display_name, frame)
+            frame = _attach_gold(result, gold_path, names.get("gold") or os.fspath(gold_path))
+        # Stored as the user named it (an upload's name may hold a '/', as in '<b>x</b>'), else the base name.
+        loaded[part] = (Path(path), names.get(part) or Path(path).name, frame)
         results[part] = result
     created: list[Path] = []
+    dataset: DatasetInfo | None = None
     try:
         parts: dict[str, tuple[PartInfo, pd.DataFrame, pd.DataFrame]] = {}
         for part, (path, display_name, frame) in loaded.items():
@@ -112,7 +117,7 @@ def import_dataset(
             stored, digest = workspace.store_file(path, name=display_name, created=created)
             gold_stored = None
             if part == "test" and gold_path is not None:
-                gold_name = names.get("gold", Path(gold_path).name)
+                gold_name = names.get("gold") or Path(gold_path).name
                 gold_stored = str(workspace.store_file(gold_path, name=gold_name, created=created)[0])
             info = PartInfo(
                 part=part,
@@ -128,14 +133,24 @@ def import_dataset(
             )
             parts[part] = (info, frame, result.invalid_frame())
         dataset = workspace.add_dataset(name, schema=schema, parts=parts, author=author)
+        notes: list[str] = []
+        if parts["train"][0].labeled:
+            try:
+                create_split(workspace, dataset.id, dev_fraction=dev_fraction, seed=seed, author=author)
+            except ValueError as exc:
+                # Too few labeled rows for a stratified split: the data itself imported fine, and the
+                # Data view can make a split later (the Train view asks for one).
+                notes.append(f"No dev split was made: {exc}")
     except BaseException:
-        # Remove only the copies this import wrote: an identical file another dataset uses stays.
+        # Anything that fails (or is interrupted) after files were written takes the import back whole:
+        # the dataset it added, then only the copies this import wrote (an identical file another
+        # dataset uses stays).
+        if dataset is not None:
+            workspace.remove_new_dataset(dataset.id)
         for copy in created:
             copy.unlink(missing_ok=True)
         raise
-    if parts["train"][0].labeled:
-        create_split(workspace, dataset.id, dev_fraction=dev_fraction, seed=seed, author=author)
-    return ImportReport(dataset, results)
+    return ImportReport(dataset, results, tuple(notes))
 
 
 def import_uploaded(
@@ -144,14 +159,21 @@ def import_uploaded(
     files: dict[str, tuple[str, bytes]],
     **options: object,
 ) -> ImportReport:
-    """Import files given as (file name, bytes), as the view's upload form has them."""
+    """Import files given as (file name, bytes), as the view's upload form has them.
+
+    The bytes go to a temporary folder that is removed whatever happens; messages and the stored
+    copy use the uploaded file's own name (cut to 120 characters), never the temporary path.
+    """
+    # The suffix (which picks the format) from the full name, before a long name is cut.
+    suffixes = {part: _upload_suffix(fname) for part, (fname, _) in files.items()}
+    files = {part: (_upload_name(fname), data) for part, (fname, data) in files.items()}
     for fname, data in files.values():
         if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
             raise DataError(f"{fname}: {len(data) / 1e6:.0f} MB is over the {MAX_UPLOAD_MB} MB upload limit.")
     with tempfile.TemporaryDirectory(prefix="restudio-upload-") as tmp:
         paths = {}
-        for part, (fname, data) in files.items():
-            target = Path(tmp) / f"{part}{Path(fname).suffix.lower() or '.csv'}"
+        for part, (_, data) in files.items():
+            target = Path(tmp) / f"{part}{suffixes[part]}"
             target.write_bytes(data)
             paths[part] = target
         if "train" not in paths:
@@ -165,6 +187,19 @@ def import_uploaded(
             original_names={part: fname for part, (fname, _) in files.items()},
             **options,  # type: ignore[arg-type]
         )
+
+
+def _upload_suffix(fname: str) -> str:
+    """The extension the temporary copy gets (it picks the format): a plain one, else ``.csv``."""
+    suffix = Path(fname).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,9}", suffix) else ".csv"
+
+
+def _upload_name(fname: str) -> str:
+    """An uploaded file's name as messages show it: as the browser sent it (a '/' in it is part of the
+    name, as in ``<b>x</b>.csv``, not a folder), cut to 120 characters."""
+    name = fname.strip() or "upload"
+    return name if len(name) <= 120 else name[:117] + "..."
 
 
 def seed_demo(workspace: Workspace, *, seed: int = 13, author: str = "RE Studio") -> DatasetInfo:

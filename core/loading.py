@@ -21,7 +21,11 @@ What a load returns
 every check, and one :class:`~core.schema.InvalidRow` per problem in the rows that did not, so a user
 sees all problems of a row at once. ``n_records == len(frame) + number of distinct invalid rows``.
 :class:`~core.schema.DataError` is raised only when the file cannot be read as a whole (missing, not
-UTF-8, not JSON, required columns absent, no rows).
+UTF-8, not JSON, JSON nested too deep to parse, a header of more than :data:`MAX_CSV_COLUMNS` columns,
+required columns absent, no rows). Messages name the file as ``display_name`` (an upload's own name) or
+the path as given, never a temporary copy, and list at most a dozen column or key names.
+An id holding a zero-width or bidi-control character (:data:`core.schema.INVISIBLE_CHARS`) is an invalid
+row: such an id would look like another id, or read reversed, wherever it is shown.
 
 ``row`` is the 1-based record number in the file: the header is not counted, a CSV record spanning
 several lines counts once, blank lines count (so in an ordinary CSV ``row`` is the line number minus
@@ -57,6 +61,7 @@ import io
 import json
 import os
 import pickle
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,6 +75,7 @@ import pyarrow.csv as pcsv
 
 from core.schema import (
     COLUMNS,
+    INVISIBLE_CHARS_CLASS,
     KLUE_OFFICIAL_LABELS,
     KLUE_SCHEMA,
     ROLES,
@@ -78,6 +84,7 @@ from core.schema import (
     DataError,
     InvalidRow,
     LabelSchema,
+    invisible_codes,
 )
 
 #: Formats :func:`load_file` reads (``"auto"`` picks one of them).
@@ -132,6 +139,16 @@ _FIELD_RANK: dict[str, int] = {
     for name in names
 }
 _MAX_SHOWN = 60
+#: Longest file name a message repeats (longer names are cut).
+_MAX_NAME = 120
+#: Most columns a CSV header may have. The formats need six; a header of a million columns is not a
+#: dataset, and listing it would put megabytes into one message.
+MAX_CSV_COLUMNS = 1000
+#: Most column or key names one message lists.
+_MAX_LISTED = 12
+#: Nesting past this many levels is reported as the culprit when a JSON file is too deep to parse
+#: (a KLUE or TACRED record nests three levels: the list, the record, the entity).
+_JSON_DEPTH_REPORTED = 100
 
 
 @dataclass
@@ -183,8 +200,12 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _display(path: str | os.PathLike[str]) -> str:
-    return os.fspath(path)
+def _display(path: str | os.PathLike[str], display_name: str | None = None) -> str:
+    """The file's name in messages: ``display_name`` when given (an upload's original name: the server's
+    temporary copy means nothing to the user and should not be shown), else the path as given.
+    Cut to :data:`_MAX_NAME` characters so a pathological name cannot flood a message."""
+    text = display_name if display_name is not None else os.fspath(path)
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 3] + "..."
 
 
 def check_file(path: Path, name: str) -> None:
@@ -400,12 +421,27 @@ def _read_header(path: Path, name: str, encoding: str | None) -> list[str]:
             header = next(csv.reader(handle), None)
     except UnicodeDecodeError:
         raise _encoding_error(path, name, encoding) from None
-    except (csv.Error, OSError) as exc:
+    except csv.Error as exc:
         raise DataError(f"{name}: the header line cannot be read as CSV ({exc}).") from None
+    except OSError as exc:
+        raise DataError(f"{name} could not be read: {exc.strerror or type(exc).__name__}.") from None
     if not header or not any(h.strip() for h in header):
         raise DataError(f"{name} has no header line (the first line is blank).")
+    if len(header) > MAX_CSV_COLUMNS:
+        # Count only: the names themselves could be megabytes.
+        raise DataError(
+            f"{name}: header has {len(header):,} columns; expected at most {MAX_CSV_COLUMNS:,} "
+            f"(the dataset columns are {', '.join(CSV_REQUIRED + CSV_OPTIONAL)})."
+        )
     header[0] = header[0].lstrip("\ufeff")
     return header
+
+
+def _listing(names: Sequence[str]) -> str:
+    """Column or key names for a message: at most :data:`_MAX_LISTED`, each cut short, then how many more."""
+    shown = ", ".join(short_repr(n) for n in names[:_MAX_LISTED])
+    more = len(names) - _MAX_LISTED
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def read_csv_table(
@@ -417,8 +453,7 @@ def read_csv_table(
     if missing:
         hint = " (it looks tab-separated; save it as comma-separated CSV)" if "\t" in header[0] else ""
         raise DataError(
-            f"{name} lacks the required column(s) {', '.join(missing)}; its columns are "
-            f"{', '.join(map(repr, header))}{hint}."
+            f"{name} lacks the required column(s) {', '.join(missing)}; its columns are {_listing(header)}{hint}."
         )
     wanted = [c for c in (*required, *optional) if c in header]
     doubled = [c for c in wanted if header.count(c) > 1]
@@ -456,9 +491,10 @@ def read_csv_table(
             raise _encoding_error(path, name, encoding) from None
         if "Empty CSV file" in message:
             raise DataError(f"{name} has a header line but no data rows.") from None
-        raise DataError(f"{name} could not be parsed as CSV: {message}") from None
+        raise DataError(f"{name} could not be parsed as CSV: {message[:300]}") from None
     except OSError as exc:
-        raise DataError(f"{name} could not be read: {exc}") from None
+        # strerror, not str(exc): the latter repeats the path, a server temp path for an upload.
+        raise DataError(f"{name} could not be read: {exc.strerror or type(exc).__name__}.") from None
 
     frame = table.to_pandas(types_mapper={pa.string(): STR_DTYPE, pa.large_string(): STR_DTYPE}.get)
     id_index = header.index("id") if "id" in header else None
@@ -626,7 +662,7 @@ def _read_json_records(
     except json.JSONDecodeError as exc:
         return _read_json_lines(text, name, exc, notes)
     except RecursionError:
-        raise DataError(f"{name} nests JSON too deeply to be a dataset.") from None
+        raise _too_deep(name, text) from None
     if isinstance(data, dict) and ({"subject_entity", "token"} & data.keys()):
         return [(1, data)], []  # JSON lines holding a single record
     if not isinstance(data, list):
@@ -645,6 +681,8 @@ def _read_json_lines(
         is_lines = first is not None and isinstance(json.loads(lines[first]), dict)
     except json.JSONDecodeError:
         is_lines = False
+    except RecursionError:
+        raise _too_deep(name, text, line=(first or 0) + 1) from None
     if not is_lines:
         raise DataError(f"{name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg}).") from None
     records: list[tuple[int, Any]] = []
@@ -658,10 +696,39 @@ def _read_json_lines(
             records.append((number, json.loads(line)))
         except json.JSONDecodeError as exc:
             invalid.append(InvalidRow(number, "record", f"not valid JSON ({exc.msg} at column {exc.colno})"))
+        except RecursionError:
+            # Python's parser recurses once per level: a line nested thousands deep exhausts the stack.
+            raise _too_deep(name, text, line=number) from None
     notes.append("Read as JSON lines (one record per line).")
     if blank:
         notes.append(f"Skipped {blank} blank line(s).")
     return records, invalid
+
+
+def _deep_line(text: str, limit: int = _JSON_DEPTH_REPORTED) -> int | None:
+    """The 1-based line on which the JSON text first nests deeper than ``limit`` levels, or None.
+
+    Only run after a parse failed (it reads the whole text once more): strings are blanked first, so
+    brackets inside them do not count; a JSON string holds no raw line break, so lines stay put.
+    """
+    skeleton = re.sub(r'"(?:[^"\\\n]|\\.)*"', '""', text).encode("utf-8")
+    chars = np.frombuffer(skeleton, dtype=np.uint8)
+    step = np.isin(chars, (ord("["), ord("{"))).astype(np.int64) - np.isin(chars, (ord("]"), ord("}")))
+    deep = np.flatnonzero(np.cumsum(step) > limit)
+    if not len(deep):
+        return None
+    return int(np.count_nonzero(chars[: deep[0]] == ord("\n"))) + 1
+
+
+def _too_deep(name: str, text: str, *, line: int | None = None) -> DataError:
+    """The error for JSON nested too deep to parse, naming the line (found with :func:`_deep_line`
+    when the parser did not say)."""
+    line = line if line is not None else _deep_line(text)
+    where = f"{name} line {line}" if line is not None else name
+    return DataError(
+        f"{where}: nested too deep (more than {_JSON_DEPTH_REPORTED} levels of lists or objects; a dataset "
+        "record nests three)."
+    )
 
 
 def _json_flavour(records: Sequence[tuple[int, Any]], name: str) -> str:
@@ -673,7 +740,7 @@ def _json_flavour(records: Sequence[tuple[int, Any]], name: str) -> str:
         return "tacred-json"
     if "subject_entity" in keys:
         return "klue-json"
-    shown = ", ".join(sorted(keys)[:12]) or "none"
+    shown = _listing(sorted(keys)) or "none"
     raise DataError(
         f"{name} does not look like KLUE (guid, sentence, subject_entity, object_entity, label) or TACRED "
         f"(id, token, subj_start, ..., relation) records; keys found: {shown}."
@@ -927,6 +994,20 @@ def _finish(
     has_id = ids.notna().to_numpy()
     empty_id = ids.eq("").to_numpy(dtype=bool, na_value=False)
     flag(empty_id, fields["id"], "id is empty")
+    # An id with a zero-width or bidi-control character shows like another id (or reversed) in every
+    # table and message: refused here, so the ids a team sees are the ids it has.
+    hidden = ids.str.contains(INVISIBLE_CHARS_CLASS, regex=True).to_numpy(dtype=bool, na_value=False)
+    if hidden.any():
+        id_text = ids.to_numpy(dtype=object)
+        flag(
+            hidden,
+            fields["id"],
+            lambda p: (
+                "id contains invisible or direction-changing character(s) "
+                f"{', '.join(invisible_codes(id_text[p]))}; "
+                "remove them (they make an id look like another)"
+            ),
+        )
     repeated = ids.duplicated(keep="first").to_numpy()
     dup = repeated & has_id & ~empty_id
     if dup.any():
@@ -1056,6 +1137,7 @@ def load_file(
     schema: LabelSchema = KLUE_SCHEMA,
     label_map: Mapping[str, int] | None = None,
     encoding: str | None = None,
+    display_name: str | None = None,
 ) -> LoadResult:
     """Read a dataset file into the canonical frame, checking every row.
 
@@ -1074,6 +1156,8 @@ def load_file(
         result's schema takes its label order.
     encoding
         The file's encoding when it is not UTF-8 (e.g. ``"cp949"``).
+    display_name
+        The name messages give the file (an upload's original name); default: ``path`` as given.
 
     Returns
     -------
@@ -1085,7 +1169,7 @@ def load_file(
         The file cannot be read as a whole; the message names it and says what to do.
     """
     p = Path(path)
-    name = _display(path)
+    name = _display(path, display_name)
     if fmt != "auto" and fmt not in FORMATS:
         raise ValueError(f"fmt must be 'auto' or one of {FORMATS}, not {fmt!r}")
     _check_encoding_name(encoding)
@@ -1118,24 +1202,28 @@ def load_file(
         )
 
     records, unreadable = _read_json_records(p, name, encoding, notes)
-    if fmt == "auto":
-        fmt = _json_flavour(records, name)
-        notes.append(f"Detected format: {fmt}.")
-    extra = unreadable + _not_objects(records)
-    if fmt == "tacred-json":
-        _require_keys(records, TACRED_REQUIRED, name)
-        if schema is KLUE_SCHEMA and label_map is None and not _all_types_in(records, KLUE_SCHEMA):
-            schema = TACRED_SCHEMA
-            notes.append("TACRED file: rows are checked against the TACRED labels and entity types.")
-        cols = _tacred_columns(records)
-        fields = _field_names(fmt)
-    else:
-        # The official files say guid; competition-style JSON sometimes says id.
-        has_key = {k: any(isinstance(r, dict) and k in r for _, r in records) for k in ("guid", "id")}
-        id_key = "id" if has_key["id"] and not has_key["guid"] else "guid"
-        _require_keys(records, (id_key, *KLUE_JSON_REQUIRED), name)
-        cols = _klue_columns(records, id_key=id_key)
-        fields = _field_names(fmt, id_key)
+    try:
+        if fmt == "auto":
+            fmt = _json_flavour(records, name)
+            notes.append(f"Detected format: {fmt}.")
+        extra = unreadable + _not_objects(records)
+        if fmt == "tacred-json":
+            _require_keys(records, TACRED_REQUIRED, name)
+            if schema is KLUE_SCHEMA and label_map is None and not _all_types_in(records, KLUE_SCHEMA):
+                schema = TACRED_SCHEMA
+                notes.append("TACRED file: rows are checked against the TACRED labels and entity types.")
+            cols = _tacred_columns(records)
+            fields = _field_names(fmt)
+        else:
+            # The official files say guid; competition-style JSON sometimes says id.
+            has_key = {k: any(isinstance(r, dict) and k in r for _, r in records) for k in ("guid", "id")}
+            id_key = "id" if has_key["id"] and not has_key["guid"] else "guid"
+            _require_keys(records, (id_key, *KLUE_JSON_REQUIRED), name)
+            cols = _klue_columns(records, id_key=id_key)
+            fields = _field_names(fmt, id_key)
+    except RecursionError:
+        # A record that parsed can still be too deep to print or walk further up the stack.
+        raise _too_deep(name, _decode(p.read_bytes(), p, name, encoding)) from None
     return _finish(
         cols,
         extra_invalid=extra,
@@ -1150,8 +1238,14 @@ def load_file(
 
 def _all_types_in(records: Sequence[tuple[int, Any]], schema: LabelSchema) -> bool:
     allowed = set(schema.entity_types)
-    seen = {record.get(key) for _, record in records if isinstance(record, dict) for key in ("subj_type", "obj_type")}
-    seen.discard(None)
+    # Strings only: a list or an object in a type field is unhashable (and invalid, reported per row).
+    seen = {
+        value
+        for _, record in records
+        if isinstance(record, dict)
+        for value in (record.get("subj_type"), record.get("obj_type"))
+        if isinstance(value, str)
+    }
     return bool(seen) and seen <= allowed
 
 
@@ -1303,7 +1397,7 @@ def _normalise_label_map(obj: object, name: str) -> dict[str, int]:
     return mapping
 
 
-def load_label_map(path: str | os.PathLike[str]) -> dict[str, int]:
+def load_label_map(path: str | os.PathLike[str], *, display_name: str | None = None) -> dict[str, int]:
     """Read a label map (name -> number) from JSON or from a pickled dict, safely.
 
     Accepts ``dict_label_to_num`` (name -> number) or ``dict_num_to_label`` (number -> name, inverted
@@ -1311,7 +1405,7 @@ def load_label_map(path: str | os.PathLike[str]) -> dict[str, int]:
     :class:`DataError` without running anything. The numbers must be exactly 0..n-1.
     """
     p = Path(path)
-    name = _display(path)
+    name = _display(path, display_name)
     check_file(p, name)
     raw = p.read_bytes()
     is_pickle = p.suffix.lower() in (".pkl", ".pickle") or raw[:1] == b"\x80"
@@ -1330,6 +1424,8 @@ def load_label_map(path: str | os.PathLike[str]) -> dict[str, int]:
             obj = json.loads(_decode(raw, p, name, None))
         except json.JSONDecodeError as exc:
             raise DataError(f"{name} is neither JSON nor a pickle ({exc.msg} at line {exc.lineno}).") from None
+        except RecursionError:
+            raise _too_deep(name, _decode(raw, p, name, None)) from None
     return _normalise_label_map(obj, name)
 
 
@@ -1337,7 +1433,9 @@ def load_label_map(path: str | os.PathLike[str]) -> dict[str, int]:
 # gold labels
 
 
-def load_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA) -> pd.Series:
+def load_gold(
+    path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA, display_name: str | None = None
+) -> pd.Series:
     """Gold labels by id: from an ``id,label`` CSV, or from a labeled dataset file.
 
     Returns
@@ -1352,13 +1450,13 @@ def load_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA
         the row and the field.
     """
     p = Path(path)
-    name = _display(path)
+    name = _display(path, display_name)
     check_file(p, name)
     if _sniff(p) == "csv":
         header = _read_header(p, name, None)
         if "subject_entity" not in header and "sentence" not in header:
             return _load_simple_gold(p, name, schema)
-    result = load_file(p, schema=schema)
+    result = load_file(p, schema=schema, display_name=name)
     if result.invalid:
         first = result.invalid[0]
         more = f" (and {len(result.invalid) - 1} more problems)" if len(result.invalid) > 1 else ""

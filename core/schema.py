@@ -11,6 +11,7 @@ name, never by index across sources.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 NO_RELATION = "no_relation"
@@ -289,3 +290,45 @@ class DataError(Exception):
     The message names the file and says what to do; the CLI prints it on one
     line and exits 2, the views show it as an error box.
     """
+
+
+#: Characters that draw nothing or reorder the text around them: zero-width space, non-joiner and joiner,
+#: the left-to-right / right-to-left marks (U+200B-U+200F), the bidi embeddings and overrides
+#: (U+202A-U+202E), the bidi isolates (U+2066-U+2069) and the byte-order mark (U+FEFF). In an id or a
+#: name they make two different values look the same, or make ``report\u202etxt.exe`` read as
+#: ``reportexe.txt``. The character class is also valid RE2 (pyarrow's vectorised regex).
+INVISIBLE_CHARS_CLASS = "[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+INVISIBLE_CHARS = re.compile(INVISIBLE_CHARS_CLASS)
+
+
+def invisible_codes(text: str) -> list[str]:
+    """The invisible or direction-changing characters in ``text`` as codes (``U+202E``), first seen first."""
+    return list(dict.fromkeys(f"U+{ord(c):04X}" for c in INVISIBLE_CHARS.findall(text)))
+
+
+#: Longest dataset name: names are shown in the sidebar, page titles and file names.
+MAX_DATASET_NAME = 80
+
+
+def check_dataset_name(name: str) -> str:
+    """The dataset name, stripped, or :class:`DataError` saying what is wrong with it.
+
+    Names are shown everywhere (sidebar, messages, download file names), so they must be short, one line,
+    and look like what they are: no control, zero-width or bidi characters.
+    """
+    name = name.strip()
+    if not name:
+        raise DataError("A dataset needs a name.")
+    if len(name) > MAX_DATASET_NAME:
+        raise DataError(
+            f"Dataset names are at most {MAX_DATASET_NAME} characters; this one has {len(name):,}. Type a shorter name."
+        )
+    hidden = invisible_codes(name)
+    if hidden:
+        raise DataError(
+            f"The dataset name contains invisible or direction-changing character(s) {', '.join(hidden)}; "
+            "type the name without them."
+        )
+    if any(ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" for c in name):
+        raise DataError("The dataset name contains a line break or another control character; use one line.")
+    return name

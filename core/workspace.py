@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from core import database
 from core.atomic import READ_ONLY, atomic_write_bytes
-from core.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema
+from core.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema, check_dataset_name
 
 DEFAULT_HOME = "workspace"
 PARTS: tuple[str, ...] = ("train", "test")
@@ -307,9 +307,14 @@ class Workspace:
         target = self.root / "files" / f"{digest[:12]}_{safe}"
         if not target.exists():
             tmp = target.with_name(f".{target.name}.tmp")
-            shutil.copyfile(source, tmp)
-            os.chmod(tmp, READ_ONLY)
-            os.replace(tmp, target)
+            try:
+                shutil.copyfile(source, tmp)
+                os.chmod(tmp, READ_ONLY)
+                os.replace(tmp, target)
+            except BaseException:
+                # A copy cut short (disk full, interrupted) must not stay behind as a stray temp file.
+                tmp.unlink(missing_ok=True)
+                raise
             if created is not None:
                 created.append(target)
         return target, digest
@@ -328,9 +333,7 @@ class Workspace:
         The frames are written as parquet before the database row appears, so a
         dataset listed in the database always has its files.
         """
-        name = name.strip()
-        if not name:
-            raise DataError("A dataset needs a name.")
+        name = check_dataset_name(name)
         if any(d.name == name for d in self.datasets()):
             raise DataError(f"A dataset named {name!r} already exists in this workspace; pick another name.")
         folder: Path | None = None
@@ -349,6 +352,17 @@ class Workspace:
                 shutil.rmtree(folder, ignore_errors=True)
             raise
         return self.dataset(dataset_id)
+
+    def remove_new_dataset(self, dataset_id: int) -> None:
+        """Take back a dataset an import has just added, when the import fails after adding it: its rows
+        in every table and its folder. Meant for that moment only (nobody has edited it yet); stored
+        original files are the import's to remove, since another dataset may share them."""
+        with self._transaction() as con:
+            for table in ("corrections", "change_sets", "splits", "dataset_parts", "datasets"):
+                column = "id" if table == "datasets" else "dataset_id"
+                con.execute(f"DELETE FROM {table} WHERE {column} = ?", (dataset_id,))  # fixed names, no input
+        shutil.rmtree(self.root / "datasets" / str(dataset_id), ignore_errors=True)
+        self._frames = {k: v for k, v in self._frames.items() if k[0] != dataset_id}
 
     @staticmethod
     def _write_parts(

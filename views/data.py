@@ -11,7 +11,7 @@ from core import crossval, display, fixes, label_issues
 from core.augment import entity_swap
 from core.export import export_frame
 from core.importing import MAX_UPLOAD_MB, import_uploaded
-from core.schema import SCHEMAS, DataError
+from core.schema import MAX_DATASET_NAME, SCHEMAS, DataError
 from core.splits import create_split
 from core.workspace import ConflictError, DatasetInfo, RowChange
 from views import common
@@ -25,13 +25,20 @@ FORMAT_LABELS = {"csv": "competition CSV", "klue-json": "KLUE JSON", "tacred-jso
 
 ws = common.workspace()
 root = str(ws.root)
-author = (st.session_state.get("author") or "").strip()
+# Who acts: the signed-in account with OIDC, else the name typed in the sidebar. Read again in every
+# callback (a callback runs before this script, with the previous run's globals).
+author = common.identity()
+#: Whether this session may change anything (edits, undo, imports, splits, retraining); viewers browse
+#: and download. Write buttons are disabled for viewers and every write callback checks again.
+editor = common.can_edit()
 
 
 # -- actions (run as button callbacks, before the page redraws) -------------------------------
 def apply(
     dataset_id: int, changes: list[RowChange], reason: str, part: str = "train", confirm_key: str | None = None
 ) -> None:
+    if not common.require_editor("Changing rows"):
+        return
     if confirm_key is not None:
         confirmed = bool(st.session_state.get(confirm_key))
         # One confirmation, one action: the box is cleared whatever happens next.
@@ -42,31 +49,37 @@ def apply(
     if not changes:
         common.flash("info", "Nothing to change.")
         return
-    if not author:
+    who = common.identity()
+    if not who:
         common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
         return
     try:
-        change_id = ws.apply_changes(dataset_id, part, changes, author=author, reason=reason)
+        change_id = ws.apply_changes(dataset_id, part, changes, author=who, reason=reason)
     except (ConflictError, DataError, ValueError) as exc:
-        common.flash("error", str(exc))
+        # Messages quote row ids and values from the data: shown as text, never as markdown.
+        common.flash("error", display.plain(exc))
         return
     if change_id:
         common.flash(
             "success",
-            f"Saved change #{change_id} ({len(changes):,} row(s)): {reason}. Undo it from the audit log.",
+            f"Saved change #{change_id} ({len(changes):,} row(s)): {display.plain(reason)}. "
+            "Undo it from the audit log.",
         )
     else:
         common.flash("info", "Nothing changed: the row(s) already had those values.")
 
 
 def undo(dataset_id: int, change_id: int, redoes: int | None = None) -> None:
-    if not author:
+    if not common.require_editor("Undoing a change"):
+        return
+    who = common.identity()
+    if not who:
         common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
         return
     try:
-        new_id = ws.undo(dataset_id, change_id, author=author)
+        new_id = ws.undo(dataset_id, change_id, author=who)
     except (ConflictError, DataError, ValueError) as exc:
-        common.flash("error", f"Not undone: {exc}")
+        common.flash("error", f"Not undone: {display.plain(exc)}")
         return
     if redoes is None:
         common.flash("success", f"Undid change #{change_id} (logged as #{new_id}).")
@@ -104,6 +117,7 @@ def bulk_button(
     a checkbox naming the row count is ticked; the count is in the checkbox's key, so a filter
     that changes the rows shown asks again."""
     confirm_key = None
+    disabled = disabled or not editor
     button = st.empty()  # the button above its checkbox, so a row of bulk buttons stays aligned
     if len(changes) > CONFIRM_OVER and not disabled:
         confirm_key = f"{key}_confirm_{len(changes)}"
@@ -180,6 +194,8 @@ def run_import() -> None:
     """The Import button's callback. It runs before app.py draws the sidebar, which is the only
     moment the sidebar's ``dataset`` selectbox may be switched to the new dataset."""
     state = st.session_state
+    if not common.require_editor("Importing a dataset"):
+        return
     train = state.get(_import_key("import_train"))
     if train is None:
         state[IMPORT_SUMMARY] = ("error", "Choose a train file to import.")
@@ -197,10 +213,11 @@ def run_import() -> None:
             files,
             schema_name=state.get(_import_key("import_schema"), "klue"),
             encoding=None if encoding == "utf-8" else encoding,
-            author=author or "unknown",
+            author=common.identity() or "unknown",
         )
     except (DataError, ValueError, OSError) as exc:
-        state[IMPORT_SUMMARY] = ("error", f"Not imported: {exc}")
+        # The message quotes file names and column names from the upload: text, not markdown.
+        state[IMPORT_SUMMARY] = ("error", f"Not imported: {display.plain(exc)}")
         return
     name = report.dataset.name
     state["dataset"] = name
@@ -217,7 +234,7 @@ def run_import() -> None:
                 bad,
             )
         )
-    state[IMPORT_SUMMARY] = ("ok", name, parts)
+    state[IMPORT_SUMMARY] = ("ok", name, parts, report.notes)
 
 
 def show_import_summary() -> None:
@@ -228,8 +245,10 @@ def show_import_summary() -> None:
     if summary[0] == "error":
         st.error(summary[1], icon=":material/error:")
         return
-    _, name, parts = summary
+    _, name, parts, notes = summary
     st.success(f"Imported **{display.plain(name)}**; it is now the selected dataset.", icon=":material/check_circle:")
+    for note in notes:
+        st.info(display.plain(note))
     for part, message, bad in parts:
         if len(bad):
             st.warning(message)
@@ -241,9 +260,17 @@ def show_import_summary() -> None:
 
 def import_form() -> None:
     show_import_summary()
+    if not editor:
+        common.require_editor("Importing a dataset")
+        return
     with st.form("import_form", clear_on_submit=False):
         st.markdown("**Import a dataset** — competition CSV, official KLUE JSON or TACRED JSON.")
-        st.text_input("Name", key=_import_key("import_name"), placeholder="e.g. klue-re v1 (team copy)")
+        st.text_input(
+            "Name",
+            key=_import_key("import_name"),
+            placeholder="e.g. klue-re v1 (team copy)",
+            max_chars=MAX_DATASET_NAME,
+        )
         c1, c2, c3 = st.columns(3)
         c1.file_uploader("Train file", type=["csv", "json", "jsonl"], key=_import_key("import_train"))
         c2.file_uploader("Test file (optional)", type=["csv", "json", "jsonl"], key=_import_key("import_test"))
@@ -397,6 +424,7 @@ def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
             "Accept",
             key=f"accept_type_{flag.id}_{flag.role}",
             type="primary",
+            disabled=not editor,
             on_click=apply,
             args=(
                 info.id,
@@ -452,6 +480,7 @@ def duplicates_section(info: DatasetInfo, report, train: pd.DataFrame, versions:
         c2.button(
             f"Drop {len(group) - 1} copies",
             key=f"dup_drop_{i}",
+            disabled=not editor,
             on_click=apply,
             args=(info.id, fixes.drop_duplicate_copies([group], versions), "duplicate: dropped extra copies"),
         )
@@ -486,6 +515,7 @@ def conflicts_section(info: DatasetInfo, report, train: pd.DataFrame, versions: 
         c2.button(
             "Keep this label",
             key=f"conf_resolve_{i}",
+            disabled=not editor,
             on_click=apply,
             args=(info.id, fixes.resolve_conflict(rows, keep, versions), f"label conflict: kept {keep}"),
         )
@@ -536,7 +566,7 @@ def offsets_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Ma
         c2.button(
             "Use suggested span",
             key=f"off_accept_{m.id}_{m.role}",
-            disabled=pd.isna(m.suggested_start),
+            disabled=pd.isna(m.suggested_start) or not editor,
             on_click=apply,
             args=(
                 info.id,
@@ -561,13 +591,18 @@ def overlap_section(report) -> None:
 
 
 def retrain(info: DatasetInfo, oof_meta: dict) -> None:
+    if not common.require_editor("Retraining"):
+        return
     try:
         job = crossval.retrain_cleaned(root, info.id, oof_meta=oof_meta)
     except (ValueError, DataError) as exc:
-        common.flash("error", str(exc))
+        common.flash("error", display.plain(exc))
         return
     parent = f"; the Train view overlays it with job #{job.parent_id}" if job.parent_id else ""
-    common.flash("success", f"Queued job #{job.id} {job.name!r} on revision {ws.revision(info.id)}{parent}.")
+    common.flash(
+        "success",
+        f"Queued job #{job.id} {display.plain(repr(job.name))} on revision {ws.revision(info.id)}{parent}.",
+    )
 
 
 def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revision: int) -> None:
@@ -597,7 +632,8 @@ def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revisio
     issues, nr_view, meta = common.label_issues(root, info.id, revision, str(path), threshold)
     if meta.get("revision") != revision:
         st.caption(
-            f"Probabilities from revision {meta.get('revision')} (k={meta.get('k')}); the data changed since, "
+            f"Probabilities from revision {display.plain(meta.get('revision'))} (k={display.plain(meta.get('k'))}); "
+            "the data changed since, "
             "so relabelled rows keep their old scores until the next cross-validation."
         )
     table = issues if view == "Confident learning" else nr_view
@@ -657,6 +693,7 @@ def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revisio
         "Retrain from the cleaned revision",
         key="li_retrain",
         icon=":material/replay:",
+        disabled=not editor,
         on_click=retrain,
         args=(info, meta),
         help="Trains the cross-validation's config on the current (corrected) rows, as a new job.",
@@ -667,7 +704,8 @@ def invalid_section(info: DatasetInfo) -> None:
     for part in info.parts:
         bad = ws.invalid_rows(info.id, part)
         st.markdown(
-            f"**{part}** ({info.parts[part].original_name}): {bad['row'].nunique() if len(bad) else 0:,} invalid rows"
+            f"**{part}** ({display.plain(info.parts[part].original_name)}): "
+            f"{bad['row'].nunique() if len(bad) else 0:,} invalid rows"
         )
         if len(bad):
             st.dataframe(bad, hide_index=True, width="stretch", height=240, key=f"invalid_{part}")
@@ -722,7 +760,7 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     frame = frames[part]
     match = frame[frame["id"] == row_id]
     if match.empty:
-        st.error(f"No row with id {row_id!r} in {part}.")
+        st.error(f"No row with id {display.plain(repr(row_id))} in {part}.")
         return
     row = match.iloc[0]
     # Remember the version this person loaded: saving against it refuses a concurrent edit.
@@ -740,46 +778,50 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     schema = info.schema
     key = f"{info.id}_{part}_{row_id}_{loaded}"
     labels = list(schema.labels)
-    with st.form(f"edit_form_{key}"):
-        label = st.selectbox(
-            "Label",
-            labels,
-            index=labels.index(row["label"]) if row["label"] in labels else 0,
-            key=f"edit_label_{key}",
-        )
-        spans = {}
-        for role, name in (("subj", "Subject"), ("obj", "Object")):
-            types = list(schema.subject_types if role == "subj" else schema.object_types)
-            types += [t for t in schema.entity_types if t not in types]
-            c1, c2, c3 = st.columns(3)
-            start = c1.number_input(
-                f"{name} start",
-                0,
-                len(row["sentence"]) - 1,
-                int(row[f"{role}_start"]),
-                key=f"edit_{role}_start_{key}",
+    saved = False
+    if not editor:
+        common.require_editor("Editing a row")
+    else:
+        with st.form(f"edit_form_{key}"):
+            label = st.selectbox(
+                "Label",
+                labels,
+                index=labels.index(row["label"]) if row["label"] in labels else 0,
+                key=f"edit_label_{key}",
             )
-            end = c2.number_input(
-                f"{name} end (inclusive)",
-                0,
-                len(row["sentence"]) - 1,
-                int(row[f"{role}_end"]),
-                key=f"edit_{role}_end_{key}",
-            )
-            etype = c3.selectbox(
-                f"{name} type",
-                types,
-                index=types.index(row[f"{role}_type"]) if row[f"{role}_type"] in types else 0,
-                key=f"edit_{role}_type_{key}",
-            )
-            spans[role] = (int(start), int(end), str(etype))
-        reason = st.text_input("Reason", key=f"edit_reason_{key}", placeholder="why (goes to the audit log)")
-        saved = st.form_submit_button("Save", type="primary")
+            spans = {}
+            for role, name in (("subj", "Subject"), ("obj", "Object")):
+                types = list(schema.subject_types if role == "subj" else schema.object_types)
+                types += [t for t in schema.entity_types if t not in types]
+                c1, c2, c3 = st.columns(3)
+                start = c1.number_input(
+                    f"{name} start",
+                    0,
+                    len(row["sentence"]) - 1,
+                    int(row[f"{role}_start"]),
+                    key=f"edit_{role}_start_{key}",
+                )
+                end = c2.number_input(
+                    f"{name} end (inclusive)",
+                    0,
+                    len(row["sentence"]) - 1,
+                    int(row[f"{role}_end"]),
+                    key=f"edit_{role}_end_{key}",
+                )
+                etype = c3.selectbox(
+                    f"{name} type",
+                    types,
+                    index=types.index(row[f"{role}_type"]) if row[f"{role}_type"] in types else 0,
+                    key=f"edit_{role}_type_{key}",
+                )
+                spans[role] = (int(start), int(end), str(etype))
+            reason = st.text_input("Reason", key=f"edit_reason_{key}", placeholder="why (goes to the audit log)")
+            saved = st.form_submit_button("Save", type="primary")
     if saved:
         try:
             change = fixes.edit_row(row, loaded, label=label, subj=spans["subj"], obj=spans["obj"])
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(display.plain(exc))
         else:
             apply(info.id, [change], reason.strip() or "manual edit", part)
             if st.session_state.get("_flash", ("",))[0] == "success":
@@ -789,6 +831,7 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
     c1.button(
         "Restore row" if dropped else "Drop row",
         key=f"edit_drop_{key}",
+        disabled=not editor,
         on_click=apply,
         args=(
             info.id,
@@ -808,6 +851,9 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
             time=[when(t) for t in newest_first["created_at"]],
             before=newest_first["before"].astype(str),
             after=newest_first["after"].astype(str),
+            # Typed by people: a bidi override or zero-width character is shown as its code.
+            author=newest_first["author"].map(display.visible),
+            reason=newest_first["reason"].map(display.visible),
         )
         st.dataframe(
             table[["change", "time", "author", "field", "before", "after", "reason"]],
@@ -824,6 +870,7 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
         c2.button(
             f"Undo change #{last}" + (f" (redo #{redoes})" if redoes is not None else ""),
             key="edit_undo_last",
+            disabled=not editor,
             on_click=undo,
             args=(info.id, last, redoes),
         )
@@ -837,16 +884,24 @@ def audit_log(info: DatasetInfo) -> None:
     undone = ws.undone_by(info.id)
     st.markdown("**Latest changes**")
     for entry in log.iloc[::-1].head(5).itertuples():
-        # Names and reasons are typed by people: escaped, so they show as typed, never as markdown.
-        who, why = display.plain(entry.author), display.plain(entry.reason)
+        # Names, reasons, row ids and values come from people and files: escaped, so they show as typed.
+        # No code spans around them: a backslash does not escape a backtick inside one, so an id holding
+        # a backtick would end the span and the rest would be read as markdown.
+        who, why, rid = display.plain(entry.author), display.plain(entry.reason), display.plain(entry.row_id)
+        before, after = display.plain(entry.before), display.plain(entry.after)
         st.markdown(
-            f"`#{entry.change_id}` **{who}** · {when(entry.created_at)} · row `{entry.row_id}` · "
-            f"{entry.field}: `{entry.before}` → `{entry.after}` · _{why}_",
+            f"`#{entry.change_id}` **{who}** · {when(entry.created_at)} · row **{rid}** · "
+            f"{display.plain(entry.field)}: {before} → {after} · _{why}_",
             help=None,
         )
     c1, c2, c3 = st.columns(3)
     who = c1.multiselect(
-        "Author", sorted(log["author"].unique()), key="log_author", persist_state=SESSION, placeholder="everyone"
+        "Author",
+        sorted(log["author"].unique()),
+        format_func=display.visible,
+        key="log_author",
+        persist_state=SESSION,
+        placeholder="everyone",
     )
     fields = c2.multiselect(
         "Field", sorted(log["field"].unique()), key="log_field", persist_state=SESSION, placeholder="all fields"
@@ -864,6 +919,8 @@ def audit_log(info: DatasetInfo) -> None:
         time=[when(t) for t in view["created_at"]],
         before=view["before"].astype(str),
         after=view["after"].astype(str),
+        author=view["author"].map(display.visible),
+        reason=view["reason"].map(display.visible),
         **{"undone by": [f"#{undone[c]}" if c in undone else "" for c in view["change"]]},
     )
     st.dataframe(
@@ -888,7 +945,9 @@ def audit_log(info: DatasetInfo) -> None:
         entry = sets.loc[cid]
         # The undone mark goes first: long reasons are cut off at the end of the line.
         mark = f" (undone by #{undone[cid]})" if cid in undone else ""
-        return f"#{cid}{mark} · {entry['reason']} · {entry['author']}, {when(entry['time'])} · {entry['rows']:,} row(s)"
+        # Select-box options are drawn as plain text: no markdown escaping, but hidden characters shown.
+        reason, who = display.visible(entry["reason"]), display.visible(entry["author"])
+        return f"#{cid}{mark} · {reason} · {who}, {when(entry['time'])} · {entry['rows']:,} row(s)"
 
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     live = [c for c in change_ids if c not in undone]
@@ -911,6 +970,7 @@ def audit_log(info: DatasetInfo) -> None:
         c2.button(
             f"Undo change #{pick}" + (f" (redo #{redoes})" if redoes is not None else ""),
             key="log_undo",
+            disabled=not editor,
             on_click=undo,
             args=(info.id, pick, redoes),
         )
@@ -968,7 +1028,8 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
     split = ws.split(info.id)
     if split:
         st.markdown(
-            f"`{split.name}`: **{len(split.train_ids):,}** train / **{len(split.dev_ids):,}** dev ids, "
+            f"**{display.plain(split.name)}**: **{len(split.train_ids):,}** train / "
+            f"**{len(split.dev_ids):,}** dev ids, "
             f"stratified by label, seed {split.seed}, made at revision {split.revision} on {when(split.created_at)} "
             f"by {display.plain(split.created_by)}. "
             "Every training run and ensemble uses these ids."
@@ -986,18 +1047,26 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
             key="split_download",
             on_click="ignore",
         )
-    with st.form("split_form"):
-        c1, c2 = st.columns(2)
-        fraction = c1.slider("Dev share", 0.05, 0.3, split.dev_fraction if split else 0.1, 0.01, key="split_fraction")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, split.seed if split else 42, key="split_seed")
-        remake = st.form_submit_button("Remake the split from the current rows")
-    if remake:
-        try:
-            made = create_split(ws, info.id, dev_fraction=fraction, seed=int(seed), author=author or "unknown")
-        except ValueError as exc:
-            st.error(str(exc))
-        else:
-            st.success(f"New split: {len(made.train_ids):,} train / {len(made.dev_ids):,} dev.")
+    if editor:
+        with st.form("split_form"):
+            c1, c2 = st.columns(2)
+            fraction = c1.slider(
+                "Dev share", 0.05, 0.3, split.dev_fraction if split else 0.1, 0.01, key="split_fraction"
+            )
+            seed = c2.number_input("Seed", 0, 2**31 - 1, split.seed if split else 42, key="split_seed")
+            remake = st.form_submit_button("Remake the split from the current rows")
+        # Checked again at the click: the session may have lost its editor right since the form was drawn.
+        if remake and common.require_editor("Making a dev split"):
+            try:
+                made = create_split(
+                    ws, info.id, dev_fraction=fraction, seed=int(seed), author=common.identity() or "unknown"
+                )
+            except ValueError as exc:
+                st.error(display.plain(exc))
+            else:
+                st.success(f"New split: {len(made.train_ids):,} train / {len(made.dev_ids):,} dev.")
+    else:
+        common.require_editor("Making a dev split")
     st.divider()
     st.markdown("#### Import another dataset")
     import_form()
@@ -1039,7 +1108,9 @@ cols[2].metric("Invalid rows", f"{counts['Invalid rows']:,}")
 cols[3].metric("Type flags", f"{counts['Type flags']:,}")
 cols[4].metric("Duplicates · conflicts", f"{counts['Duplicates']:,} · {counts['Conflicts']:,}")
 cols[5].metric("Revision", revision, help="Grows with every saved change set.")
-if not author:
+if not editor:
+    st.caption(":material/lock: Read-only session: browse and download; changes, imports and splits are for editors.")
+elif not author:
     st.caption(":material/info: Set your name in the sidebar to make corrections.")
 
 section = (
