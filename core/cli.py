@@ -124,6 +124,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
             print(f"  row {row.row}, field {row.field}: {row.reason}")
         if len(result.invalid) > 20:
             print(f"  ... {len(result.invalid) - 20} more problems (see the Data view for the full list)")
+    for note in report.notes:
+        print(f"Note: {note}")
     print(f"Dataset #{report.dataset.id} {report.dataset.name!r} imported.")
     return 0
 

@@ -594,7 +594,7 @@ def retrain(info: DatasetInfo, oof_meta: dict) -> None:
     if not common.require_editor("Retraining"):
         return
     try:
-        job = crossval.retrain_cleaned(root, info.id, oof_meta=oof_meta)
+        job = crossval.retrain_cleaned(root, info.id, oof_meta=oof_meta, owner=common.identity())
     except (ValueError, DataError) as exc:
         common.flash("error", display.plain(exc))
         return
