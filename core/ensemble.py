@@ -54,15 +54,27 @@ Picking the best of thousands of combinations on the same rows that score it ove
 For several seeded splits of the dev ids in two halves, the procedure selects on one half (both the
 best single member and the ensemble) and both are scored on the other half; the report gives the
 mean and spread of the held-out gain next to the in-sample one.
+
+Uploads
+-------
+The Ensemble view saves uploaded prediction files in one private folder per session
+(:func:`session_upload_dir`) and, on every run, deletes the folders of sessions the server no longer
+holds and any untouched for a day (:func:`sweep_upload_folders`, deciding with the pure
+:func:`stale_upload_folders`). Messages and recipes name an upload by its own file name
+(:attr:`MemberSet.shown_as`), never by the server path it was saved under.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import tempfile
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -120,6 +132,9 @@ class MemberSet:
         Where each member came from (a file path).
     test_paths : tuple of (str or None)
         Each member's test predictions file, when it has one (for :func:`export_test`).
+    shown_as : mapping of str to str
+        The name to show for a file path in messages and the recipe: uploads are saved under server
+        temp names that mean nothing to the person who uploaded them (empty: paths are shown as they are).
     """
 
     names: tuple[str, ...]
@@ -129,6 +144,11 @@ class MemberSet:
     label_names: tuple[str, ...]
     sources: tuple[str, ...]
     test_paths: tuple[str | None, ...]
+    shown_as: Mapping[str, str] = field(default_factory=dict)
+
+    def shown(self, path: str | None) -> str | None:
+        """``path`` as the user knows it (the uploaded file's own name), else the path itself."""
+        return None if path is None else self.shown_as.get(path, path)
 
     @property
     def no_relation(self) -> int:
@@ -208,6 +228,15 @@ def _read_member(path: str | os.PathLike[str], label_names: Sequence[str]) -> tu
     return ids, probs
 
 
+def _renamed(exc: DataError, shown_as: Mapping[str, str]) -> DataError:
+    """``exc`` with every saved path in its message replaced by the name the user knows the file by."""
+    text = str(exc)
+    # Longest first: one saved path may be the prefix of another (dev/1.csv, dev/1.csv.gz).
+    for path in sorted(shown_as, key=len, reverse=True):
+        text = text.replace(path, shown_as[path])
+    return DataError(text)
+
+
 def _unique_names(names: Sequence[str]) -> tuple[str, ...]:
     seen: dict[str, int] = {}
     out = []
@@ -224,6 +253,7 @@ def members_from_files(
     schema: LabelSchema = KLUE_SCHEMA,
     names: Sequence[str] | None = None,
     test_paths: Sequence[str | os.PathLike[str] | None] | None = None,
+    shown_as: Mapping[str | os.PathLike[str], str] | None = None,
 ) -> MemberSet:
     """Members from submission-format CSVs (``id,pred_label,probs``) and a gold file.
 
@@ -238,6 +268,9 @@ def members_from_files(
         Display names (default: the file names).
     test_paths : sequence of (path or None), keyword-only
         Each member's test predictions, for :func:`export_test`.
+    shown_as : mapping of path to str, keyword-only
+        What to call a file in messages instead of its path (an upload's original name); kept on the
+        result as :attr:`MemberSet.shown_as` for :func:`export_test` and :func:`recipe`.
 
     Raises
     ------
@@ -248,27 +281,32 @@ def members_from_files(
     """
     if not pred_paths:
         raise DataError("An ensemble needs at least one prediction file.")
-    gold_ids, labels = read_gold(gold_path, schema=schema)
-    gold_name = os.fspath(gold_path)
-    label_names = tuple(schema.labels)
-    probs = []
-    for path in pred_paths:
-        ids, p = _read_member(path, label_names)
-        probs.append(_align(os.fspath(path), ids, p, gold_ids, gold_name))
-    shown = list(names) if names is not None else [Path(p).stem for p in pred_paths]
-    if len(shown) != len(pred_paths):
-        raise ValueError(f"names has {len(shown)} entries for {len(pred_paths)} prediction files.")
+    shown = {os.fspath(path): name for path, name in (shown_as or {}).items()}
+    try:
+        gold_ids, labels = read_gold(gold_path, schema=schema)
+        gold_name = os.fspath(gold_path)
+        label_names = tuple(schema.labels)
+        probs = []
+        for path in pred_paths:
+            ids, p = _read_member(path, label_names)
+            probs.append(_align(os.fspath(path), ids, p, gold_ids, gold_name))
+    except DataError as exc:
+        raise _renamed(exc, shown) from exc
+    member_names = list(names) if names is not None else [Path(p).stem for p in pred_paths]
+    if len(member_names) != len(pred_paths):
+        raise ValueError(f"names has {len(member_names)} entries for {len(pred_paths)} prediction files.")
     tests = list(test_paths) if test_paths is not None else [None] * len(pred_paths)
     if len(tests) != len(pred_paths):
         raise ValueError(f"test_paths has {len(tests)} entries for {len(pred_paths)} prediction files.")
     return MemberSet(
-        names=_unique_names(shown),
+        names=_unique_names(member_names),
         ids=tuple(gold_ids),
         labels=labels,
         probs=np.stack(probs),
         label_names=label_names,
         sources=tuple(os.fspath(p) for p in pred_paths),
         test_paths=tuple(None if t is None else os.fspath(t) for t in tests),
+        shown_as=shown,
     )
 
 
@@ -940,8 +978,8 @@ def recipe(
         "members": [
             {
                 "name": members.names[i],
-                "dev_predictions": members.sources[i],
-                "test_predictions": members.test_paths[i],
+                "dev_predictions": members.shown(members.sources[i]),
+                "test_predictions": members.shown(members.test_paths[i]),
             }
             for i in chosen
         ],
@@ -979,16 +1017,19 @@ def export_test(members: MemberSet, *, method: str, weights: Sequence[float], ou
         raise DataError(f"No test predictions for {_examples(lacking)}: the export needs every chosen member's.")
     first_ids: list[str] = []
     probs = []
-    for i in chosen:
-        path = members.test_paths[i]
-        assert path is not None
-        ids, p = _read_member(path, members.label_names)
-        if not probs:
-            first_ids = ids
-            probs.append(p)
-        else:
-            first = members.test_paths[chosen[0]]
-            probs.append(_align(f"{members.names[i]} ({path})", ids, p, first_ids, f"{first}"))
+    try:
+        for i in chosen:
+            path = members.test_paths[i]
+            assert path is not None
+            ids, p = _read_member(path, members.label_names)
+            if not probs:
+                first_ids = ids
+                probs.append(p)
+            else:
+                first = members.test_paths[chosen[0]]
+                probs.append(_align(f"{members.names[i]} ({path})", ids, p, first_ids, f"{first}"))
+    except DataError as exc:
+        raise _renamed(exc, members.shown_as) from exc
     test_set = replace(
         members.take_members(chosen),
         ids=tuple(first_ids),
@@ -998,6 +1039,111 @@ def export_test(members: MemberSet, *, method: str, weights: Sequence[float], ou
     _, scores = ensemble_probs(test_set, method=method, weights=[weights[i] for i in chosen])
     write_submission(out, first_ids, scores, label_names=members.label_names)
     return first_ids, scores
+
+
+# --------------------------------------------------------------------------------------------------
+# uploaded files
+
+#: A session upload folder untouched this long is deleted even when its session still seems alive.
+UPLOAD_MAX_AGE_S = 24 * 3600
+_SESSION_PREFIX = "s-"
+
+
+def upload_root() -> Path:
+    """The parent of the sessions' upload folders: one per server user in the system temp folder
+    (the user id keeps two servers on one machine out of each other's uploads)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"restudio-ensemble-uploads-{uid}"
+
+
+def session_folder_name(session_id: str) -> str:
+    """A session's upload folder name: a digest, so any session id makes one safe path component."""
+    return _SESSION_PREFIX + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
+
+
+def session_upload_dir(session_id: str, *, root: Path | None = None) -> Path:
+    """The session's upload folder (made, private to the server user).
+
+    Raises
+    ------
+    OSError
+        The parent is a link or belongs to another user (a shared ``/tmp`` where someone put it first):
+        uploads are not written there.
+    """
+    root = upload_root() if root is None else root
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = root.lstat()
+    if root.is_symlink() or not root.is_dir() or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        raise OSError(f"the upload folder {root.name} is not a private folder of this server")
+    folder = root / session_folder_name(session_id)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def stale_upload_folders(
+    folders: Mapping[str, float],
+    active_sessions: Collection[str] | None,
+    *,
+    now: float,
+    max_age_s: float = UPLOAD_MAX_AGE_S,
+) -> list[str]:
+    """Which session upload folders to delete (sorted names); decides only, deletes nothing.
+
+    Parameters
+    ----------
+    folders : mapping of str to float
+        Folder name (:func:`session_folder_name`) to the last time anything in it changed (epoch s).
+    active_sessions : collection of str, or None
+        Ids of the sessions the server still holds. A folder of any other session goes: Streamlit has no
+        reliable hook for a session's end, so the folders are swept on the next run of any session.
+        None when they cannot be known (no Streamlit runtime, as in AppTest): age alone decides.
+    now, max_age_s : float
+        A folder untouched for more than ``max_age_s`` goes whatever its session.
+    """
+    live = None if active_sessions is None else {session_folder_name(s) for s in active_sessions}
+    return sorted(
+        name
+        for name, touched in folders.items()
+        if (live is not None and name not in live) or now - touched > max_age_s
+    )
+
+
+def _last_touched(folder: Path) -> float:
+    newest = folder.lstat().st_mtime
+    for current, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            newest = max(newest, os.lstat(os.path.join(current, name)).st_mtime)
+    return newest
+
+
+def sweep_upload_folders(
+    active_sessions: Collection[str] | None,
+    *,
+    root: Path | None = None,
+    now: float | None = None,
+    max_age_s: float = UPLOAD_MAX_AGE_S,
+) -> list[Path]:
+    """Delete the upload folders :func:`stale_upload_folders` picks under ``root``; returns them.
+
+    Only folders named like :func:`session_folder_name` are looked at (never a link, never anything else
+    in the folder). Two sessions sweeping at once is harmless: a folder already gone is skipped.
+    """
+    root = upload_root() if root is None else root
+    if not root.is_dir() or root.is_symlink():
+        return []
+    folders: dict[str, float] = {}
+    for entry in os.scandir(root):
+        if entry.name.startswith(_SESSION_PREFIX) and entry.is_dir(follow_symlinks=False):
+            try:
+                folders[entry.name] = _last_touched(Path(entry.path))
+            except OSError:  # removed meanwhile by another session's sweep
+                continue
+    when = time.time() if now is None else now
+    gone = []
+    for name in stale_upload_folders(folders, active_sessions, now=when, max_age_s=max_age_s):
+        shutil.rmtree(root / name, ignore_errors=True)
+        gone.append(root / name)
+    return gone
 
 
 # --------------------------------------------------------------------------------------------------

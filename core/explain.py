@@ -12,6 +12,9 @@ Models
     ``trust_remote_code=False``, eager attention so attention maps exist). Each model is loaded once and
     kept (a small LRU); every interpreter runs under the model's own lock, because Captum registers
     forward hooks on the shared module while it runs and two sessions must not see each other's hooks.
+    A checkpoint whose files are there but do not load (a corrupt ``pytorch_model.bin``, a cut-short
+    ``model.safetensors``, a ``config.json`` that is not JSON) raises :class:`CheckpointError`, naming
+    the run and the file, never the server folder it sits in.
 
 Units
     Subword scores are merged into *words*: whitespace-separated words of the original sentence (a Korean
@@ -47,6 +50,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import pickle
 import re
 import threading
 import time
@@ -70,6 +74,7 @@ __all__ = [
     "IG_STEPS",
     "INTERPRETERS",
     "METHODS",
+    "CheckpointError",
     "EncodedExample",
     "Example",
     "Explainer",
@@ -286,12 +291,125 @@ def _run_folder(source: Path) -> Path | None:
     return None
 
 
+class CheckpointError(ValueError):
+    """A model's files are there but do not load: corrupt, cut short, or not what their name says.
+
+    The message names the model as the user knows it (``run #3 name``, or the checkpoint as given) and
+    the file, not the folder on the server: ``run #3 x: the checkpoint pytorch_model.bin could not be
+    loaded (...)``. ``file`` is None when no single file could be blamed.
+    """
+
+    def __init__(self, owner: str, file: str | None, reason: str) -> None:
+        self.owner, self.file, self.reason = owner, file, reason
+        what = f"the checkpoint {file}" if file else "the checkpoint"
+        super().__init__(f"{owner}: {what} could not be loaded ({reason}).")
+
+
+def _load_errors() -> tuple[type[BaseException], ...]:
+    """What reading a checkpoint raises on bad files: torch.load (UnpicklingError, RuntimeError from its
+    zip reader, EOFError on an empty file), safetensors (SafetensorError), json and transformers (ValueError,
+    OSError), and a re_head.json of the wrong shape (KeyError, TypeError)."""
+    from safetensors import SafetensorError
+
+    return (pickle.UnpicklingError, RuntimeError, OSError, ValueError, KeyError, TypeError, EOFError, SafetensorError)
+
+
+#: Checkpoint files read as JSON, in the order they are checked (the small files that describe the model first).
+_JSON_FILES = (
+    "re_head.json",
+    "config.json",
+    "tokenizer_config.json",
+    "tokenizer.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "generation_config.json",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+_MAX_REASON = 240
+
+
+def _short_reason(exc: BaseException, folder: Path | None = None) -> str:
+    """One readable line for ``exc``: no server paths, no library advice that does not apply here."""
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (invalid byte at offset {exc.start})"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    text = str(exc)
+    if isinstance(exc, pickle.UnpicklingError) and "WeightsUnpickler error:" in text:
+        # torch's message leads with advice to load unsafely; the cause follows this marker.
+        detail = text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0]
+        return f"not a PyTorch weights file ({' '.join(detail.split())})"
+    if folder is not None:
+        for base in sorted({str(folder), str(folder.resolve()), str(folder.parent)}, key=len, reverse=True):
+            text = text.replace(base + os.sep, "").replace(base, "the checkpoint folder")
+    text = " ".join(text.split())
+    if isinstance(exc, RuntimeError) and ". " in text:
+        text = text.split(". ", 1)[0]  # torch's zip reader appends paragraphs of guesses
+    text = text or type(exc).__name__
+    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 1] + "…"
+
+
+def _check_file(path: Path) -> None:
+    """Raise what reading ``path`` raises, by its kind (JSON, safetensors, torch pickle); cheap: the
+    safetensors header and the torch pickle are read, the tensor data is not."""
+    if path.suffix == ".json":
+        json.loads(path.read_bytes().decode("utf-8"))
+    elif path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            list(handle.keys())
+    elif path.suffix in (".bin", ".pt", ".pth"):
+        torch.load(path, map_location="meta", weights_only=True)
+
+
+def _corrupt_file(folder: Path) -> tuple[str, str] | None:
+    """(file name, reason) of the first checkpoint file in ``folder`` that does not read, else None."""
+    if not folder.is_dir():
+        return None
+    weights = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin"))
+    for path in [folder / name for name in _JSON_FILES] + weights:
+        if not path.is_file():
+            continue
+        try:
+            _check_file(path)
+        except Exception as exc:  # any failure to read the file is the answer sought here
+            return path.name, _short_reason(exc, folder)
+    return None
+
+
+def _checkpoint_error(
+    owner: str, folder: Path, exc: BaseException, culprit: tuple[str, str] | None = None
+) -> CheckpointError:
+    """A :class:`CheckpointError` for a failed load of ``folder``, blaming the file that does not read
+    (``culprit``, when the caller has looked already)."""
+    culprit = culprit or _corrupt_file(folder)
+    if culprit is not None:
+        return CheckpointError(owner, *culprit)
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        return CheckpointError(owner, Path(str(exc.filename)).name, "the file is missing")
+    # Every file reads on its own (wrong shapes, missing keys, a tokenizer that does not build, a weights
+    # file that is not there): name the file the error mentions, if any.
+    text = str(exc)
+    present = {p.name for p in folder.iterdir() if p.is_file()} if folder.is_dir() else set()
+    named = [name for name in present | set(_WEIGHT_FILES) | set(_JSON_FILES) if name in text]
+    if named:
+        file = max(named, key=len)
+        return CheckpointError(owner, file, _short_reason(exc, folder) if file in present else "the file is missing")
+    return CheckpointError(owner, None, _short_reason(exc, folder))
+
+
 def load_explainer(
     source: str | os.PathLike[str],
     *,
     input_format: str = "baseline",
     max_length: int = 256,
     type_language: str = "en",
+    owner: str | None = None,
 ) -> Explainer:
     """Load a model once and keep it (LRU of :data:`_CACHE_SIZE`); every caller gets the same object.
 
@@ -302,14 +420,29 @@ def load_explainer(
     input_format, max_length, type_language
         Only for a plain HF checkpoint, which does not record how it was trained; a run's checkpoint
         carries its own (``re_head.json``) and these are ignored.
+    owner
+        What error messages call the model (``run #3 name``); default ``run <folder name>`` for a run,
+        ``source`` as given for a checkpoint.
 
     Loading happens outside the cache lock (other models stay usable) but under a per-key lock, so two
     sessions asking for the same model at once load it once.
+
+    Raises
+    ------
+    CheckpointError
+        The checkpoint's files are there but one does not load (corrupt, cut short, wrong format).
+    ValueError
+        An unknown input format; a folder or hub id that is not a sequence-classification checkpoint.
     """
     if input_format not in INPUT_FORMATS:
         raise ValueError(f"Unknown input format {input_format!r}; choose one of {', '.join(INPUT_FORMATS)}.")
     path = Path(source).expanduser()
     folder = _run_folder(path) if path.exists() else None
+    if folder is None and (path / "checkpoint").is_dir():
+        from core.model import HEAD_FILE
+
+        # A run whose checkpoint lost its head file: not a plain HF checkpoint to try instead.
+        raise CheckpointError(owner or f"run {path.name}", HEAD_FILE, "the file is missing")
     if folder is not None:
         from core.model import HEAD_FILE
 
@@ -327,10 +460,17 @@ def load_explainer(
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        if folder is not None:
-            explainer = _load_run(folder)
-        else:
-            explainer = _load_hf(str(source), input_format, int(max_length), type_language)
+        try:
+            if folder is not None:
+                run = folder.parent if folder.name == "checkpoint" else folder
+                explainer = _load_run(folder, owner or f"run {run.name}")
+            else:
+                explainer = _load_hf(str(source), input_format, int(max_length), type_language, owner or str(source))
+        except BaseException:
+            # A failed load is not cached (the files may be fixed); its lock must not stay behind either.
+            with _CACHE_LOCK:
+                _LOADING.pop(key, None)
+            raise
         with _CACHE_LOCK:
             _CACHE[key] = explainer
             while len(_CACHE) > _CACHE_SIZE:
@@ -339,24 +479,28 @@ def load_explainer(
     return explainer
 
 
-def _load_run(folder: Path) -> Explainer:
+def _load_run(folder: Path, owner: str) -> Explainer:
     from core.model import load_run_model
 
-    model, tokenizer, meta = load_run_model(folder)
+    try:
+        model, tokenizer, meta = load_run_model(folder)
+        labels = tuple(str(label) for label in meta["labels"])
+    except _load_errors() as exc:
+        raise _checkpoint_error(owner, folder, exc) from exc
     model.eval()
     return Explainer(
         name=str(folder.parent if folder.name == "checkpoint" else folder),
         kind="run",
         model=model,
         tokenizer=tokenizer,
-        labels=tuple(meta["labels"]),
+        labels=labels,
         input_format=str(meta.get("input_format", "baseline")),
         max_length=int(meta.get("max_length", 256)),
         type_language=str(meta.get("type_language", "en")),
     )
 
 
-def _load_hf(source: str, input_format: str, max_length: int, type_language: str) -> Explainer:
+def _load_hf(source: str, input_format: str, max_length: int, type_language: str, owner: str) -> Explainer:
     from transformers import AutoModelForSequenceClassification
 
     from core.model import load_tokenizer
@@ -366,8 +510,13 @@ def _load_hf(source: str, input_format: str, max_length: int, type_language: str
         model = AutoModelForSequenceClassification.from_pretrained(
             source, trust_remote_code=False, attn_implementation="eager"
         )
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{source}: not a loadable sequence-classification checkpoint ({exc}).") from exc
+    except _load_errors() as exc:
+        folder = Path(source).expanduser()
+        culprit = _corrupt_file(folder)
+        if culprit is None and isinstance(exc, (OSError, ValueError)):
+            # Nothing there is corrupt: a missing folder, a hub id that is not reachable, not a classifier.
+            raise ValueError(f"{source}: not a loadable sequence-classification checkpoint ({exc}).") from exc
+        raise _checkpoint_error(owner, folder, exc, culprit) from exc
     model.eval()
     id2label = dict(getattr(model.config, "id2label", {}) or {})
     labels = tuple(str(id2label.get(i, f"LABEL_{i}")) for i in range(int(model.config.num_labels)))

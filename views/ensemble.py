@@ -1,22 +1,30 @@
 """Ensemble page: pick members, score every combination, check the gain honestly, export a submission.
 
-Thin: widgets are read here, everything computed in core.ensemble, and drawn here.
+Thin: widgets are read here, everything computed in core.ensemble, and drawn here. Run, file, label and
+dataset names are data: markdown gets them through display.plain, plotly with its tags escaped.
+Uploading prediction files writes to the server, so it is for editors; scoring and exporting finished
+runs is open to everyone. Uploads live in one folder per session, swept when the session is gone or a
+day old (core.ensemble.sweep_upload_folders).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-import tempfile
+import re
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import ensemble
+from core import display, ensemble
 from core.schema import DataError
+from views import common
 from views.common import selected_dataset, workspace
 
 st.title("Ensemble")
@@ -32,19 +40,101 @@ if info is None:
     st.stop()
 
 
-def _upload_dir() -> Path:
-    """A per-session folder for uploaded files (core reads paths)."""
-    if "ens_upload_dir" not in st.session_state:
-        st.session_state["ens_upload_dir"] = tempfile.mkdtemp(prefix="restudio-ensemble-")
-    return Path(st.session_state["ens_upload_dir"])
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        return ctx.session_id
+    return st.session_state.setdefault("ens_session_id", uuid.uuid4().hex)
 
 
-def _save(upload, sub: str) -> Path:
-    folder = _upload_dir() / sub
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
-    return path
+def _live_sessions() -> set[str] | None:
+    """Ids of the sessions the server still holds (connected, or kept for a reconnect); None when that
+    cannot be known (no Streamlit runtime, as under AppTest), so that only age decides."""
+    try:
+        from streamlit import runtime
+
+        if not runtime.exists():
+            return None
+        manager = runtime.get_instance()._session_mgr  # no public API lists sessions
+        return {info.session.id for info in manager.list_sessions()}
+    except Exception:  # a Streamlit without this internal: sweep by age alone
+        return None
+
+
+def _sweep_uploads() -> None:
+    """Delete the upload folders of ended sessions and any a day old. Streamlit has no reliable hook
+    for a session's end, so every run of this page sweeps (a directory listing: cheap)."""
+    live = _live_sessions()
+    # OSError: another session sweeping the same folder at once; the next run sweeps again.
+    with contextlib.suppress(OSError):
+        ensemble.sweep_upload_folders(None if live is None else live | {_session_id()})
+
+
+_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}$")
+
+
+def _stem(file_name: str) -> str:
+    """An upload's name without its suffix, as typed (not Path(...).stem, which would cut at a slash)."""
+    match = _SUFFIX.search(file_name)
+    return file_name[: match.start()] if match and match.start() else file_name
+
+
+def _save(uploads: list, sub: str) -> list[Path]:
+    """Write ``uploads`` to this session's folder under numbered names; the user's file name is kept
+    only as a suffix (the gold reader picks the format by it), so no name can reach outside the folder
+    and two files with one name do not overwrite each other."""
+    folder = ensemble.session_upload_dir(_session_id()) / sub
+    if folder.exists():
+        for old in folder.iterdir():  # the previous run's files: a removed upload must not linger
+            old.unlink()
+    folder.mkdir(mode=0o700, exist_ok=True)
+    paths = []
+    for i, upload in enumerate(uploads):
+        match = _SUFFIX.search(upload.name)
+        path = folder / f"{i:03d}{match.group(0).lower() if match else ''}"
+        path.write_bytes(upload.getvalue())
+        paths.append(path)
+    return paths
+
+
+def _uploaded_members() -> tuple[ensemble.MemberSet | None, tuple]:
+    """Members from uploaded prediction files scored against an uploaded gold file (editors only)."""
+    uploads = st.file_uploader(
+        "Dev prediction files (id,pred_label,probs)", type=["csv"], accept_multiple_files=True, key="ens_uploads"
+    )
+    gold = st.file_uploader("Gold file (id,label CSV or labeled dataset)", key="ens_gold")
+    tests = st.file_uploader(
+        "Test prediction files (optional, for export): same file names as the dev files",
+        type=["csv"],
+        accept_multiple_files=True,
+        key="ens_test_uploads",
+    )
+    if uploads and not gold:
+        st.info("Add the gold file to score the uploads.")
+    if not (uploads and gold):
+        return None, ()
+    tests = tests or []
+    try:
+        dev_paths = _save(uploads, "dev")
+        test_paths = _save(tests, "test")
+        (gold_path,) = _save([gold], "gold")
+    except OSError as exc:
+        st.error(f"The uploaded files could not be stored on the server ({display.plain(exc.strerror or exc)}).")
+        return None, ()
+    shown_as = {str(p): u.name for p, u in zip(dev_paths, uploads, strict=True)}
+    shown_as |= {str(p): t.name for p, t in zip(test_paths, tests, strict=True)}
+    shown_as[str(gold_path)] = gold.name
+    test_by_name = {t.name: p for t, p in zip(tests, test_paths, strict=True)}
+    members = ensemble.members_from_files(
+        dev_paths,
+        gold_path,
+        schema=info.schema,
+        names=[_stem(u.name) for u in uploads],
+        test_paths=[test_by_name.get(u.name) for u in uploads],
+        shown_as=shown_as,
+    )
+    signature = ("files", tuple((u.name, u.size) for u in uploads), gold.name, tuple(sorted(test_by_name)))
+    return members, signature
 
 
 # -- members ------------------------------------------------------------------------------------------
@@ -54,9 +144,12 @@ source = (
 )
 members: ensemble.MemberSet | None = None
 signature: tuple = ()
+_sweep_uploads()
 try:
     if source == "Finished runs":
-        st.caption(f"Runs of dataset **{info.name}** (pick another in the sidebar); gold = its dev labels.")
+        st.caption(
+            f"Runs of dataset **{display.plain(info.name)}** (pick another in the sidebar); gold = its dev labels."
+        )
         runs = ensemble.finished_runs(ws, info.id)
         if not runs:
             st.info("No finished run of this dataset yet: train some on the Train page.")
@@ -68,31 +161,11 @@ try:
             chosen = [by_label[x] for x in picked]
             members = ensemble.members_from_runs(ws, chosen, dataset=info.id)
             signature = ("runs", info.id, tuple(picked))
-    else:
-        uploads = st.file_uploader(
-            "Dev prediction files (id,pred_label,probs)", type=["csv"], accept_multiple_files=True, key="ens_uploads"
-        )
-        gold = st.file_uploader("Gold file (id,label CSV or labeled dataset)", key="ens_gold")
-        tests = st.file_uploader(
-            "Test prediction files (optional, for export): same file names as the dev files",
-            type=["csv"],
-            accept_multiple_files=True,
-            key="ens_test_uploads",
-        )
-        if uploads and gold:
-            dev_paths = [_save(u, "dev") for u in uploads]
-            test_by_name = {Path(t.name).name: _save(t, "test") for t in tests or []}
-            members = ensemble.members_from_files(
-                dev_paths,
-                _save(gold, "gold"),
-                schema=info.schema,
-                test_paths=[test_by_name.get(p.name) for p in dev_paths],
-            )
-            signature = ("files", tuple((u.name, u.size) for u in uploads), gold.name, tuple(sorted(test_by_name)))
-        elif uploads:
-            st.info("Add the gold file to score the uploads.")
+    elif common.require_editor("Uploading prediction files"):
+        members, signature = _uploaded_members()
 except DataError as exc:
-    st.error(str(exc), icon=":material/error:")
+    # The message names the run or the uploaded file (its own name, not where the server saved it).
+    st.error(display.plain(str(exc)), icon=":material/error:")
     members = None
 
 if members is None:
@@ -172,9 +245,11 @@ method, weights = str(chosen_row["method"]), list(chosen_row["weights"])
 
 # -- figures -------------------------------------------------------------------------------------------
 fig_col, div_col = st.columns(2)
+# Member names are run names and uploaded file names: escaped for plotly's labels and hovers.
+plot_table = table.assign(members=table["members"].map(display.chart_text))
 with fig_col:
     fig = px.scatter(
-        table,
+        plot_table,
         x="micro_f1",
         y="auprc",
         color="method",
@@ -198,7 +273,7 @@ with fig_col:
     st.plotly_chart(fig, key="ens_scatter")
 with div_col:
     kind = st.radio("Pairwise diversity", ["disagreement", "error_correlation"], horizontal=True, key="ens_div_kind")
-    matrix = ensemble.diversity(members)[kind]
+    matrix = ensemble.diversity(members)[kind].rename(index=display.chart_text, columns=display.chart_text)
     heat = px.imshow(
         matrix,
         text_auto=".2f",
@@ -210,9 +285,11 @@ with div_col:
     st.plotly_chart(heat, key="ens_heatmap")
 
 per_class = ensemble.per_class_comparison(members, method=method, weights=weights)
-st.subheader(f"Per-class F1: chosen ensemble vs its best member ({per_class.attrs['best_member']})")
+st.subheader(f"Per-class F1: chosen ensemble vs its best member ({display.plain(per_class.attrs['best_member'])})")
 bars = px.bar(
-    per_class.melt(id_vars=["label", "support"], value_vars=["ensemble", "best_member"], var_name="who"),
+    per_class.assign(label=per_class["label"].map(display.chart_text)).melt(
+        id_vars=["label", "support"], value_vars=["ensemble", "best_member"], var_name="who"
+    ),
     x="label",
     y="value",
     color="who",
@@ -231,15 +308,19 @@ n_seeds = h1.number_input("Splits", min_value=2, max_value=20, value=5, key="ens
 if h1.button("Run the honesty check", key="ens_honesty_run"):
     bar = st.progress(0.0, text="Selecting on one half, scoring on the other…")
     procedures = ["greedy"] + (["best subset"] if members.size <= ensemble.MAX_EXHAUSTIVE else [])
-    report = ensemble.honest_gain(
-        members,
-        metric=honesty_metric,
-        procedures=procedures,
-        seeds=tuple(range(int(n_seeds))),
-        progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} selections"),
-    )
+    try:
+        report = ensemble.honest_gain(
+            members,
+            metric=honesty_metric,
+            procedures=procedures,
+            seeds=tuple(range(int(n_seeds))),
+            progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} selections"),
+        )
+    except DataError as exc:  # too few rows to split in halves
+        h1.error(display.plain(str(exc)), icon=":material/error:")
+    else:
+        st.session_state["ens_honesty"] = report
     bar.empty()
-    st.session_state["ens_honesty"] = report
 report = st.session_state.get("ens_honesty")
 if report is not None:
     summary = pd.DataFrame(report["summary"]).T.reset_index(names="procedure")
@@ -267,13 +348,13 @@ e2.download_button(
 )
 lacking = [members.names[i] for i, w in enumerate(weights) if w and members.test_paths[i] is None]
 if lacking:
-    e1.info(f"No test predictions for {', '.join(lacking)}: the submission cannot be made.")
+    e1.info(f"No test predictions for {display.plain(', '.join(lacking))}: the submission cannot be made.")
 else:
     buffer = io.StringIO()
     try:
         test_ids, _ = ensemble.export_test(members, method=method, weights=weights, out=buffer)
     except DataError as exc:
-        e1.error(str(exc), icon=":material/error:")
+        e1.error(display.plain(str(exc)), icon=":material/error:")
     else:
         e1.download_button(
             f"Download submission ({len(test_ids):,} test rows)",
@@ -284,5 +365,5 @@ else:
             key="ens_download_submission",
             on_click="ignore",
         )
-parts = [f"{m['name']} x{w:g}" for m, w in zip(recipe["members"], recipe["weights"], strict=True)]
+parts = [f"{display.plain(m['name'])} x{w:g}" for m, w in zip(recipe["members"], recipe["weights"], strict=True)]
 st.caption(f"Recipe: {method} of {', '.join(parts)}.")

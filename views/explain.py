@@ -4,7 +4,10 @@ Pick a finished run (or two side by side), or any Hugging Face sequence-classifi
 folder or hub id, then an example by id or by filter, or type a sentence and mark its entities. The
 state (run or checkpoint, second run, example, method, target, typed sentence) lives in the URL query,
 so a copied link reproduces the screen. Every sentence, token and word is data: it reaches the page
-escaped (heat strips) or as escaped JSON (bertviz, see core.explain.bertviz_html).
+escaped (heat strips) or as escaped JSON (bertviz, see core.explain.bertviz_html). So is every value a
+link or a workspace can carry (the URL's model path, entity words and row id, run and dataset names,
+a checkpoint's label names): markdown gets it through display.plain, plotly with its tags escaped.
+A checkpoint that does not load is an error naming the run and its file, not a traceback.
 """
 
 from __future__ import annotations
@@ -50,12 +53,24 @@ class ModelSource:
     name: str  # the panel's heading
     path: str  # for core.explain.load_explainer
     key: str  # widget-key suffix, unique per source
+    owner: str  # what a load error calls it: "run #3 name", or the checkpoint as typed
     load_options: tuple[tuple[str, object], ...] = ()  # a plain checkpoint's input format etc. (a run has its own)
     dataset: str | None = None  # whose rows to pick examples from
     predictions: Path | None = None  # dev predictions, for the gold/predicted filters
 
     def explainer(self) -> ex.Explainer:
-        return ex.load_explainer(self.path, **dict(self.load_options))
+        return ex.load_explainer(self.path, owner=self.owner, **dict(self.load_options))
+
+
+def load(source: ModelSource) -> ex.Explainer | None:
+    """The source's model, or None after an error that names the run and the file that did not load
+    (a corrupt checkpoint must not end the page in a traceback)."""
+    try:
+        with st.spinner(f"Loading {display.plain(source.name)}…"):
+            return source.explainer()
+    except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
+        st.error(display.plain(str(exc)), icon=":material/error:")
+        return None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -89,6 +104,7 @@ def succeeded_runs() -> dict[str, ModelSource]:
                 name=name,
                 path=str(job.run_dir),
                 key=f"job{job.id}",
+                owner=f"run {name}",
                 dataset=(job.config or {}).get("dataset"),
                 predictions=Path(job.run_dir) / "dev_predictions.csv",
             )
@@ -129,6 +145,7 @@ def checkpoint_source() -> ModelSource | None:
         name=path,
         path=path,
         key="checkpoint",
+        owner=path,
         load_options=(
             ("input_format", input_format),
             ("max_length", int(max_length)),
@@ -136,16 +153,13 @@ def checkpoint_source() -> ModelSource | None:
         ),
         dataset=sidebar_dataset.name if sidebar_dataset else None,
     )
-    try:
-        with st.spinner(f"Loading {path}…"):
-            explainer = source.explainer()
-    except (ValueError, OSError) as exc:
-        st.error(str(exc))
+    explainer = load(source)
+    if explainer is None:
         return None
     if all(label.startswith("LABEL_") for label in explainer.labels):
         st.warning(
-            f"{path} names its labels {explainer.labels[0]}…{explainer.labels[-1]}: its config has no id2label, "
-            "so the relations show as numbers."
+            f"{display.plain(path)} names its labels {display.plain(explainer.labels[0])}…"
+            f"{display.plain(explainer.labels[-1])}: its config has no id2label, so the relations show as numbers."
         )
     return source
 
@@ -161,10 +175,12 @@ def probability_figure(prediction: dict, *, top: int = 10) -> go.Figure:
     labels = [r["label"] for r in ranked][::-1]
     probs = [r["prob"] for r in ranked][::-1]
     colors = ["#16A34A" if label == gold else "#4F46E5" for label in labels]
-    fig = go.Figure(go.Bar(x=probs, y=labels, orientation="h", marker_color=colors, hovertemplate="%{y}: %{x:.3f}"))
+    # Label names come from the checkpoint's config (anyone's upload): plotly must show them as text.
+    shown = [display.chart_text(label) for label in labels]
+    fig = go.Figure(go.Bar(x=probs, y=shown, orientation="h", marker_color=colors, hovertemplate="%{y}: %{x:.3f}"))
     title = "Top 10 probabilities" + (" (gold in green)" if gold else "")
     if gold and gold not in labels:
-        title += f"; gold {gold!r} is not in the top 10"
+        title += f"; gold {display.chart_text(repr(gold))} is not in the top 10"
     fig.update_layout(title=title, height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10}, xaxis_range=[0, 1])
     return fig
 
@@ -240,7 +256,10 @@ def pick_example(source: ModelSource, labels: list[str]) -> ex.Example | None:
     if preds is not None:
         full["pred_label"] = full["id"].map(dict(zip(preds["id"], preds["pred_label"], strict=True)))
         frame = full[full["pred_label"].notna()]
-        st.caption(f"{len(frame)} dev rows of **{info.name}** with this run's predictions (any row id works below).")
+        st.caption(
+            f"{len(frame)} dev rows of **{display.plain(info.name)}** with this run's predictions "
+            "(any row id works below)."
+        )
     else:
         full["pred_label"] = pd.NA
         frame = full
@@ -275,7 +294,7 @@ def pick_example(source: ModelSource, labels: list[str]) -> ex.Example | None:
     typed_id = st.text_input("Row id", value="", key="xp_goto", placeholder="jump to any row by id")
     wanted = typed_id.strip() or qp.get("example")
     if typed_id.strip() and wanted not in rows.index:
-        st.warning(f"No row with id {wanted!r} in {info.name}.")
+        st.warning(f"No row with id {display.plain(repr(wanted))} in {display.plain(info.name)}.")
     if wanted in rows.index and wanted not in ids:
         ids.insert(0, wanted)
     index = ids.index(wanted) if wanted in ids else 0
@@ -313,7 +332,7 @@ def typed_example(labels: list[str]) -> ex.Example | None:
     for name, word in (("subject", subj), ("object", obj)):
         start = sentence.find(word)
         if start < 0:
-            st.error(f"The {name} {word!r} does not occur in the sentence.")
+            st.error(f"The {name} {display.plain(repr(word))} does not occur in the sentence.")
             return None
         spans.append((start, start + len(word) - 1))
     qp.update({"text": sentence, "subj": subj, "obj": obj, "stype": stype, "otype": otype})
@@ -321,7 +340,7 @@ def typed_example(labels: list[str]) -> ex.Example | None:
     try:
         return ex.make_example(sentence, subj=spans[0], obj=spans[1], subj_type=stype, obj_type=otype)
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(display.plain(str(exc)))
         return None
 
 
@@ -331,8 +350,10 @@ def _type_index(schema: LabelSchema, value: str | None, default: int = 0) -> int
 
 
 def run_panel(source: ModelSource, example: ex.Example, methods: list[str], *, attention: bool) -> None:
-    st.subheader(source.name)
-    explainer = source.explainer()
+    st.subheader(display.plain(source.name))
+    explainer = load(source)
+    if explainer is None:
+        return
     labels = list(explainer.labels)
     target = qp.get("target")
     target = target if target in labels else None
@@ -340,17 +361,19 @@ def run_panel(source: ModelSource, example: ex.Example, methods: list[str], *, a
         with st.spinner("Explaining…"):
             out = _explain(source, _example_key(example), target, tuple(methods))
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(display.plain(str(exc)))
         return
     pred = out["prediction"]
-    verdict = "" if pred["gold_label"] is None else (" ✓" if pred["correct"] else f" ✗ (gold {pred['gold_label']})")
-    st.markdown(f"Predicted **{pred['pred_label']}** ({pred['pred_prob']:.2f}){verdict}")
+    gold = pred["gold_label"]
+    verdict = "" if gold is None else (" ✓" if pred["correct"] else f" ✗ (gold {display.plain(gold)})")
+    st.markdown(f"Predicted **{display.plain(pred['pred_label'])}** ({pred['pred_prob']:.2f}){verdict}")
     st.plotly_chart(probability_figure(pred), key=f"xp_probs_{source.key}")
-    with st.expander(f"Encoded input ({len(out['encoded']['tokens'])} tokens, {explainer.input_format})"):
+    n_tokens = len(out["encoded"]["tokens"])
+    with st.expander(f"Encoded input ({n_tokens} tokens, {display.plain(explainer.input_format)})"):
         st.html(tokens_html(out["encoded"]))
         if out["encoded"]["note"]:
-            st.caption(out["encoded"]["note"])
-    st.markdown(f"**Attributions for {html.escape(out['target_label'])}** (red: for the target, blue: against)")
+            st.caption(display.plain(out["encoded"]["note"]))
+    st.markdown(f"**Attributions for {display.plain(out['target_label'])}** (red: for the target, blue: against)")
     for method in methods:
         result = out["attributions"][method]
         st.markdown(f"*{METHOD_NAMES[method]}*")
@@ -377,11 +400,11 @@ def attention_panel(source: ModelSource, explainer: ex.Explainer, example: ex.Ex
                 page, note = _attention_page(
                     source, _example_key(example), view, tuple(sorted(layers)), int(max_tokens)
                 )
-            except FileNotFoundError as exc:
-                st.error(str(exc))
+            except (ValueError, OSError) as exc:  # vendor files missing, a model without attention maps
+                st.error(display.plain(str(exc)))
                 return
             if note:
-                st.caption(note)
+                st.caption(display.plain(note))
             st.iframe(page, height=620 if view == "head" else 900)
 
 
@@ -411,7 +434,9 @@ else:
     for key in ("model", "format", "types", "max_length"):
         qp.pop(key, None)
     source = runs[run_key]
-explainer = source.explainer()
+explainer = load(source)
+if explainer is None:
+    st.stop()
 labels = list(explainer.labels)
 
 example = pick_example(source, labels)

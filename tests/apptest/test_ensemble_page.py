@@ -81,7 +81,7 @@ def test_pick_three_runs_score_and_export(ensemble_page, runs_home):
     assert any(label.startswith("Download submission (800 test rows)") for label in labels_shown), labels_shown
     assert "Download recipe (JSON)" in labels_shown
     caption = next(c.value for c in at.caption if c.value.startswith("Recipe:"))
-    assert caption.startswith("Recipe: hard of #")
+    assert caption.startswith("Recipe: hard of \\#")  # run names reach markdown escaped (display.plain)
 
     at.number_input(key="ens_honesty_seeds").set_value(2)
     at.button(key="ens_honesty_run").click().run()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import display
 from core.importing import seed_demo
 from core.workspace import Workspace
 from tests.unit.test_explain import XSS_IMG, hf_classifier, register_run_copy, trained_run_dir
@@ -67,7 +68,8 @@ def test_query_reproduces_run_example_method_and_target(open_page):
     assert at.selectbox(key="xp_row").value == wanted
     assert at.multiselect(key="xp_methods").value == ["occlusion"]
     assert at.selectbox(key="xp_target").value == "per:title"
-    assert any("Attributions for per:title" in m.value for m in at.markdown)
+    # Label names reach markdown escaped (display.plain): per\:title renders as per:title.
+    assert any("Attributions for per\\:title" in m.value for m in at.markdown)
     strips = [h for h in _htmls(at) if 'class="xp-strip"' in h]
     assert len(strips) == 1 and 'data-method="occlusion"' in strips[0]
 
@@ -97,15 +99,15 @@ def test_any_checkpoint_by_folder_on_a_dataset_row(open_page, hf_checkpoint):
     assert at.selectbox(key="xp_row").value  # rows of the sidebar's dataset
     assert any(m.value.startswith("Predicted **") for m in at.markdown)
     assert sum('class="xp-strip"' in h for h in _htmls(at)) == 4
-    assert any(str(hf_checkpoint) in s.value for s in at.subheader)
+    assert any(display.plain(hf_checkpoint) == s.value for s in at.subheader)
     # The checkpoint carries no input format: the one chosen is the one used.
     encoded = next(e for e in at.expander if "Encoded input" in e.label)
-    assert "typed_entity_marker_punct" in encoded.label
+    assert display.plain("typed_entity_marker_punct") in encoded.label
 
 
 def test_a_folder_that_is_not_a_checkpoint_is_named_in_an_error(open_page, tmp_path):
     at = open_page(run="Model folder or hub id…", model=str(tmp_path / "nowhere"))
-    assert any("not a loadable sequence-classification checkpoint" in e.value for e in at.error)
+    assert any(display.plain("not a loadable sequence-classification checkpoint") in e.value for e in at.error)
     assert not any(m.value.startswith("Predicted **") for m in at.markdown)
 
 
