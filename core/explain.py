@@ -501,15 +501,13 @@ def _load_run(folder: Path, owner: str) -> Explainer:
 
 
 def _load_hf(source: str, input_format: str, max_length: int, type_language: str, owner: str) -> Explainer:
-    from transformers import AutoModelForSequenceClassification
-
-    from core.model import load_tokenizer
+    from core.model import ModelNotAvailable, load_classifier, load_tokenizer
 
     try:
         tokenizer = load_tokenizer(source)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            source, trust_remote_code=False, attn_implementation="eager"
-        )
+        model = load_classifier(source)
+    except ModelNotAvailable:
+        raise  # its message already says why (hub downloads are off on this server)
     except _load_errors() as exc:
         folder = Path(source).expanduser()
         culprit = _corrupt_file(folder)

@@ -253,6 +253,21 @@ def load_tokenizer(name_or_path: str | os.PathLike[str], *, allow_hub_download: 
     return tokenizer
 
 
+def load_classifier(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> Any:
+    """``AutoModelForSequenceClassification.from_pretrained`` (a plain HF classifier, e.g. for Explain)
+    with remote code off, eager attention and hub downloads as in :func:`load_tokenizer`."""
+    from transformers import AutoModelForSequenceClassification
+
+    local_only = _local_files_only(allow_hub_download)
+    return _from_pretrained(
+        AutoModelForSequenceClassification.from_pretrained,
+        str(name_or_path),
+        local_only,
+        trust_remote_code=False,
+        attn_implementation="eager",
+    )
+
+
 def load_backbone(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> PreTrainedModel:
     """``AutoModel.from_pretrained`` with remote code off and eager attention (attention maps available).
 

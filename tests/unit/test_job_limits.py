@@ -341,10 +341,22 @@ def test_the_model_loader_itself_stays_offline_when_downloads_are_off(server_tom
         model.load_tokenizer(FAKE_HUB_ID, allow_hub_download=False)
     with pytest.raises(model.ModelNotAvailable, match=message):
         model.load_backbone(FAKE_HUB_ID, allow_hub_download=False)
+    with pytest.raises(model.ModelNotAvailable, match=message):
+        model.load_classifier(FAKE_HUB_ID, allow_hub_download=False)
     # Without an explicit choice the server's file decides, so no caller (a job) can skip it.
     server_toml("[models]\nallow_hub_download = false\n")
     with pytest.raises(model.ModelNotAvailable, match=message):
         model.load_tokenizer(FAKE_HUB_ID)
+
+
+def test_explain_of_a_hub_id_stays_offline_when_downloads_are_off(server_toml, no_network) -> None:
+    from core import explain
+    from core.model import ModelNotAvailable
+
+    server_toml("[models]\nallow_hub_download = false\n")
+    message = f"model '{FAKE_HUB_ID}' is not in the local cache and hub downloads are off on this server"
+    with pytest.raises(ModelNotAvailable, match=message):
+        explain.load_explainer(FAKE_HUB_ID)
 
 
 def test_a_cached_hub_model_still_loads_with_downloads_off(
