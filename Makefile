@@ -56,7 +56,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 test: setup browser lint
-	$(BIN)/python -m pytest --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=15
 
 test-unit: setup
 	$(BIN)/python -m pytest tests/unit
