@@ -138,8 +138,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
+@contextlib.contextmanager
+def guarded_page(browser) -> Iterator:
+    """A page in its own browser context (its own Streamlit session) that fails the test on any request
+    off localhost and on any traceback element the app ever draws, even one a later rerun replaced."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     blocked: list[str] = []
 
@@ -152,7 +154,6 @@ def page(browser, app_url):
             route.abort()
 
     context.route("**/*", only_localhost)
-    # Any traceback element the app ever draws fails the test, even one a later rerun replaced.
     tracebacks: list[str] = []
     context.expose_function("__reTraceback", lambda text: tracebacks.append(text))
     context.add_init_script(TRACEBACK_WATCH_JS)
@@ -166,6 +167,19 @@ def page(browser, app_url):
     # Every page must work offline: nothing it asked for may have needed another host.
     assert not blocked, f"requests to other hosts: {blocked}"
     assert not tracebacks, f"the app showed a traceback: {tracebacks[0][:2000]}"
+
+
+@pytest.fixture
+def page(browser, app_url):
+    with guarded_page(browser) as page:
+        yield page
+
+
+@pytest.fixture
+def second_page(browser, app_url):
+    """Another user's session on the same server at the same time, under the same guards."""
+    with guarded_page(browser) as page:
+        yield page
 
 
 _SETTLED_JS = (

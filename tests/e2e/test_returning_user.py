@@ -1,5 +1,6 @@
 """Browser: a workspace people come back to (two datasets, finished runs), every page's own URL, and
-two jobs in one browser session: the newest is followed, messages track its state, cancel says so at once."""
+two jobs in one browser session: the newest is followed, messages track its state, cancel says so at once;
+two people's sessions on the same dataset at once: an undo one of them made is "already undone" for the other."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from playwright.sync_api import expect
 
 from core import jobs
 from core.importing import import_dataset
-from core.workspace import Workspace
+from core.workspace import RowChange, Workspace
 from tests.e2e.conftest import wait_for_app
 from tests.unit.test_ensemble import make_demo_runs
 
@@ -35,6 +36,13 @@ def test_every_page_url_is_a_deep_link(page, app_url, path):
     wait_for_app(page)
     expect(page.locator("h1").first).to_have_text(TITLES[path], timeout=30_000)
     expect(page.get_by_text("Page not found")).to_have_count(0)
+    # The app's title sits above the page links (Streamlit's own navigation would push it below).
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    title = sidebar.get_by_role("heading", name="RE Studio")
+    links = sidebar.locator('[data-testid^="stPageLink"] a')
+    expect(links).to_have_count(4)
+    expect(sidebar.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
+    assert title.bounding_box()["y"] < links.first.bounding_box()["y"]
 
 
 def test_a_traceback_fails_the_test(page, app_url):
@@ -106,3 +114,47 @@ def test_two_jobs_in_one_session(page, app_url, app_home):
     expect(page.locator(f".st-key-cancel_{second} button")).to_be_disabled()
     expect(notice(page)).to_contain_text("was cancelled", timeout=60_000)
     assert store.get_job(second).status == "cancelled"
+
+
+def _audit_log_as(page, app_url: str, who: str) -> None:
+    page.goto(f"{app_url}/data?dataset=team+copy")
+    wait_for_app(page)
+    author = page.locator(".st-key-author input")
+    author.fill(who)
+    author.press("Enter")
+    wait_for_app(page)
+    page.locator(".st-key-data_section button", has_text="Audit log").first.click()
+    wait_for_app(page)
+
+
+def test_two_sessions_undo_the_same_change(page, second_page, app_url, app_home):
+    ws = Workspace(app_home)
+    info = next(d for d in ws.datasets() if d.name == "team copy")
+    row = ws.current_frame(info.id).iloc[0]
+    label = "org:members" if row["label"] == "per:religion" else "per:religion"
+    edit = ws.apply_changes(
+        info.id, "train", [RowChange(str(row["id"]), 0, {"label": label})], author="ann", reason="two-session"
+    )
+    # Both sessions open the audit log while the change is live: each offers to undo it.
+    for session, who in ((page, "ann"), (second_page, "bob")):
+        _audit_log_as(session, app_url, who)
+        expect(session.locator(".st-key-log_undo button")).to_have_text(f"Undo change #{edit}")
+        expect(session.locator(".st-key-log_undo button")).to_be_enabled()
+    page.locator(".st-key-log_undo button").click()
+    expect(page.locator('[data-testid="stAlertContentSuccess"]')).to_contain_text(f"Undid change #{edit}")
+    undo_id = Workspace(app_home).undone_by(info.id)[edit]
+    # The other session still shows the button it drew before: pressing it says what happened, by whom.
+    second_page.locator(".st-key-log_undo button").click()
+    error = second_page.locator('[data-testid="stAlertContentError"]')
+    expect(error).to_contain_text(f"already undone by #{undo_id}")
+    expect(error).not_to_contain_text("changed by")
+    # ... and from then on that session cannot undo the change again: it is marked, or the redo is offered.
+    wait_for_app(second_page)
+    button = second_page.locator(".st-key-log_undo button")
+    if button.inner_text() == f"Undo change #{edit}":
+        expect(button).to_be_disabled()
+        caption = second_page.locator('[data-testid="stCaptionContainer"]', has_text=f"already undone by #{undo_id}")
+        expect(caption).to_be_visible()
+    else:
+        expect(button).to_have_text(f"Undo change #{undo_id} (redo #{edit})")
+    assert set(Workspace(app_home).undone_by(info.id)) == {edit}  # nothing was undone twice

@@ -1,4 +1,5 @@
-"""Browser: a running job's curves grow on the Train page without a manual reload."""
+"""Browser: a running job's curves grow on the Train page without a manual reload, and its log box
+opens at the newest lines."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ pytestmark = pytest.mark.e2e
 
 # Raw points are drawn as markers: count what the browser actually rendered.
 POINTS_JS = """() => document.querySelectorAll('[data-testid="stPlotlyChart"] .scatterlayer path.point').length"""
+# A log longer than its box, drawn with its last line at the box's bottom edge (within its padding) and the
+# oldest lines scrolled out of sight, as the box first appears, without any scrolling by the user.
+LOG_AT_NEWEST_JS = """() => {
+  const box = document.querySelector('.re-log');
+  const text = box && box.querySelector('pre');
+  if (!text) return false;
+  const b = box.getBoundingClientRect(), t = text.getBoundingClientRect();
+  return t.height > b.height + 20 && Math.abs(t.bottom - b.bottom) <= 12 && t.top < b.top;
+}"""
 
 
 def test_running_job_curve_grows_without_reload(page, app_url, app_home, screenshot_dir):
@@ -34,6 +44,7 @@ def test_running_job_curve_grows_without_reload(page, app_url, app_home, screens
             page.wait_for_timeout(1000)
             grown = page.evaluate(POINTS_JS)
         assert grown > first, "the curve did not grow by itself"
+        page.wait_for_function(LOG_AT_NEWEST_JS, timeout=60_000)
         page.screenshot(path=str(screenshot_dir / "train.png"), full_page=False)
     finally:
         jobs.cancel_job(str(app_home), job.id, wait=True, grace_s=5)
