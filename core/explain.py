@@ -410,6 +410,7 @@ def load_explainer(
     max_length: int = 256,
     type_language: str = "en",
     owner: str | None = None,
+    allow_hub_download: bool | None = None,
 ) -> Explainer:
     """Load a model once and keep it (LRU of :data:`_CACHE_SIZE`); every caller gets the same object.
 
@@ -423,6 +424,9 @@ def load_explainer(
     owner
         What error messages call the model (``run #3 name``); default ``run <folder name>`` for a run,
         ``source`` as given for a checkpoint.
+    allow_hub_download
+        For a hub id: False loads it from the local Hugging Face cache only (a read-only session must not
+        pull models onto the server); None follows the server's ``[models] allow_hub_download``.
 
     Loading happens outside the cache lock (other models stay usable) but under a per-key lock, so two
     sessions asking for the same model at once load it once.
@@ -465,7 +469,9 @@ def load_explainer(
                 run = folder.parent if folder.name == "checkpoint" else folder
                 explainer = _load_run(folder, owner or f"run {run.name}")
             else:
-                explainer = _load_hf(str(source), input_format, int(max_length), type_language, owner or str(source))
+                explainer = _load_hf(
+                    str(source), input_format, int(max_length), type_language, owner or str(source), allow_hub_download
+                )
         except BaseException:
             # A failed load is not cached (the files may be fixed); its lock must not stay behind either.
             with _CACHE_LOCK:
@@ -500,12 +506,14 @@ def _load_run(folder: Path, owner: str) -> Explainer:
     )
 
 
-def _load_hf(source: str, input_format: str, max_length: int, type_language: str, owner: str) -> Explainer:
+def _load_hf(
+    source: str, input_format: str, max_length: int, type_language: str, owner: str, allow_hub_download: bool | None
+) -> Explainer:
     from core.model import ModelNotAvailable, load_classifier, load_tokenizer
 
     try:
-        tokenizer = load_tokenizer(source)
-        model = load_classifier(source)
+        tokenizer = load_tokenizer(source, allow_hub_download=allow_hub_download)
+        model = load_classifier(source, allow_hub_download=allow_hub_download)
     except ModelNotAvailable:
         raise  # its message already says why (hub downloads are off on this server)
     except _load_errors() as exc:

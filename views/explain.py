@@ -24,6 +24,7 @@ import streamlit as st
 from core import display, jobs
 from core import explain as ex
 from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
+from core.model import ModelNotAvailable
 from core.schema import SCHEMAS, LabelSchema
 from views import common
 
@@ -68,6 +69,16 @@ def load(source: ModelSource) -> ex.Explainer | None:
     try:
         with st.spinner(f"Loading {display.plain(source.name)}…"):
             return source.explainer()
+    except ModelNotAvailable as exc:
+        if dict(source.load_options).get("allow_hub_download") is False:
+            st.error(
+                f"{display.plain(source.name)} is neither a folder on this server nor in its model cache, and "
+                "downloading a model from the hub is for editors.",
+                icon=":material/error:",
+            )
+        else:
+            st.error(display.plain(str(exc)), icon=":material/error:")
+        return None
     except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
         st.error(display.plain(str(exc)), icon=":material/error:")
         return None
@@ -150,6 +161,8 @@ def checkpoint_source() -> ModelSource | None:
             ("input_format", input_format),
             ("max_length", int(max_length)),
             ("type_language", type_language),
+            # A read-only session loads folders and cached models; only editors pull a hub id onto the server.
+            ("allow_hub_download", None if common.can_edit() else False),
         ),
         dataset=sidebar_dataset.name if sidebar_dataset else None,
     )

@@ -138,6 +138,33 @@ def test_a_model_path_from_the_url_shows_as_text(open_explain):
     assert_no_raw_payload(at)
 
 
+def test_a_viewer_cannot_pull_a_hub_model_onto_the_server(open_explain, tmp_path, monkeypatch):
+    """Hub downloads are on for the server (the default), but a read-only session loads folders and cached
+    models only: a hub id that is not cached is refused before anything is contacted, and says why."""
+    import socket
+
+    from tests.unit.test_explain import hf_classifier
+
+    def refuse(self: socket.socket, address: object) -> None:
+        raise AssertionError(f"a connection to {address} was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    config = tmp_path / "restudio.toml"
+    config.write_text("[access]\nread_only = true\n", encoding="utf-8")
+    monkeypatch.setenv("RESTUDIO_CONFIG", str(config))
+    hub_id = "restudio-test/never-published-model"
+    at = open_explain(run=CHECKPOINT, model=hub_id)
+    assert [e.value for e in at.error] == [
+        f"{display.plain(hub_id)} is neither a folder on this server nor in its model cache, and downloading "
+        "a model from the hub is for editors."
+    ]
+    # A checkpoint folder on the server still opens for a viewer.
+    folder = hf_classifier(tmp_path, ["no_relation", "org:founded_by"])
+    at = open_explain(run=CHECKPOINT, model=str(folder), text=SENTENCE, subj="홍길동", obj="회사")
+    assert not at.error
+    assert any(m.value.startswith("Predicted **") for m in at.markdown)
+
+
 def test_run_dataset_and_label_names_show_as_text(open_explain, home, tmp_path):
     at = open_explain(run=run_label(home, MD_IMG))
     assert any(display.plain(run_label(home, MD_IMG)) == s.value for s in at.subheader)
