@@ -16,9 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # server a test starts, which inherit the environment) would otherwise use every core, and the spinning
 # thread pools of two workers fighting over two cores made the training tests 5x slower (911 s instead of
 # 150 s for the cross-validation test). One thread per worker keeps every core busy without that fight.
+# Where a test asks for more threads (a run's cpu_threads), idle ones sleep instead of spinning.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def make_frame(rows: list[dict]) -> pd.DataFrame:

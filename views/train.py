@@ -589,19 +589,19 @@ def jobs_panel() -> None:
         column_config={
             # Widths that fit every column in the main area of a 1400 px window.
             "id": st.column_config.NumberColumn("id", width=40),
-            "job": st.column_config.TextColumn("job", width=130),
-            "owner": st.column_config.TextColumn("owner", width=90, help="who launched the job"),
-            "status": st.column_config.TextColumn("status", width=85),
+            "job": st.column_config.TextColumn("job", width=110),
+            "owner": st.column_config.TextColumn("owner", width=70, help="who launched the job"),
+            "status": st.column_config.TextColumn("status", width=80),
             "progress": st.column_config.ProgressColumn(
                 "progress", min_value=0.0, max_value=1.0, format="percent", width=80
             ),
-            "dev micro-F1": st.column_config.TextColumn(width=85),
-            "dev AUPRC": st.column_config.TextColumn(width=80),
-            "model": st.column_config.TextColumn("model", width=90),
-            "format": st.column_config.TextColumn("format", width=130),
-            "created": st.column_config.TextColumn("created", width=115),
-            "ETA": st.column_config.TextColumn("ETA", width=60),
-            "resources": st.column_config.TextColumn("resources", width=100),
+            "dev micro-F1": st.column_config.TextColumn(width=80),
+            "dev AUPRC": st.column_config.TextColumn(width=75),
+            "model": st.column_config.TextColumn("model", width=80),
+            "format": st.column_config.TextColumn("format", width=115),
+            "created": st.column_config.TextColumn("created", width=110),
+            "ETA": st.column_config.TextColumn("ETA", width=55),
+            "resources": st.column_config.TextColumn("resources", width=95),
         },
     )
     crossval_section(all_jobs)

@@ -49,7 +49,12 @@ def train_registered_run(home: str | Path, *, epochs: float = 3, name: str = "ex
     config = training.validate({"workspace": str(home), "epochs": epochs, "cpu_threads": 2}).to_dict()
     job = store.create(name=name, command=jobs.training_command(), kind="train", config=config)
     store.update(job.id, status="running")
-    summary = training.train(config, job.run_dir)
+    threads = torch.get_num_threads()
+    try:
+        summary = training.train(config, job.run_dir)
+    finally:
+        # train() sets the process's torch threads; the rest of this test process keeps its own count.
+        torch.set_num_threads(threads)
     assert summary["status"] == "succeeded", summary
     return store.update(job.id, status="succeeded", exit_code=0)
 
