@@ -587,21 +587,22 @@ def jobs_panel() -> None:
         width="stretch",
         key="job_table",
         column_config={
-            # Widths that fit every column in the main area of a 1400 px window.
-            "id": st.column_config.NumberColumn("id", width=40),
-            "job": st.column_config.TextColumn("job", width=110),
-            "owner": st.column_config.TextColumn("owner", width=70, help="who launched the job"),
-            "status": st.column_config.TextColumn("status", width=80),
+            # Widths that fit every column in the main area of a 1400 px window (about 1000 px; 945 here
+            # because the grid adds a few pixels per column).
+            "id": st.column_config.NumberColumn("id", width=35),
+            "job": st.column_config.TextColumn("job", width=100),
+            "owner": st.column_config.TextColumn("owner", width=65, help="who launched the job"),
+            "status": st.column_config.TextColumn("status", width=75),
             "progress": st.column_config.ProgressColumn(
-                "progress", min_value=0.0, max_value=1.0, format="percent", width=80
+                "progress", min_value=0.0, max_value=1.0, format="percent", width=75
             ),
-            "dev micro-F1": st.column_config.TextColumn(width=80),
+            "dev micro-F1": st.column_config.TextColumn(width=85),
             "dev AUPRC": st.column_config.TextColumn(width=75),
-            "model": st.column_config.TextColumn("model", width=80),
-            "format": st.column_config.TextColumn("format", width=115),
+            "model": st.column_config.TextColumn("model", width=75),
+            "format": st.column_config.TextColumn("format", width=110),
             "created": st.column_config.TextColumn("created", width=110),
-            "ETA": st.column_config.TextColumn("ETA", width=55),
-            "resources": st.column_config.TextColumn("resources", width=95),
+            "ETA": st.column_config.TextColumn("ETA", width=50),
+            "resources": st.column_config.TextColumn("resources", width=90),
         },
     )
     crossval_section(all_jobs)

@@ -206,3 +206,16 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
         page.wait_for_function(_SETTLED_JS, timeout=timeout)
         page.wait_for_function(_NO_SKELETON_JS, timeout=timeout)
     page.wait_for_timeout(300)
+
+
+def upload(page, key: str, files) -> None:
+    """Put ``files`` into the file uploader with widget key ``key`` and wait until every upload has finished.
+
+    The uploader's value reaches the script only once its upload request is done; a button clicked while
+    a chip still shows its spinner runs the script without the file.
+    """
+    page.locator(f".st-key-{key} input[type=file]").set_input_files(files)
+    count = len(files) if isinstance(files, list) else 1
+    expect(page.locator(f'.st-key-{key} [data-testid="stFileChipName"]')).to_have_count(count)
+    expect(page.locator(f'.st-key-{key} [data-testid="stFileChipIconSpinner"]')).to_have_count(0)
+    wait_for_app(page)

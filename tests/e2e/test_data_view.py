@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.conftest import upload, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -122,7 +122,7 @@ def test_data_view_import_confirm_legend_and_kept_filters(page, app_url, tmp_pat
 
     _section(page, "Import & export")
     page.locator(".st-key-import_name input").fill("second (e2e)")
-    page.locator(".st-key-import_train input[type=file]").set_input_files(str(tmp_path / "src" / "train.csv"))
+    upload(page, "import_train", str(tmp_path / "src" / "train.csv"))
     expect(page.locator('.st-key-import_train [data-testid="stFileChipName"]')).to_have_text("train.csv")
     page.get_by_role("button", name="Import", exact=True).click()
     wait_for_app(page)

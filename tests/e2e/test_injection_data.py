@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from core.importing import import_dataset, seed_demo
 from core.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.conftest import upload, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -134,9 +134,7 @@ def test_upload_with_payload_names_shows_them_as_text(page, app_url, app_home, t
     name = f"up {IMG_MD} `u"
     page.locator(".st-key-import_name input").fill(name)
     data = (app_home / "demo-source" / "train.csv").read_bytes()
-    page.locator(".st-key-import_train input[type=file]").set_input_files(
-        {"name": FILE_NAME, "mimeType": "text/csv", "buffer": data}
-    )
+    upload(page, "import_train", {"name": FILE_NAME, "mimeType": "text/csv", "buffer": data})
     page.get_by_role("button", name="Import", exact=True).click()
     _settled(page)
     expect(page.locator('[data-testid="stAlertContentSuccess"]').first).to_contain_text(
@@ -147,9 +145,7 @@ def test_upload_with_payload_names_shows_them_as_text(page, app_url, app_home, t
 
     # A failed upload's message names the uploaded file, as text, and never a server path.
     page.locator(".st-key-import_name_1 input").fill("broken upload")
-    page.locator(".st-key-import_train_1 input[type=file]").set_input_files(
-        {"name": FILE_NAME, "mimeType": "text/csv", "buffer": b"id,sentence\n1,hi\n"}
-    )
+    upload(page, "import_train_1", {"name": FILE_NAME, "mimeType": "text/csv", "buffer": b"id,sentence\n1,hi\n"})
     page.get_by_role("button", name="Import", exact=True).click()
     _settled(page)
     error = page.locator('[data-testid="stAlertContentError"]').first
