@@ -12,8 +12,9 @@ from typing import NoReturn
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import auth, jobs
-from core.config import ConfigError, load_server_config
+from core import jobs
+from core.common.config import ConfigError, load_server_config
+from core.serve import auth
 from views.common import access, can_edit, workspace
 
 ROOT = Path(__file__).parent
@@ -44,7 +45,7 @@ def _session_id() -> str:
 
 def password_gate(expected: str) -> bool:
     """The shared-password form. Attempts go through a server-wide throttle keyed by client address and
-    by session (``core.auth.check_password``), so a wrong guess costs a growing wait, never a sleep."""
+    by session (``core.serve.auth.check_password``), so a wrong guess costs a growing wait, never a sleep."""
     # The session stays in while the password it entered is the configured one: changing it signs all out.
     if st.session_state.get("authenticated") == auth.password_fingerprint(expected):
         return True

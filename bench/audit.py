@@ -1,11 +1,11 @@
 """Benchmark: load + full audit of a competition CSV against the plain-pandas parse of the same file.
 
-The target (``ratio <= 1.0``): ``core.loading.load_file`` followed by ``core.audit.audit`` on a file
+The target (``ratio <= 1.0``): ``core.data.loading.load_file`` followed by ``core.data.audit.audit`` on a file
 takes no longer than ``pandas.read_csv`` plus ``ast.literal_eval`` of both entity columns, i.e. what
 a team's own notebook spends merely to *read* the file. Both run in this process on the same file;
 each is timed as the best of N runs, alternating the two so that machine noise hits both alike.
 
-Files come from :func:`core.demo.write_large_csv` (seeded, clean synthetic KLUE-RE rows) in a
+Files come from :func:`core.data.demo.write_large_csv` (seeded, clean synthetic KLUE-RE rows) in a
 temporary folder: by default 32,470 rows (the real train set) and 1,000,000 rows.
 
 Usage::
@@ -36,9 +36,9 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audit import audit
-from core.demo import write_large_csv
-from core.loading import load_file
+from core.data.audit import audit
+from core.data.demo import write_large_csv
+from core.data.loading import load_file
 
 #: Files at least this large are timed ``--repeat-large`` times instead of ``--repeat``.
 LARGE_ROWS = 200_000

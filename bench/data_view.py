@@ -1,7 +1,7 @@
 """Benchmark: the Data view's Overview on a KLUE-size dataset, previous code path against the current one.
 
-Dataset: :func:`core.demo.write_large_csv` train (32,470 rows, seed 13) and test (7,765 rows, seed 14)
-imported with :func:`core.importing.import_dataset` (which makes the default dev split), then
+Dataset: :func:`core.data.demo.write_large_csv` train (32,470 rows, seed 13) and test (7,765 rows, seed 14)
+imported with :func:`core.data.importing.import_dataset` (which makes the default dev split), then
 ``--corrections`` corrections in four change sets (relabel, subject type, object span, drop), as a
 team's bulk fixes leave them.
 
@@ -84,7 +84,7 @@ CHROMIUM_ARGS = [
 TARGETS = {"cold_server_s": 3.0, "new_session_s": 1.0}
 #: Modules both sides import before timing starts (what :func:`install_reference` needs), so the
 #: baseline's set-up does not hide import time from its first run.
-PREIMPORT = ("views.common", "core.workspace", "core.audit")
+PREIMPORT = ("views.common", "core.store.workspace", "core.data.audit")
 SIDES = ("baseline", "candidate")
 
 
@@ -102,7 +102,7 @@ def reference_corrections(ws: Any, dataset_id: int, part: str | None = None) -> 
     """``Workspace.corrections`` before the one-call JSON decode."""
     import pandas as pd
 
-    from core.workspace import _decode
+    from core.store.workspace import _decode
 
     query = (
         "SELECT c.id, c.change_id, c.part, c.row_id, c.field, c.before, c.after, c.reason, c.author,"
@@ -124,8 +124,8 @@ def reference_current_frame(ws: Any, dataset_id: int, part: str = "train", *, in
     """``Workspace.current_frame`` before the on-disk cache: the audit log replayed on every call."""
     import pandas as pd
 
-    from core.schema import INT_FIELDS, DataError
-    from core.workspace import DROPPED
+    from core.common.schema import INT_FIELDS, DataError
+    from core.store.workspace import DROPPED
 
     frame = ws.base_frame(dataset_id, part).copy()
     log = reference_corrections(ws, dataset_id, part)
@@ -153,11 +153,11 @@ def reference_current_frame(ws: Any, dataset_id: int, part: str = "train", *, in
 
 
 def reference_distribution(name: str, train: Any, test: Any, schema: Any) -> Any:
-    """``core.audit._distribution`` before it was written in plain Python."""
+    """``core.data.audit._distribution`` before it was written in plain Python."""
     import numpy as np
     import pandas as pd
 
-    from core.audit import DISTRIBUTION_COLUMNS, _length_label
+    from core.data.audit import DISTRIBUTION_COLUMNS, _length_label
 
     index = pd.Index([], dtype=object)
     for counts in (train, test):
@@ -196,8 +196,8 @@ def reference_view_caches() -> dict[str, Callable[..., Any]]:
     Overview's figures built on every run, the row-version map rebuilt on every run."""
     import streamlit as st
 
-    from core import audit as audit_core
-    from core import display
+    from core.data import audit as audit_core
+    from core.serve import display
     from views import common
 
     @st.cache_data(max_entries=16, show_spinner=False)
@@ -227,8 +227,8 @@ def reference_view_caches() -> dict[str, Callable[..., Any]]:
 
 def install_reference() -> None:
     """Put the previous code path back in this process (monkeypatched; nothing on disk changes)."""
-    from core import audit as audit_core
-    from core import workspace as workspace_core
+    from core.data import audit as audit_core
+    from core.store import workspace as workspace_core
     from views import common
 
     workspace_core.Workspace.current_frame = reference_current_frame  # type: ignore[method-assign]
@@ -240,8 +240,8 @@ def install_reference() -> None:
 @contextlib.contextmanager
 def reference_installed() -> Iterator[None]:
     """:func:`install_reference` for the length of a block, in this process."""
-    from core import audit as audit_core
-    from core import workspace as workspace_core
+    from core.data import audit as audit_core
+    from core.store import workspace as workspace_core
     from views import common
 
     saved_frame, saved_distribution = workspace_core.Workspace.current_frame, audit_core._distribution
@@ -272,9 +272,9 @@ def preimport(app_root: Path) -> None:
 
 def build_workspace(home: Path, rows: int, test_rows: int, corrections: int, seed: int) -> int:
     """Generate and import the dataset, then log ``corrections`` corrections in four change sets."""
-    from core.demo import write_large_csv
-    from core.importing import import_dataset
-    from core.workspace import RowChange, Workspace
+    from core.data.demo import write_large_csv
+    from core.data.importing import import_dataset
+    from core.store.workspace import RowChange, Workspace
 
     source = home.parent / f"{home.name}-source"
     write_large_csv(source / "train.csv", rows, seed=seed)
@@ -342,8 +342,8 @@ def bench_functions(home: Path, dataset_id: int, repeat: int) -> dict[str, Any]:
     import pandas as pd
     import streamlit as st
 
-    from core import audit as audit_core
-    from core.workspace import Workspace
+    from core.data import audit as audit_core
+    from core.store.workspace import Workspace
     from views import common
 
     root = str(home)
@@ -720,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset_id = build_workspace(home, args.rows, args.test_rows, args.corrections, args.seed)
         log(f"workspace with {args.rows:,} + {args.test_rows:,} rows in {time.perf_counter() - t0:.1f}s")
         preimport(args.app_root)
-        from core.workspace import Workspace
+        from core.store.workspace import Workspace
 
         ws = Workspace(home)
         logged = len(ws.corrections(dataset_id))

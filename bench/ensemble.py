@@ -1,11 +1,11 @@
 """Benchmark: exhaustive ensemble scoring against the straightforward loop, in the same run.
 
 Scores every non-empty subset of ``--members`` (default 10: 1,023 subsets) soft-voting members on the
-KLUE test size, 7,765 rows x 30 classes, with :func:`core.ensemble.score_subsets` (depth-first running
-sums + the batched metrics of :mod:`core.metrics`), and with the straightforward loop a notebook would
+KLUE test size, 7,765 rows x 30 classes, with :func:`core.analysis.ensemble.score_subsets` (depth-first running
+sums + the batched metrics of :mod:`core.train.metrics`), and with the straightforward loop a notebook would
 write: per subset ``numpy.mean`` over the members, then ``sklearn.metrics.f1_score`` (micro, without
-no_relation) and, per class, ``precision_recall_curve`` + ``auc`` (:func:`core.metrics.reference_micro_f1`
-and :func:`core.metrics.reference_auprc`).
+no_relation) and, per class, ``precision_recall_curve`` + ``auc`` (:func:`core.train.metrics.reference_micro_f1`
+and :func:`core.train.metrics.reference_auprc`).
 
 The loop costs about 55 ms a subset (about a minute for 1,023), so by default it runs on a seeded random
 sample of ``--sample`` subsets and its time is extrapolated to all of them (``loop_extrapolated``: true in
@@ -40,9 +40,9 @@ import sklearn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.ensemble import MemberSet, score_subsets
-from core.metrics import reference_auprc, reference_micro_f1
-from core.schema import KLUE_SCHEMA
+from core.analysis.ensemble import MemberSet, score_subsets
+from core.common.schema import KLUE_SCHEMA
+from core.train.metrics import reference_auprc, reference_micro_f1
 
 ROWS = 7765
 CLASSES = 30

@@ -2,10 +2,10 @@
 
 A BERT-base-sized classifier (12 layers, hidden 768, 12 heads, random weights from a ``BertConfig``, no
 download) with 30 labels is saved as an ordinary local HF checkpoint and loaded through
-``core.explain.load_explainer`` (the ``AutoModelForSequenceClassification`` path), so the bench runs the
+``core.analysis.explain.load_explainer`` (the ``AutoModelForSequenceClassification`` path), so the bench runs the
 code the view runs. The input is a demo row lengthened to exactly 64 tokens.
 
-Target: RE Studio's IG (Gauss-Legendre, ``core.explain.IG_STEPS`` points, one batch) at an error
+Target: RE Studio's IG (Gauss-Legendre, ``core.analysis.explain.IG_STEPS`` points, one batch) at an error
 (|convergence delta|) no larger than the issue's reference (50 steps, Riemann trapezoid; Captum's own
 default rule is Gauss-Legendre) in at most half the time. Prints one JSON object.
 
@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from core import explain as ex  # noqa: E402
-from core.demo import write_demo_dataset  # noqa: E402
-from core.loading import load_file  # noqa: E402
-from core.model import build_tiny_model, load_tokenizer  # noqa: E402
-from core.schema import KLUE_LABELS  # noqa: E402
+from core.analysis import explain as ex  # noqa: E402
+from core.common.schema import KLUE_LABELS  # noqa: E402
+from core.data.demo import write_demo_dataset  # noqa: E402
+from core.data.loading import load_file  # noqa: E402
+from core.train.model import build_tiny_model, load_tokenizer  # noqa: E402
 
 TOKENS = 64
 STEPS = (4, 8, 16, 32, 50)

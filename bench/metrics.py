@@ -1,9 +1,9 @@
 """Benchmark: batched KLUE-RE metrics against the plain sklearn recipe, set by set.
 
 The ensemble view scores every subset of its members (4,095 sets for 12 members) on the KLUE test
-size, 7,765 rows x 30 classes. This times :func:`core.metrics.micro_f1_many` +
-:func:`core.metrics.auprc_many` on ``--sets`` such probability sets (default 100) against a loop of
-:func:`core.metrics.reference_micro_f1` + :func:`core.metrics.reference_auprc` (sklearn ``f1_score``,
+size, 7,765 rows x 30 classes. This times :func:`core.train.metrics.micro_f1_many` +
+:func:`core.train.metrics.auprc_many` on ``--sets`` such probability sets (default 100) against a loop of
+:func:`core.train.metrics.reference_micro_f1` + :func:`core.train.metrics.reference_auprc` (sklearn ``f1_score``,
 ``precision_recall_curve`` and ``auc``, as the KLUE baseline computes them) over the same sets. Each
 side is timed as the best of ``--repeat`` runs, alternating, so machine noise hits both alike.
 ``max_abs_diff`` is the largest difference between the two, over both metrics and all sets (x100
@@ -42,7 +42,7 @@ import sklearn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.metrics import auprc_many, micro_f1_many, reference_auprc, reference_micro_f1
+from core.train.metrics import auprc_many, micro_f1_many, reference_auprc, reference_micro_f1
 
 ROWS = 7765
 CLASSES = 30

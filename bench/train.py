@@ -4,7 +4,7 @@ Two measurements, each a ratio against a baseline run in the same process, with 
 of torch threads on both sides (``--threads``, default 1: on a shared 2-core machine two OpenMP threads
 stall whenever another process takes a core; measured 3x slower per step than one thread under load):
 
-1. ``job_vs_plain``: :func:`core.training.train` (the code a job runs: a validated config, the workspace
+1. ``job_vs_plain``: :func:`core.train.training.train` (the code a job runs: a validated config, the workspace
    data, RE Studio's callbacks writing ``metrics.jsonl`` and ``train.log``, per-epoch evaluation with
    micro-F1/AUPRC, checkpoints, the best model restored, then predictions and the summary) against a
    plain, minimal Hugging Face ``Trainer`` script written here with the same settings: the same tiny
@@ -14,7 +14,7 @@ stall whenever another process takes a core; measured 3x slower per step than on
    x epochs trained / wall time of trainer.train()``. Target: ours / plain >= 0.95. Both sides report
    their last evaluation's micro-F1; equal figures show they trained the same model the same way.
 
-   The tiny backbone is built once by :func:`core.model.build_tiny_model` from the train sentences and
+   The tiny backbone is built once by :func:`core.train.model.build_tiny_model` from the train sentences and
    given to both sides as a local model folder, so both start from the very same files (the build is
    deterministic, but building it once is simpler and quicker). A ``"tiny"`` job builds it before
    ``trainer.train()``, outside what is timed. An untimed warm-up run comes first, because the first
@@ -212,8 +212,8 @@ def job_config(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:
 
 
 def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
-    """One job through core.training.train; throughput from its own trainer.train() wall time."""
-    from core.training import train
+    """One job through core.train.training.train; throughput from its own trainer.train() wall time."""
+    from core.train.training import train
 
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.perf_counter()
@@ -283,8 +283,8 @@ class Prepared:
         import numpy as np
         from transformers import set_seed
 
-        from core import model as re_model
-        from core.schema import SCHEMAS
+        from core.common.schema import SCHEMAS
+        from core.train import model as re_model
 
         set_seed(cfg.seed)
         self.labels = data.labels
@@ -314,7 +314,7 @@ class Prepared:
         }
 
     def encode(self, frame: Any) -> Any:
-        from core.encoding import encode
+        from core.train.encoding import encode
 
         cfg = self.cfg
         return encode(
@@ -332,8 +332,8 @@ def run_plain(cfg: Any, data: Any, workdir: Path, *, fp16: bool, bf16: bool, use
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
-    from core.metrics import auprc, micro_f1
-    from core.schema import NO_RELATION
+    from core.common.schema import NO_RELATION
+    from core.train.metrics import auprc, micro_f1
 
     shutil.rmtree(workdir, ignore_errors=True)
     prep = Prepared(cfg, data)
@@ -490,10 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     import transformers
     from transformers.utils import logging as hf_logging
 
-    from core.importing import seed_demo
-    from core.model import build_tiny_model
-    from core.training import load_data, validate
-    from core.workspace import Workspace
+    from core.data.importing import seed_demo
+    from core.store.workspace import Workspace
+    from core.train.model import build_tiny_model
+    from core.train.training import load_data, validate
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda, but torch sees no CUDA GPU on this machine.", file=sys.stderr)
@@ -638,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
         "job_vs_plain": job_vs_plain,
         "padding": padding,
         "settings": {
-            "model": "tiny BERT (core.model.build_tiny_model: 2 layers, hidden 128)",
+            "model": "tiny BERT (core.train.model.build_tiny_model: 2 layers, hidden 128)",
             "input_format": cfg.input_format,
             "head": cfg.head,
             "batch_size": cfg.batch_size,

@@ -13,11 +13,11 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from core.schema import SCHEMAS, DataError
+from core.common.schema import SCHEMAS, DataError
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from core.demo import write_demo_dataset
+    from core.data.demo import write_demo_dataset
 
     manifest = write_demo_dataset(args.out, seed=args.seed, n_train=args.train_rows, n_test=args.test_rows)
     injected = {kind: len(items) for kind, items in manifest.to_dict()["injected"].items()}
@@ -26,7 +26,7 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from core import audit, loading
+    from core.data import audit, loading
 
     schema = SCHEMAS[args.schema]
     train = loading.load_file(args.file, fmt=args.format, schema=schema, encoding=args.encoding)
@@ -51,7 +51,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from core.metrics import score_files
+    from core.train.metrics import score_files
 
     result = score_files(args.gold, args.pred, schema=SCHEMAS[args.schema])
     if args.json:
@@ -67,7 +67,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 
 def _workspace(args: argparse.Namespace):
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
 
     return Workspace(args.home)
 
@@ -82,7 +82,7 @@ DEMO_JOB_PRESETS = (
 
 def _cmd_seed(args: argparse.Namespace) -> int:
     from core import jobs
-    from core.importing import seed_demo
+    from core.data.importing import seed_demo
 
     workspace = _workspace(args)
     info = seed_demo(workspace)
@@ -90,7 +90,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     store = jobs.JobStore(workspace.root)
     if os.environ.get("RESTUDIO_NO_DEMO_JOBS") or store.list_jobs():
         return 0
-    from core import training
+    from core.train import training
 
     for preset in DEMO_JOB_PRESETS:
         config = training.validate({**training.PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
@@ -103,7 +103,7 @@ def _cmd_seed(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from core.importing import import_dataset
+    from core.data.importing import import_dataset
 
     report = import_dataset(
         _workspace(args),
@@ -139,7 +139,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from core.export import export_frame
+    from core.data.export import export_frame
 
     workspace = _workspace(args)
     info = workspace.dataset(args.dataset)
@@ -148,7 +148,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         raise DataError(f"Dataset {info.name!r} has no {args.part} part.")
     frame = workspace.current_frame(info.id, args.part)
     data = export_frame(frame.drop(columns="_version"), fmt=args.format or part.fmt, schema=info.schema)
-    from core.atomic import atomic_write_bytes
+    from core.common.atomic import atomic_write_bytes
 
     atomic_write_bytes(Path(args.out), data)
     print(f"Wrote {len(frame)} rows of {info.name!r} ({args.part}) to {args.out}.")
@@ -160,7 +160,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_split(args: argparse.Namespace) -> int:
-    from core.splits import create_split
+    from core.data.splits import create_split
 
     workspace = _workspace(args)
     info = workspace.dataset(args.dataset)
@@ -227,7 +227,8 @@ def _local_time(iso: str | None) -> str:
 
 
 def _job_record(job) -> dict:
-    from core import jobs, runs
+    from core import jobs
+    from core.store import runs
 
     prog = jobs.progress(job)
     last = prog["last_metrics"]
@@ -359,7 +360,7 @@ def _cmd_jobs_cancel(args: argparse.Namespace) -> int:
 
 
 def _owed(job) -> str:
-    from core import runs
+    from core.store import runs
 
     pending = runs.pending_predictions(job.run_dir)
     if not pending:
@@ -395,7 +396,8 @@ def _follow_local(store, job, lines: int) -> None:
     import codecs
     import time
 
-    from core import jobs, runs
+    from core import jobs
+    from core.store import runs
 
     path = job.log_path
     offset = path.stat().st_size if path.exists() else 0
@@ -561,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("train", _cmd_train, "fine-tune a relation classifier (see `python -m core train --help`)")
     add("crossval", _cmd_crossval, "k-fold out-of-fold probabilities for label issues (see `crossval --help`)")
-    from core.ensemble import add_ensemble_parser
+    from core.analysis.ensemble import add_ensemble_parser
 
     add_ensemble_parser(sub)
 
@@ -604,19 +606,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     # torch and transformers take seconds to import: only `train` pays for them.
-    from core.training import main as train_main
+    from core.train.training import main as train_main
 
     return train_main(args.train_args)
 
 
 def _cmd_crossval(args: argparse.Namespace) -> int:
-    from core.crossval import main as crossval_main
+    from core.train.crossval import main as crossval_main
 
     return crossval_main(args.crossval_args)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from core.training import predict_main
+    from core.train.training import predict_main
 
     return predict_main(args.train_args)
 

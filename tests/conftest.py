@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.schema import COLUMNS
+from core.common.schema import COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,10 +16,10 @@ import pandas as pd
 import streamlit as st
 from streamlit import runtime
 
-from core import audit as audit_core
-from core.auth import Access, AuthConfig, AuthConfigError, decide_access, load_auth, secrets_paths
-from core.config import ConfigError, ServerConfig, load_server_config
-from core.workspace import DatasetInfo, Workspace
+from core.common.config import ConfigError, ServerConfig, load_server_config
+from core.data import audit as audit_core
+from core.serve.auth import Access, AuthConfig, AuthConfigError, decide_access, load_auth, secrets_paths
+from core.store.workspace import DatasetInfo, Workspace
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -126,22 +126,22 @@ def _frame_digest(frame: pd.DataFrame) -> bytes:
 # The Overview's charts depend on the distribution tables alone, which change with the revision only.
 @st.cache_resource(max_entries=64, show_spinner=False, hash_funcs={pd.DataFrame: _frame_digest})
 def distribution_figure(dist: pd.DataFrame, title: str, *, share: bool = True, horizontal: bool = False) -> go.Figure:
-    """:func:`core.display.distribution_figure`, built once per server process for each table and title.
+    """:func:`core.serve.display.distribution_figure`, built once per server process for each table and title.
 
     The figure is shared by every session: draw it, do not change it (``st.plotly_chart`` only reads
     it). Measured need: building the Overview's seven plotly figures was the largest part of a new
     session's run on a 32k-row dataset, 0.1-0.3 s of about 0.7 s idle and 1.1 s of 2.9 s on a busy
     2-core machine (plotly validates every property it sets).
     """
-    from core import display  # plotly: imported by the pages that draw
+    from core.serve import display  # plotly: imported by the pages that draw
 
     return display.distribution_figure(dist, title, share=share, horizontal=horizontal)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False, hash_funcs={pd.DataFrame: _frame_digest})
 def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title: str = "") -> go.Figure:
-    """:func:`core.display.heatmap_figure`, built once per server process (see :func:`distribution_figure`)."""
-    from core import display
+    """:func:`core.serve.display.heatmap_figure`, built once per server process (see :func:`distribution_figure`)."""
+    from core.serve import display
 
     return display.heatmap_figure(label_type_pair, split=split, title=title)
 
@@ -149,7 +149,8 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
 @st.cache_data(max_entries=8, show_spinner="Finding label issues…")
 def label_issues(root: str, dataset_id: int, revision: int, oof_path: str, threshold: float):
     """(confident-learning issues, no_relation view, oof metadata) for the current rows, cached by revision."""
-    from core import crossval, label_issues
+    from core.analysis import label_issues
+    from core.train import crossval
 
     ids, probs, labels, meta = crossval.load_oof(oof_path)
     rows, aligned, _ = label_issues.align_oof(current_frame(root, dataset_id, "train", revision), ids, probs)
@@ -184,12 +185,12 @@ def server_config() -> ServerConfig:
 
 def auth_config() -> AuthConfig:
     """The sign-in gate, read from the secrets files on every call: Streamlit caches ``st.secrets``,
-    and a file broken while the app runs must close the gate (see ``core.auth``)."""
+    and a file broken while the app runs must close the gate (see ``core.serve.auth``)."""
     return load_auth(secrets_paths(st.get_option("secrets.files")))
 
 
 def access() -> Access:
-    """This session's identity and role (``core.auth.decide_access``). A configuration that broke
+    """This session's identity and role (``core.serve.auth.decide_access``). A configuration that broke
     after ``app.py`` checked it gives no identity and no editing: fail closed, not open."""
     try:
         mode = auth_config().mode

@@ -7,13 +7,16 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from core import crossval, display, fixes, label_issues
-from core.augment import entity_swap
-from core.export import export_frame
-from core.importing import MAX_UPLOAD_MB, import_uploaded
-from core.schema import MAX_DATASET_NAME, SCHEMAS, DataError
-from core.splits import create_split
-from core.workspace import ConflictError, DatasetInfo, RowChange
+from core.analysis import label_issues
+from core.common.schema import MAX_DATASET_NAME, SCHEMAS, DataError
+from core.data import fixes
+from core.data.augment import entity_swap
+from core.data.export import export_frame
+from core.data.importing import MAX_UPLOAD_MB, import_uploaded
+from core.data.splits import create_split
+from core.serve import display
+from core.store.workspace import ConflictError, DatasetInfo, RowChange
+from core.train import crossval
 from views import common
 
 PAGE_SIZE = 8

@@ -1,10 +1,10 @@
 """Ensemble page: pick members, score every combination, check the gain honestly, export a submission.
 
-Thin: widgets are read here, everything computed in core.ensemble, and drawn here. Run, file, label and
+Thin: widgets are read here, everything computed in core.analysis.ensemble, and drawn here. Run, file, label and
 dataset names are data: markdown gets them through display.plain, plotly with its tags escaped.
 Uploading prediction files writes to the server, so it is for editors; scoring and exporting finished
 runs is open to everyone. Uploads live in one folder per session, swept when the session is gone or a
-day old (core.ensemble.sweep_upload_folders).
+day old (core.analysis.ensemble.sweep_upload_folders).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core import display, ensemble
-from core.schema import DataError
+from core.analysis import ensemble
+from core.common.schema import DataError
+from core.serve import display
 from views import common
 from views.common import selected_dataset, workspace
 

@@ -4,7 +4,7 @@ Pick a finished run (or two side by side), or any Hugging Face sequence-classifi
 folder or hub id, then an example by id or by filter, or type a sentence and mark its entities. The
 state (run or checkpoint, second run, example, method, target, typed sentence) lives in the URL query,
 so a copied link reproduces the screen. Every sentence, token and word is data: it reaches the page
-escaped (heat strips) or as escaped JSON (bertviz, see core.explain.bertviz_html). So is every value a
+escaped (heat strips) or as escaped JSON (bertviz, see core.analysis.explain.bertviz_html). So is every value a
 link or a workspace can carry (the URL's model path, entity words and row id, run and dataset names,
 a checkpoint's label names): markdown gets it through display.plain, plotly with its tags escaped.
 A checkpoint that does not load is an error naming the run and its file, not a traceback.
@@ -21,11 +21,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import display, jobs
-from core import explain as ex
-from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
-from core.model import ModelNotAvailable
-from core.schema import SCHEMAS, LabelSchema
+from core import jobs
+from core.analysis import explain as ex
+from core.common.schema import SCHEMAS, LabelSchema
+from core.serve import display
+from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
+from core.train.model import ModelNotAvailable
 from views import common
 
 ws = common.workspace()
@@ -40,7 +41,7 @@ METHOD_NAMES = {
 KIND_STYLE = {"subject": "border-bottom:2px solid #4F46E5", "object": "border-bottom:2px solid #F59E0B"}
 
 
-# -- cached work (keyed by plain values; core.explain caches the models and locks them) --------------------
+# -- cached work (keyed by plain values; core.analysis.explain caches the models and locks them) --------------------
 
 
 def _example_key(example: ex.Example) -> tuple:
@@ -52,7 +53,7 @@ class ModelSource:
     """What a panel explains: a workspace run, or any HF checkpoint (a folder or a hub id)."""
 
     name: str  # the panel's heading
-    path: str  # for core.explain.load_explainer
+    path: str  # for core.analysis.explain.load_explainer
     key: str  # widget-key suffix, unique per source
     owner: str  # what a load error calls it: "run #3 name", or the checkpoint as typed
     load_options: tuple[tuple[str, object], ...] = ()  # a plain checkpoint's input format etc. (a run has its own)

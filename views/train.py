@@ -10,8 +10,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from core import crossval, display, jobs, runs, training
-from core.schema import DataError
+from core import jobs
+from core.common.schema import DataError
+from core.serve import display
+from core.store import runs
+from core.train import crossval, training
 from views import common
 
 ws = common.workspace()
@@ -85,7 +88,7 @@ def option_widget(opt: str) -> object:
     if opt in CHOICES:
         return st.selectbox(opt, CHOICES[opt], key=key, help=helptext)
     value = DEFAULTS[opt]
-    # The same limits core.training.validate enforces: the input stops there instead of a refusal later.
+    # The same limits core.train.training.validate enforces: the input stops there instead of a refusal later.
     limit = training.LIMITS.get(opt)
     if isinstance(value, bool):
         return st.checkbox(opt, key=key, help=helptext)
@@ -134,7 +137,7 @@ def crossval_folds() -> tuple[int, bool]:
     """The number of cross-validation folds (0: one job) and whether a large group is confirmed.
 
     Outside the form, so the confirmation can name the number as it is typed: more than
-    :data:`core.crossval.CONFIRM_ABOVE_K` folds train that many models, and a typo should not.
+    :data:`core.train.crossval.CONFIRM_ABOVE_K` folds train that many models, and a typo should not.
     """
     c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
     folds = int(

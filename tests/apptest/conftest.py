@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 

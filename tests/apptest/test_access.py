@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import auth
+from core.serve import auth
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.importing import import_dataset
-from core.workspace import Workspace
+from core.data.importing import import_dataset
+from core.store.workspace import Workspace
 
 pytestmark = pytest.mark.apptest
 
@@ -44,7 +44,7 @@ def test_data_page_renders_demo(demo_home, make_app):
 
 
 def test_data_page_renders_full_size_dataset(tmp_path, make_app):
-    from core.demo import write_demo_dataset
+    from core.data.demo import write_demo_dataset
 
     src = tmp_path / "src"
     write_demo_dataset(src, seed=3, n_train=32_470, n_test=7_765)  # real KLUE-RE sizes, with injected errors
@@ -76,7 +76,7 @@ def test_data_page_renders_full_size_dataset(tmp_path, make_app):
 
 
 def test_accept_type_suggestion_lands_in_audit_log(tmp_path, make_app):
-    from core.importing import seed_demo
+    from core.data.importing import seed_demo
 
     home = tmp_path / "ws"
     seed_demo(Workspace(home))
@@ -93,7 +93,7 @@ def test_accept_type_suggestion_lands_in_audit_log(tmp_path, make_app):
 
 
 def test_edit_in_one_session_is_seen_in_another(tmp_path, make_app):
-    from core.importing import seed_demo
+    from core.data.importing import seed_demo
 
     home = tmp_path / "ws"
     info = seed_demo(Workspace(home))
@@ -110,7 +110,7 @@ def test_edit_in_one_session_is_seen_in_another(tmp_path, make_app):
 
 
 def test_conflicting_concurrent_edit_is_refused(tmp_path, make_app):
-    from core.importing import seed_demo
+    from core.data.importing import seed_demo
 
     home = tmp_path / "ws"
     info = seed_demo(Workspace(home))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.workspace import RowChange, Workspace
+from core.store.workspace import RowChange, Workspace
 
 pytestmark = pytest.mark.apptest
 

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from core.importing import seed_demo
-from core.workspace import RowChange, Workspace
+from core.data.importing import seed_demo
+from core.store.workspace import RowChange, Workspace
 
 pytestmark = pytest.mark.apptest
 
 
 @pytest.fixture(scope="module")
 def demo_source(tmp_path_factory) -> Path:
-    from core.demo import write_demo_dataset
+    from core.data.demo import write_demo_dataset
 
     src = tmp_path_factory.mktemp("demo-src")
     write_demo_dataset(src, seed=5, n_train=1000, n_test=100)

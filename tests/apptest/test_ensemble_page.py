@@ -7,7 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import ensemble
+from core.analysis import ensemble
 from tests.unit.test_ensemble import RUN_VARIANTS, make_demo_runs
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import display, ensemble
-from core.importing import import_dataset, seed_demo
-from core.workspace import Workspace
+from core.analysis import ensemble
+from core.data.importing import import_dataset, seed_demo
+from core.serve import display
+from core.store.workspace import Workspace
 from tests.unit.test_explain import _tiny_checkpoint
 from tests.unit.test_explain_safety import HTML_IMG, MD_IMG, corrupt, register_run
 
@@ -222,7 +223,7 @@ def test_a_checkpoint_folder_with_a_corrupt_pytorch_model_bin(open_explain, tmp_
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from core.schema import KLUE_LABELS
+    from core.common.schema import KLUE_LABELS
     from tests.unit.test_explain import hf_classifier
 
     folder = hf_classifier(tmp_path, KLUE_LABELS)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import display
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core.data.importing import seed_demo
+from core.serve import display
+from core.store.workspace import Workspace
 from tests.unit.test_explain import XSS_IMG, hf_classifier, register_run_copy, trained_run_dir
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
@@ -87,7 +87,7 @@ def test_typed_sentence_with_markup_renders_as_text(open_page):
 @pytest.fixture(scope="module")
 def hf_checkpoint(tmp_path_factory) -> Path:
     """A plain HF sequence classifier (no run folder around it), as a team would bring from elsewhere."""
-    from core.schema import KLUE_LABELS
+    from core.common.schema import KLUE_LABELS
 
     return hf_classifier(tmp_path_factory.mktemp("hf-checkpoint"), KLUE_LABELS)
 

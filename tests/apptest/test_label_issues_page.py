@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core import jobs
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 from tests.unit.test_crossval import demo_with_crossval
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core import display, jobs
-from core.importing import DEMO_NAME, import_dataset, seed_demo
-from core.splits import create_split
-from core.workspace import Workspace
+from core import jobs
+from core.data.importing import DEMO_NAME, import_dataset, seed_demo
+from core.data.splits import create_split
+from core.serve import display
+from core.store.workspace import Workspace
 
 pytestmark = pytest.mark.apptest
 

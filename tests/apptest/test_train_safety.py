@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core import jobs, training
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core import jobs
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
+from core.train import training
 
 pytestmark = pytest.mark.apptest
 

@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

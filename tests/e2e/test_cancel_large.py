@@ -14,9 +14,9 @@ import pytest
 from playwright.sync_api import expect
 
 from core import jobs
-from core.demo import write_large_csv
-from core.importing import import_dataset
-from core.workspace import Workspace
+from core.data.demo import write_large_csv
+from core.data.importing import import_dataset
+from core.store.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
 from tests.e2e.test_returning_user import notice, submit_job
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from core.workspace import Workspace
+from core.store.workspace import Workspace
 from tests.e2e.conftest import upload, wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -89,7 +89,7 @@ def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp
 def test_data_view_import_confirm_legend_and_kept_filters(page, app_url, tmp_path, screenshot_dir):
     """The user reports: import with a dataset present, bulk actions without confirmation,
     no highlight legend, filters lost when switching sections."""
-    from core.demo import write_demo_dataset
+    from core.data.demo import write_demo_dataset
 
     write_demo_dataset(tmp_path / "src", seed=5, n_train=1000, n_test=100)
     page.goto(app_url)

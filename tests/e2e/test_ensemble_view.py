@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import ensemble
-from core.metrics import read_submission
-from core.schema import KLUE_SCHEMA
-from core.workspace import Workspace
+from core.analysis import ensemble
+from core.common.schema import KLUE_SCHEMA
+from core.store.workspace import Workspace
+from core.train.metrics import read_submission
 from tests.e2e.conftest import wait_for_app
 from tests.unit.test_ensemble import make_demo_runs
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
 from tests.unit.test_explain import register_run_copy, trained_run_dir
 
@@ -102,7 +102,7 @@ def test_markup_in_a_sentence_runs_no_script(page, app_url):
 
 def test_attention_views_show_markup_tokens_as_text(page, tmp_path):
     """With a tokenizer that knows ``<`` and ``>``, markup becomes tokens: still text, no script runs."""
-    from core import explain as ex
+    from core.analysis import explain as ex
     from tests.unit.test_explain import _tiny_checkpoint, malicious
 
     explainer = ex.load_explainer(_tiny_checkpoint(tmp_path, "typed_entity_marker_punct"))

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from core.importing import import_dataset, seed_demo
-from core.workspace import Workspace
+from core.data.importing import import_dataset, seed_demo
+from core.store.workspace import Workspace
 from tests.e2e.conftest import upload, wait_for_app
 
 pytestmark = pytest.mark.e2e

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import ensemble
-from core.importing import seed_demo
-from core.workspace import Workspace
+from core.analysis import ensemble
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
 from tests.unit.test_explain import _tiny_checkpoint
 from tests.unit.test_explain_safety import HTML_IMG, MD_IMG, register_run

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core import jobs, training
-from core.importing import import_dataset, seed_demo
-from core.workspace import Workspace
+from core import jobs
+from core.data.importing import import_dataset, seed_demo
+from core.store.workspace import Workspace
+from core.train import training
 from tests.e2e.conftest import wait_for_app
 from tests.e2e.test_returning_user import open_form
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from core.label_issues import dataset_label_issues
-from core.workspace import Workspace
+from core.analysis.label_issues import dataset_label_issues
+from core.store.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
 from tests.unit.test_crossval import demo_with_crossval
 

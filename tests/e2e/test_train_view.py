@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from core import jobs, training
+from core import jobs
+from core.train import training
 from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""Tests of core.audit: each detector on hand-made canonical frames, then recall and precision on the demo."""
+"""Tests of core.data.audit: each detector on hand-made canonical frames, then recall and precision on the demo."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import audit as audit_mod
-from core.audit import AuditReport, audit, report_to_json, report_to_text
-from core.schema import COLUMNS, KLUE_SCHEMA, InvalidRow
+from core.common.schema import COLUMNS, KLUE_SCHEMA, InvalidRow
+from core.data import audit as audit_mod
+from core.data.audit import AuditReport, audit, report_to_json, report_to_text
 
 # --------------------------------------------------------------------------------------
 # Hand-made canonical frames
@@ -560,8 +560,8 @@ def test_text_summary_mentions_every_section() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from core.demo import write_demo_dataset
-    from core.loading import load_file, load_gold
+    from core.data.demo import write_demo_dataset
+    from core.data.loading import load_file, load_gold
 
     out: Path = tmp_path_factory.mktemp("demo")
     manifest = write_demo_dataset(out)

@@ -1,4 +1,4 @@
-"""core.audit._distribution: the plain-Python tables equal the pandas version they replaced, on any counts."""
+"""core.data.audit._distribution: the plain-Python tables equal the pandas version they replaced, on any counts."""
 
 from __future__ import annotations
 
@@ -11,15 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import audit as audit_mod
-from core.audit import DISTRIBUTION_COLUMNS, DISTRIBUTIONS, _length_label, audit
-from core.schema import KLUE_SCHEMA, TACRED_SCHEMA, LabelSchema
+from core.common.schema import KLUE_SCHEMA, TACRED_SCHEMA, LabelSchema
+from core.data import audit as audit_mod
+from core.data.audit import DISTRIBUTION_COLUMNS, DISTRIBUTIONS, _length_label, audit
 
 
 def reference_distribution(
     name: str, train: pd.Series | None, test: pd.Series | None, schema: LabelSchema
 ) -> pd.DataFrame:
-    """``core.audit._distribution`` before it was rewritten in plain Python (verbatim)."""
+    """``core.data.audit._distribution`` before it was rewritten in plain Python (verbatim)."""
     index = pd.Index([], dtype=object)
     for counts in (train, test):
         if counts is not None:
@@ -128,8 +128,8 @@ def test_empty_and_missing_sides(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def demo_frames(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
-    from core.demo import write_demo_dataset
-    from core.loading import load_file, load_gold
+    from core.data.demo import write_demo_dataset
+    from core.data.loading import load_file, load_gold
 
     out: Path = tmp_path_factory.mktemp("demo-dist")
     write_demo_dataset(out)

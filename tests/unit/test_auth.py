@@ -1,4 +1,4 @@
-"""core.auth: the gate's decision from secrets files, the wrong-password throttle, and roles."""
+"""core.serve.auth: the gate's decision from secrets files, the wrong-password throttle, and roles."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core import auth
-from core.auth import AuthConfigError, LoginThrottle, check_password, client_address, decide_access, load_auth
-from core.config import ServerConfig
+from core.common.config import ServerConfig
+from core.serve import auth
+from core.serve.auth import AuthConfigError, LoginThrottle, check_password, client_address, decide_access, load_auth
 
 OIDC_SHARED = '[auth]\nredirect_uri = "https://re.lab.example/oauth2callback"\ncookie_secret = "cookie-s3cret"\n'
 PROVIDER = 'client_id = "the-id"\nclient_secret = "client-s3cret"\nserver_metadata_url = "https://idp.example/.well-known/openid-configuration"\n'

@@ -17,14 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import jobs, runs, training
-from core.demo import write_demo_dataset
-from core.importing import DEMO_NAME, import_dataset, seed_demo
-from core.metrics import read_submission
-from core.model import PredictionStopped, load_run_model, predict_proba
-from core.schema import KLUE_LABELS
-from core.splits import create_split
-from core.workspace import Workspace
+from core import jobs
+from core.common.schema import KLUE_LABELS
+from core.data.demo import write_demo_dataset
+from core.data.importing import DEMO_NAME, import_dataset, seed_demo
+from core.data.splits import create_split
+from core.store import runs
+from core.store.workspace import Workspace
+from core.train import training
+from core.train.metrics import read_submission
+from core.train.model import PredictionStopped, load_run_model, predict_proba
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV, TEST = "dev_predictions.csv", "test_predictions.csv"

@@ -99,8 +99,8 @@ def test_import_export_split_roundtrip(demo_dir, tmp_path, capsys):
 def test_score_cli_json_and_text(demo_dir, tmp_path, capsys):
     import numpy as np
 
-    from core.metrics import write_submission
-    from core.schema import KLUE_LABELS
+    from core.common.schema import KLUE_LABELS
+    from core.train.metrics import write_submission
 
     gold = pd.read_csv(demo_dir / "test_gold.csv", dtype={"id": str})
     probs = np.full((len(gold), 30), 0.1 / 29)

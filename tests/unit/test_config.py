@@ -1,4 +1,4 @@
-"""core.config (a restudio.toml that cannot be read is a ConfigError naming the file, not a traceback) and the
+"""core.common.config (a restudio.toml that cannot be read is a ConfigError naming the file, not a traceback) and the
 shipped configuration files."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.config import ShowErrorDetailsConfigOptions
 
-from core.config import ConfigError, ServerConfig, load_server_config
+from core.common.config import ConfigError, ServerConfig, load_server_config
 
 
 def test_a_config_path_that_is_a_folder_is_a_config_error(tmp_path):

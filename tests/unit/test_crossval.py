@@ -1,4 +1,4 @@
-"""K-fold groups, held-out rows never trained on, stitching and its refusals (core.crossval, training folds)."""
+"""K-fold groups, held-out rows never trained on, stitching and its refusals (core.train.crossval, training folds)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import crossval, jobs
-from core.crossval import CrossvalError
-from core.importing import seed_demo
-from core.metrics import read_submission
-from core.training import ConfigError, fold_assignment, input_groups, validate
-from core.workspace import Workspace
+from core import jobs
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
+from core.train import crossval
+from core.train.crossval import CrossvalError
+from core.train.metrics import read_submission
+from core.train.training import ConfigError, fold_assignment, input_groups, validate
 
 QUICK = {"max_steps": 3, "batch_size": 8, "eval_steps": 3, "logging_steps": 3, "eval_batch_size": 512}
 
@@ -142,7 +143,7 @@ def test_stitched_file_covers_every_row_once_with_its_revision(
 
 
 def test_dataset_label_issues_reads_the_newest_file(workspace: Workspace, two_folds: tuple[Path, list[Path]]) -> None:
-    from core.label_issues import dataset_label_issues
+    from core.analysis.label_issues import dataset_label_issues
 
     path, _ = two_folds
     result = dataset_label_issues(workspace.root, 1)
@@ -198,7 +199,7 @@ def test_stitching_refuses_folds_that_do_not_fit(
 
     short = copy_runs(runs, tmp_path / "short")
     ids, probs = read_submission(short[0] / "oof_predictions.csv", label_names=workspace.dataset(1).schema.labels)
-    from core.metrics import write_submission
+    from core.train.metrics import write_submission
 
     write_submission(
         short[0] / "oof_predictions.csv", ids[1:], probs[1:], label_names=workspace.dataset(1).schema.labels
@@ -285,8 +286,8 @@ def test_demo_label_flips_are_found_with_precision_and_recall_of_at_least_07(tmp
     that carry another injected error (a conflicting copy with another label, a flipped entity type) are
     reported as well but count against precision here.
     """
-    from core.demo import load_manifest
-    from core.label_issues import align_oof, find_label_issues
+    from core.analysis.label_issues import align_oof, find_label_issues
+    from core.data.demo import load_manifest
 
     ws = Workspace(tmp_path / "ws")
     info = seed_demo(ws)

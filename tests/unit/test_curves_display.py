@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import display, runs
+from core.serve import display
+from core.store import runs
 
 
 def write_run(path, records):

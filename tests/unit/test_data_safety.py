@@ -13,11 +13,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import display, importing, loading
-from core import workspace as workspace_module
-from core.importing import import_dataset, import_uploaded
-from core.schema import MAX_DATASET_NAME, DataError, check_dataset_name
-from core.workspace import Workspace
+from core.common.schema import MAX_DATASET_NAME, DataError, check_dataset_name
+from core.data import importing, loading
+from core.data.importing import import_dataset, import_uploaded
+from core.serve import display
+from core.store import workspace as workspace_module
+from core.store.workspace import Workspace
 
 HEADER = "id,sentence,subject_entity,object_entity,label,source\n"
 SUBJ = "\"{'word': '이순신', 'start_idx': 0, 'end_idx': 2, 'type': 'PER'}\""

@@ -12,8 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import demo
-from core.demo import (
+from core.common.schema import (
+    KLUE_LABELS,
+    KLUE_OBJECT_TYPES,
+    KLUE_SOURCES,
+    NO_RELATION,
+    UNLABELED_TEST_LABEL,
+    DataError,
+)
+from core.data import demo
+from core.data.demo import (
     COMPETITION_COLUMNS,
     RELATION_OBJECT_TYPES,
     DemoManifest,
@@ -21,14 +29,6 @@ from core.demo import (
     load_manifest,
     write_demo_dataset,
     write_large_csv,
-)
-from core.schema import (
-    KLUE_LABELS,
-    KLUE_OBJECT_TYPES,
-    KLUE_SOURCES,
-    NO_RELATION,
-    UNLABELED_TEST_LABEL,
-    DataError,
 )
 
 FILES = ("train.csv", "test.csv", "test_gold.csv", "manifest.json")

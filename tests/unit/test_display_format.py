@@ -1,4 +1,4 @@
-"""core.display helpers the views share: readable times."""
+"""core.serve.display helpers the views share: readable times."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 
-from core.display import format_time
+from core.serve.display import format_time
 
 
 def test_format_time_converts_utc_iso_to_the_viewer_zone():
@@ -29,7 +29,7 @@ def test_format_time_leaves_odd_cells_readable():
 
 
 def test_heatmap_has_a_titled_colour_scale_in_rows():
-    from core.display import heatmap_figure
+    from core.serve.display import heatmap_figure
 
     dist = pd.DataFrame(
         {"value": ["per:title | PER-POH", "per:title | PER-ORG", "org:members | ORG-ORG"], "train_count": [1234, 3, 0]}
@@ -42,7 +42,7 @@ def test_heatmap_has_a_titled_colour_scale_in_rows():
 
 
 def test_legend_names_both_highlight_colours():
-    from core.display import highlight_html, legend_html
+    from core.serve.display import highlight_html, legend_html
 
     legend = legend_html()
     sentence = highlight_html("ab cd", (0, 1), (3, 4))

@@ -1,4 +1,4 @@
-"""Input formats, entity start positions and entity-safe truncation (core.encoding)."""
+"""Input formats, entity start positions and entity-safe truncation (core.train.encoding)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.encoding import INPUT_FORMATS, encode, mark_row, special_tokens
-from core.model import build_tiny_model, load_tokenizer, prepare_tokenizer
-from core.schema import KLUE_SCHEMA, TACRED_SCHEMA
+from core.common.schema import KLUE_SCHEMA, TACRED_SCHEMA
+from core.train.encoding import INPUT_FORMATS, encode, mark_row, special_tokens
+from core.train.model import build_tiny_model, load_tokenizer, prepare_tokenizer
 from tests.conftest import make_frame
 
 FILLER_LEFT = " ".join(["가나"] * 60)

@@ -1,4 +1,4 @@
-"""core.ensemble: every subset equals the sklearn recipe, greedy selection, honesty, refusals, export, CLI."""
+"""core.analysis.ensemble: every subset equals the sklearn recipe, greedy selection, honesty, refusals, export, CLI."""
 
 from __future__ import annotations
 
@@ -14,11 +14,13 @@ import numpy as np
 import psutil
 import pytest
 
-from core import ensemble, jobs, training
-from core.importing import seed_demo
-from core.metrics import read_submission, reference_auprc, reference_micro_f1, write_submission
-from core.schema import KLUE_SCHEMA, DataError
-from core.workspace import Workspace
+from core import jobs
+from core.analysis import ensemble
+from core.common.schema import KLUE_SCHEMA, DataError
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
+from core.train import training
+from core.train.metrics import read_submission, reference_auprc, reference_micro_f1, write_submission
 
 LABELS = KLUE_SCHEMA.labels
 C = len(LABELS)
@@ -37,7 +39,7 @@ _TRAINED: dict[int, Path] = {}
 def make_demo_runs(home: str | os.PathLike[str], *, max_steps: int = 40) -> list[jobs.Job]:
     """Three tiny runs on the demo dataset, recorded in ``home`` as succeeded jobs as the job system does.
 
-    The runs are trained once per test session (``core.training.train`` with few steps, in a scratch
+    The runs are trained once per test session (``core.train.training.train`` with few steps, in a scratch
     demo workspace) and their run folders copied into each workspace that asks: the demo dataset and
     its default split are seeded identically, which is checked. Per workspace, ``JobStore.create``
     makes the job and its run folder, the job moves to running with this process as its owner (so a
@@ -96,7 +98,7 @@ def random_members(m: int, n: int, *, c: int = 6, seed: int = 0, rounded: bool =
 
 
 def plain_hard_vote(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Hard voting written out row by row (the definition in core.ensemble's docstring)."""
+    """Hard voting written out row by row (the definition in core.analysis.ensemble's docstring)."""
     k, n, c = probs.shape
     total = np.sum(probs, axis=0)
     mean = np.mean(probs, axis=0)

@@ -1,7 +1,8 @@
 """Uploaded ensemble files: per-session folders swept when their session is gone or a day old
-(:func:`core.ensemble.stale_upload_folders` decides, :func:`core.ensemble.sweep_upload_folders` deletes),
+(:func:`core.analysis.ensemble.stale_upload_folders` decides,
+:func:`core.analysis.ensemble.sweep_upload_folders` deletes),
 and messages / recipes that name an upload by its own file name, never by the server path it was saved
-under (:attr:`core.ensemble.MemberSet.shown_as`)."""
+under (:attr:`core.analysis.ensemble.MemberSet.shown_as`)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import ensemble
-from core.metrics import write_submission
-from core.schema import KLUE_SCHEMA, DataError
+from core.analysis import ensemble
+from core.common.schema import KLUE_SCHEMA, DataError
+from core.train.metrics import write_submission
 
 DAY = 24 * 3600
 NOW = 1_900_000_000.0

@@ -1,7 +1,7 @@
-"""core.explain on tiny models: IG completeness, word merging, faithfulness, attention, offline and
+"""core.analysis.explain on tiny models: IG completeness, word merging, faithfulness, attention, offline and
 escaped bertviz pages; on a trained demo model (slow): occluding the entity words changes predictions.
 
-:func:`train_registered_run` trains a real tiny model with ``core.training.train`` and registers it as a
+:func:`train_registered_run` trains a real tiny model with ``core.train.training.train`` and registers it as a
 succeeded job, as the job system would; the AppTest and browser tests import it.
 """
 
@@ -21,12 +21,13 @@ import pandas as pd
 import pytest
 import torch
 
-from core import explain as ex
-from core import jobs, training
-from core.importing import seed_demo
-from core.model import build_model, build_tiny_model, load_tokenizer, prepare_tokenizer, save_checkpoint
-from core.schema import KLUE_LABELS, KLUE_SCHEMA
-from core.workspace import Workspace
+from core import jobs
+from core.analysis import explain as ex
+from core.common.schema import KLUE_LABELS, KLUE_SCHEMA
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
+from core.train import training
+from core.train.model import build_model, build_tiny_model, load_tokenizer, prepare_tokenizer, save_checkpoint
 
 XSS_IMG = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "</script><script>window.__pwned=1</script>"

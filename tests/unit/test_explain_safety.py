@@ -1,6 +1,6 @@
-"""core.explain on checkpoints whose files are there but do not load: a corrupt ``pytorch_model.bin``,
+"""core.analysis.explain on checkpoints whose files are there but do not load: a corrupt ``pytorch_model.bin``,
 a cut-short ``model.safetensors``, a ``config.json`` or ``re_head.json`` that is not JSON. Each is a
-:class:`core.explain.CheckpointError` naming the run and the file, never the server folder, and never
+:class:`core.analysis.explain.CheckpointError` naming the run and the file, never the server folder, and never
 a bare UnpicklingError / SafetensorError / OSError that would reach the page as a traceback.
 
 :func:`register_run` records a checkpoint folder (or none) as a succeeded job with dev predictions,
@@ -19,11 +19,11 @@ import psutil
 import pytest
 import torch
 
-from core import explain as ex
 from core import jobs
-from core.ensemble import submission_order
-from core.metrics import write_submission
-from core.workspace import Workspace
+from core.analysis import explain as ex
+from core.analysis.ensemble import submission_order
+from core.store.workspace import Workspace
+from core.train.metrics import write_submission
 from tests.unit.test_explain import _tiny_checkpoint, hf_classifier, korean
 
 #: Markdown and HTML images pointing at a documentation address (TEST-NET-3): a page that renders either

@@ -1,4 +1,4 @@
-"""core.export: what export_frame writes, load_file reads back unchanged."""
+"""core.data.export: what export_frame writes, load_file reads back unchanged."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import json
 import pandas as pd
 import pytest
 
-from core.export import export_frame
-from core.loading import load_file
-from core.schema import COLUMNS, KLUE_SCHEMA, TACRED_SCHEMA, DataError
+from core.common.schema import COLUMNS, KLUE_SCHEMA, TACRED_SCHEMA, DataError
+from core.data.export import export_frame
+from core.data.loading import load_file
 
 SUFFIX = {"csv": ".csv", "klue-json": ".json", "tacred-json": ".json"}
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core import display, fixes
-from core.augment import entity_swap
-from core.auth import password_ok
-from core.splits import make_dev_split
+from core.data import fixes
+from core.data.augment import entity_swap
+from core.data.splits import make_dev_split
+from core.serve import display
+from core.serve.auth import password_ok
 
 
 def test_accept_type_suggestions_merges_roles_of_one_row():
@@ -92,7 +93,7 @@ def test_password_comparison():
 
 
 def test_filter_groups_by_label_and_text(small_frame):
-    from core.display import filter_groups
+    from core.serve.display import filter_groups
 
     groups = [["0", "1"], ["2"], ["3"]]
     assert filter_groups(small_frame, groups) == groups

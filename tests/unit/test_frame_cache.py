@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import workspace as workspace_module
-from core.importing import seed_demo
-from core.schema import INT_FIELDS, KLUE_SCHEMA, DataError
-from core.workspace import DROPPED, FRAME_CACHE_DIR, PartInfo, RowChange, Workspace, _decode_many
+from core.common.schema import INT_FIELDS, KLUE_SCHEMA, DataError
+from core.data.importing import seed_demo
+from core.store import workspace as workspace_module
+from core.store.workspace import DROPPED, FRAME_CACHE_DIR, PartInfo, RowChange, Workspace, _decode_many
 
 
 def reference_corrections(ws: Workspace, dataset_id: int, part: str | None = None) -> pd.DataFrame:

@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.importing import import_dataset, import_uploaded
-from core.schema import KLUE_SCHEMA, DataError
-from core.workspace import PartInfo, Workspace
+from core.common.schema import KLUE_SCHEMA, DataError
+from core.data.importing import import_dataset, import_uploaded
+from core.store.workspace import PartInfo, Workspace
 
 
 @pytest.fixture(scope="module")
 def src(tmp_path_factory) -> Path:
-    from core.demo import write_demo_dataset
+    from core.data.demo import write_demo_dataset
 
     out = tmp_path_factory.mktemp("src")
     write_demo_dataset(out, seed=7, n_train=1000, n_test=100)

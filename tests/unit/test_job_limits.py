@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from core import cli, crossval, jobs, training
-from core.config import ServerConfig
+from core import cli, jobs
+from core.common.config import ServerConfig
 from core.jobs import JobError, JobStore, LocalBackend
-from core.training import ConfigError
+from core.train import crossval, training
+from core.train.training import ConfigError
 
 PY = sys.executable
 
@@ -142,8 +143,8 @@ def test_caps_come_from_the_servers_file_and_count_a_group_whole(store: JobStore
 
 
 def test_a_crossval_group_that_does_not_fit_queues_nothing(tmp_path: Path, server_toml, monkeypatch) -> None:
-    from core.importing import seed_demo
-    from core.workspace import Workspace
+    from core.data.importing import seed_demo
+    from core.store.workspace import Workspace
 
     monkeypatch.setenv("RESTUDIO_MAX_CPU_JOBS", "0")
     server_toml("[limits]\nmax_queued_per_user = 3\n")
@@ -334,7 +335,7 @@ def test_hub_downloads_off_refuse_an_uncached_id_at_submit_without_network(serve
 
 
 def test_the_model_loader_itself_stays_offline_when_downloads_are_off(server_toml, no_network) -> None:
-    from core import model
+    from core.train import model
 
     message = f"model '{FAKE_HUB_ID}' is not in the local cache and hub downloads are off on this server"
     with pytest.raises(model.ModelNotAvailable, match=message):
@@ -350,8 +351,8 @@ def test_the_model_loader_itself_stays_offline_when_downloads_are_off(server_tom
 
 
 def test_explain_of_a_hub_id_stays_offline_when_downloads_are_off(server_toml, no_network) -> None:
-    from core import explain
-    from core.model import ModelNotAvailable
+    from core.analysis import explain
+    from core.train.model import ModelNotAvailable
 
     server_toml("[models]\nallow_hub_download = false\n")
     message = f"model '{FAKE_HUB_ID}' is not in the local cache and hub downloads are off on this server"
@@ -364,7 +365,7 @@ def test_a_cached_hub_model_still_loads_with_downloads_off(
 ) -> None:
     import huggingface_hub.constants
 
-    from core import model
+    from core.train import model
 
     server_toml("[models]\nallow_hub_download = false\n")
     cache = tmp_path / "hf-cache"

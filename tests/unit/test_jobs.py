@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import jobs, runs
+from core import jobs
 from core.jobs import (
     CANCELLED,
     FAILED,
@@ -28,6 +28,7 @@ from core.jobs import (
     LocalBackend,
     TransitionError,
 )
+from core.store import runs
 
 ROOT = Path(__file__).resolve().parents[2]
 real_list_gpus = jobs.list_gpus  # the store fixture replaces jobs.list_gpus

@@ -1,4 +1,5 @@
-"""Label issues through cleanlab, the no_relation view, and bulk changes into the audit log (core.label_issues)."""
+"""Label issues through cleanlab, the no_relation view, and bulk changes into the audit log
+(core.analysis.label_issues)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.importing import seed_demo
-from core.label_issues import (
+from core.analysis.label_issues import (
     align_oof,
     drop_changes,
     find_label_issues,
     no_relation_view,
     relabel_changes,
 )
-from core.workspace import ConflictError, Workspace
+from core.data.importing import seed_demo
+from core.store.workspace import ConflictError, Workspace
 
 LABELS = ("no_relation", "org:founded_by", "per:employee_of")
 

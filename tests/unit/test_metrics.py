@@ -1,4 +1,4 @@
-"""core.metrics: the fast paths equal the sklearn recipe; submission files round-trip and fail clearly."""
+"""core.train.metrics: the fast paths equal the sklearn recipe; submission files round-trip and fail clearly."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import sklearn.metrics
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import core.metrics as metrics
-from core.metrics import (
+import core.train.metrics as metrics
+from core.common.schema import KLUE_LABELS, KLUE_SCHEMA, DataError
+from core.train.metrics import (
     auprc,
     auprc_many,
     micro_f1,
@@ -28,7 +29,6 @@ from core.metrics import (
     score_files,
     write_submission,
 )
-from core.schema import KLUE_LABELS, KLUE_SCHEMA, DataError
 
 TOL = 1e-9  # on the x100 scale, as the facts ask
 

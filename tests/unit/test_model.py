@@ -1,4 +1,4 @@
-"""REModel heads and losses, checkpoints, predict_proba and the tiny demo backbone (core.model)."""
+"""REModel heads and losses, checkpoints, predict_proba and the tiny demo backbone (core.train.model)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import torch
 from torch.nn import functional as F
 from transformers import AutoModel, AutoTokenizer, BertModel
 
-from core.encoding import encode
-from core.model import (
+from core.common.schema import KLUE_LABELS, KLUE_SCHEMA
+from core.train.encoding import encode
+from core.train.model import (
     HEAD_FILE,
     REModel,
     build_model,
@@ -27,7 +28,6 @@ from core.model import (
     prepare_tokenizer,
     save_checkpoint,
 )
-from core.schema import KLUE_LABELS, KLUE_SCHEMA
 
 TEXTS = [
     "이순신은 1545년에 태어났다.",
@@ -67,7 +67,7 @@ def test_tiny_model_is_a_normal_hf_folder(tiny_path: Path) -> None:
 def test_tiny_vocabulary_is_the_same_on_every_build(tmp_path: Path) -> None:
     # The demo sentences have many tied merge counts; before the continuation tokens were registered up front
     # (huggingface/tokenizers#1794) about half of these builds came out with a different vocabulary.
-    from core.demo import generate_rows
+    from core.data.demo import generate_rows
 
     sentences = generate_rows(600, seed=3)["sentence"].astype(str).tolist()
     vocabularies = {

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core import runs
+from core.store import runs
 
 
 def test_read_metrics_ignores_a_line_being_written_and_torn_lines(tmp_path):

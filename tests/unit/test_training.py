@@ -1,4 +1,4 @@
-"""The training entrypoint: config validation, the run folder, cancel (core.training)."""
+"""The training entrypoint: config validation, the run folder, cancel (core.train.training)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.importing import DEMO_NAME, seed_demo
-from core.metrics import read_submission
-from core.model import load_run_model, predict_proba
-from core.schema import KLUE_LABELS
-from core.training import (
+from core.common.schema import KLUE_LABELS
+from core.data.importing import DEMO_NAME, seed_demo
+from core.store.workspace import Split, Workspace
+from core.train.metrics import read_submission
+from core.train.model import load_run_model, predict_proba
+from core.train.training import (
     DEMO_DATASET,
     TrainConfig,
     config_help,
@@ -26,8 +27,7 @@ from core.training import (
     train,
     validate,
 )
-from core.training import ConfigError as TrainConfigError
-from core.workspace import Split, Workspace
+from core.train.training import ConfigError as TrainConfigError
 
 
 @pytest.fixture(scope="module")
@@ -243,12 +243,12 @@ def test_sigterm_stops_at_the_next_step(workspace: Workspace, tmp_path: Path, mo
 
 
 def test_failure_writes_a_failed_summary(workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.model
+    import core.train.model
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(core.model, "save_checkpoint", broken)
+    monkeypatch.setattr(core.train.model, "save_checkpoint", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         train(base(workspace, max_steps=1), tmp_path / "run")
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -12,10 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core import jobs, training
-from core.importing import seed_demo
-from core.schema import KLUE_LABELS
-from core.workspace import Workspace
+from core import jobs
+from core.common.schema import KLUE_LABELS
+from core.data.importing import seed_demo
+from core.store.workspace import Workspace
+from core.train import training
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.schema import KLUE_SCHEMA
-from core.workspace import AlreadyUndoneError, ConflictError, PartInfo, RowChange, Workspace
+from core.common.schema import KLUE_SCHEMA
+from core.store.workspace import AlreadyUndoneError, ConflictError, PartInfo, RowChange, Workspace
 
 
 def _add(ws: Workspace, frame: pd.DataFrame) -> int:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import streamlit as st
 
-from core import audit as audit_core
-from core.importing import seed_demo
-from core.workspace import RowChange, Workspace
+from core.data import audit as audit_core
+from core.data.importing import seed_demo
+from core.store.workspace import RowChange, Workspace
 from views import common
 
 
@@ -74,7 +74,7 @@ def test_audit_report_equals_the_audit_of_the_current_frames(demo):
 
 
 def test_overview_figures_are_built_once_and_equal_the_display_ones(demo):
-    from core import display
+    from core.serve import display
 
     root, ds = demo
     dist = common.audit_report(root, ds, Workspace(root).revision(ds), 0.05).distributions

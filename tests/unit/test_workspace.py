@@ -9,8 +9,8 @@ import threading
 import pandas as pd
 import pytest
 
-from core.schema import KLUE_SCHEMA, DataError
-from core.workspace import ConflictError, PartInfo, RowChange, Workspace
+from core.common.schema import KLUE_SCHEMA, DataError
+from core.store.workspace import ConflictError, PartInfo, RowChange, Workspace
 
 
 def _add(ws: Workspace, frame: pd.DataFrame, name: str = "ds") -> int:

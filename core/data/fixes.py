@@ -1,7 +1,7 @@
 """Turn audit findings into change sets for the corrections store.
 
 Each function takes what the audit found plus the current row versions and
-returns :class:`~core.workspace.RowChange` objects; the caller applies them
+returns :class:`~core.store.workspace.RowChange` objects; the caller applies them
 with :meth:`Workspace.apply_changes`, which logs each field and refuses stale
 versions. Keeping this apart from the view means the CLI and tests make exactly
 the same edits the buttons do.
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from core.workspace import RowChange
+from core.store.workspace import RowChange
 
 Versions = Mapping[str, int]
 

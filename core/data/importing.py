@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from core import loading
-from core.schema import KLUE_SCHEMA, SCHEMAS, DataError, LabelSchema, check_dataset_name
-from core.splits import create_split
-from core.workspace import DatasetInfo, PartInfo, Workspace
+from core.common.schema import KLUE_SCHEMA, SCHEMAS, DataError, LabelSchema, check_dataset_name
+from core.data import loading
+from core.data.splits import create_split
+from core.store.workspace import DatasetInfo, PartInfo, Workspace
 
 DEMO_NAME = "demo (synthetic KLUE-RE)"
 #: Largest upload the view accepts, in MB (also server.maxUploadSize in .streamlit/config.toml).
@@ -207,7 +207,7 @@ def seed_demo(workspace: Workspace, *, seed: int = 13, author: str = "RE Studio"
     for info in workspace.datasets():
         if info.name == DEMO_NAME:
             return info
-    from core.demo import write_demo_dataset  # only needed on a fresh workspace
+    from core.data.demo import write_demo_dataset  # only needed on a fresh workspace
 
     source = workspace.root / "demo-source"
     write_demo_dataset(source, seed=seed)

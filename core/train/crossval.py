@@ -1,10 +1,10 @@
 """K-fold cross-validation: out-of-fold probabilities for every training row of a dataset revision.
 
-Confident learning (:mod:`core.label_issues`) needs, for every row, the probabilities of a model that
-never trained on it. A cross-validation group is ``k`` ordinary training runs (:mod:`core.training`
+Confident learning (:mod:`core.analysis.label_issues`) needs, for every row, the probabilities of a model that
+never trained on it. A cross-validation group is ``k`` ordinary training runs (:mod:`core.train.training`
 with ``folds=k``, ``fold=i``, ``fold_seed=seed``): run ``i`` trains on the split's train rows minus
 stratified fold ``i`` (copies of a row, same sentence and entity spans, always share a fold:
-:func:`core.training.fold_assignment`), early-stops on the dev split as usual, and writes
+:func:`core.train.training.fold_assignment`), early-stops on the dev split as usual, and writes
 ``oof_predictions.csv`` for fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out).
 The k runs go through the job system (:func:`submit_crossval`, one job per fold sharing a ``group_id``)
 or run one after the other in this process (:func:`run_crossval`, for the CLI and tests).
@@ -36,8 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from core.atomic import atomic_write_text
-from core.schema import DataError
+from core.common.atomic import atomic_write_text
+from core.common.schema import DataError
 
 __all__ = [
     "CrossvalError",
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_K = 5
-#: At most this many folds (k models trained): core.training.MAX_FOLDS.
+#: At most this many folds (k models trained): core.train.training.MAX_FOLDS.
 MAX_K = 10
 #: A group of more folds than this asks the person to confirm first (the Train form's checkbox).
 CONFIRM_ABOVE_K = 5
@@ -76,7 +76,7 @@ def _now() -> str:
 
 
 def _root(root: Any) -> Path:
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
 
     return Workspace(root).root if not hasattr(root, "db_path") else Path(root.root)
 
@@ -84,10 +84,10 @@ def _root(root: Any) -> Path:
 def fold_configs(config: Mapping[str, Any], *, k: int = DEFAULT_K, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     """The ``k`` resolved training configs of a group (validated once, against the workspace).
 
-    ``config`` is a training config (:class:`core.training.TrainConfig` options); its own ``folds``,
+    ``config`` is a training config (:class:`core.train.training.TrainConfig` options); its own ``folds``,
     ``fold`` and ``fold_seed`` are replaced.
     """
-    from core.training import validate
+    from core.train.training import validate
 
     if not isinstance(k, int) or isinstance(k, bool) or k < 2:
         raise CrossvalError(f"k must be a whole number of folds, at least 2; got {k!r}.")
@@ -121,7 +121,7 @@ def submit_crossval(
 
     The jobs are ordinary training jobs (:func:`core.jobs.submit_training`): they show in the Train
     view, can be cancelled one by one, and run as the backend's slots allow. ``config`` is validated
-    first (:class:`core.training.ConfigError` before anything is queued), and the server's queue caps
+    first (:class:`core.train.training.ConfigError` before anything is queued), and the server's queue caps
     must have room for all ``k`` jobs of ``owner`` (:class:`core.jobs.QueueFull`), so a group is never
     left half queued by a full queue.
     """
@@ -251,7 +251,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _read_predictions(path: Path, label_names: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    from core.metrics import read_submission
+    from core.train.metrics import read_submission
 
     try:
         return read_submission(path, label_names=label_names)
@@ -280,8 +280,8 @@ def stitch_runs(
     folds cover that set with every id exactly once; each ``oof_predictions.csv`` holds exactly its
     fold's ids; with ``include_dev``, every run predicted the same dev ids.
     """
-    from core.training import submission_labels
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
+    from core.train.training import submission_labels
 
     if not run_dirs:
         raise CrossvalError("No fold runs to stitch.")
@@ -352,7 +352,7 @@ def stitch_runs(
         dev_mean = np.mean([probs for _, probs in dev_sets], axis=0)
         ids_out, probs_out = oof_ids + dev_ids, np.vstack([probs_out, dev_mean])
 
-    from core.metrics import write_submission
+    from core.train.metrics import write_submission
 
     revision = int(first["dataset_revision"])
     out_dir = ws.root / OOF_DIR / str(info.id)
@@ -436,7 +436,7 @@ def run_crossval(
     Returns the stitched file's path (in the workspace, like :func:`stitch_oof`). A fold that does not
     succeed stops the rest (:class:`CrossvalError`).
     """
-    from core.training import train
+    from core.train.training import train
 
     configs = fold_configs(config, k=k, seed=seed)
     out = Path(out_dir).resolve()
@@ -462,7 +462,7 @@ def run_crossval(
 
 def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``crossval`` on an argparse subparsers object (``core.cli`` calls this)."""
-    from core.training import config_help
+    from core.train.training import config_help
 
     parser = subparsers.add_parser(
         "crossval",
@@ -502,7 +502,7 @@ def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cli_crossval(args: argparse.Namespace) -> int:
     """Run ``crossval`` from parsed arguments: 0 on success; bad input raises CrossvalError/ConfigError
     (ValueError subclasses) and DataError, which ``core.cli`` turns into a one-line message (exit 2)."""
-    from core.training import load_config, parse_overrides, validate
+    from core.train.training import load_config, parse_overrides, validate
 
     raw = load_config(args.config) if args.config else {}
     raw.update(parse_overrides(args.overrides))
@@ -541,7 +541,7 @@ def cli_crossval(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.crossval ...`` (the ``crossval`` arguments), for use before the CLI wires it."""
+    """``python -m core.train.crossval ...`` (the ``crossval`` arguments), for use before the CLI wires it."""
     parser = argparse.ArgumentParser(prog="python -m core")
     sub = parser.add_subparsers(dest="command", required=True)
     add_crossval_parser(sub)
@@ -572,8 +572,9 @@ def retrain_cleaned(
     app passes the session's identity; default :func:`core.jobs.default_owner`). Returns the
     :class:`core.jobs.Job`.
     """
-    from core import jobs, training
-    from core.workspace import Workspace
+    from core import jobs
+    from core.store.workspace import Workspace
+    from core.train import training
 
     ws = Workspace(root)
     info = ws.dataset(dataset_id)

@@ -2,12 +2,12 @@
 
 LIT-style: a loaded model (:class:`Explainer`) and one :class:`Example` go into an interpreter
 (:data:`INTERPRETERS`); plain data (lists, floats, strings) comes out, ready for a view, a JSON file or a
-test. The example is encoded exactly as the model's run encodes it (:func:`core.encoding.encode` with the
+test. The example is encoded exactly as the model's run encodes it (:func:`core.train.encoding.encode` with the
 run's input format, max length and type language), so markers, prompt segments and entity-safe
 truncation are those the model saw in training.
 
 Models
-    :func:`load_explainer` takes a run folder (``core.model.load_run_model``), or the path or hub id of
+    :func:`load_explainer` takes a run folder (``core.train.model.load_run_model``), or the path or hub id of
     any Hugging Face sequence-classification checkpoint (``AutoModelForSequenceClassification``,
     ``trust_remote_code=False``, eager attention so attention maps exist). Each model is loaded once and
     kept (a small LRU); every interpreter runs under the model's own lock, because Captum registers
@@ -65,8 +65,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.encoding import INPUT_FORMATS, MARKER_FORMATS, encode, mark_row
-from core.schema import COLUMNS
+from core.common.schema import COLUMNS
+from core.train.encoding import INPUT_FORMATS, MARKER_FORMATS, encode, mark_row
 
 __all__ = [
     "ASSET_DIR",
@@ -105,7 +105,7 @@ IG_STEPS = 16
 DEFAULT_KS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
 METHODS: tuple[str, ...] = ("integrated_gradients", "input_x_gradient", "saliency", "occlusion")
 #: Where ``make assets`` puts require.js, d3 and jQuery.
-ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "vendor"
+ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "vendor"
 VENDOR_FILES: tuple[tuple[str, str], ...] = (
     ("d3", "d3.min.js"),
     ("jquery", "jquery.min.js"),
@@ -134,7 +134,7 @@ class Example:
     obj_word: str = ""
 
     def frame(self) -> pd.DataFrame:
-        """A one-row canonical frame (what :func:`core.encoding.encode` takes)."""
+        """A one-row canonical frame (what :func:`core.train.encoding.encode` takes)."""
         row = {
             "id": self.id,
             "sentence": self.sentence,
@@ -283,7 +283,7 @@ def clear_cache() -> None:
 
 
 def _run_folder(source: Path) -> Path | None:
-    from core.model import CHECKPOINT_DIR, HEAD_FILE
+    from core.train.model import CHECKPOINT_DIR, HEAD_FILE
 
     for folder in (source, source / CHECKPOINT_DIR):
         if (folder / HEAD_FILE).exists():
@@ -443,12 +443,12 @@ def load_explainer(
     path = Path(source).expanduser()
     folder = _run_folder(path) if path.exists() else None
     if folder is None and (path / "checkpoint").is_dir():
-        from core.model import HEAD_FILE
+        from core.train.model import HEAD_FILE
 
         # A run whose checkpoint lost its head file: not a plain HF checkpoint to try instead.
         raise CheckpointError(owner or f"run {path.name}", HEAD_FILE, "the file is missing")
     if folder is not None:
-        from core.model import HEAD_FILE
+        from core.train.model import HEAD_FILE
 
         key: tuple[Any, ...] = ("run", str(folder.resolve()), (folder / HEAD_FILE).stat().st_mtime_ns)
     else:
@@ -486,7 +486,7 @@ def load_explainer(
 
 
 def _load_run(folder: Path, owner: str) -> Explainer:
-    from core.model import load_run_model
+    from core.train.model import load_run_model
 
     try:
         model, tokenizer, meta = load_run_model(folder)
@@ -509,7 +509,7 @@ def _load_run(folder: Path, owner: str) -> Explainer:
 def _load_hf(
     source: str, input_format: str, max_length: int, type_language: str, owner: str, allow_hub_download: bool | None
 ) -> Explainer:
-    from core.model import ModelNotAvailable, load_classifier, load_tokenizer
+    from core.train.model import ModelNotAvailable, load_classifier, load_tokenizer
 
     try:
         tokenizer = load_tokenizer(source, allow_hub_download=allow_hub_download)
@@ -594,7 +594,7 @@ class EncodedExample:
 
 
 def _kept_indices(full: list[int], kept: list[int], t_first: int, t_last: int) -> list[int]:
-    """Which positions of the whole tokenisation survived :func:`core.encoding.encode`'s window."""
+    """Which positions of the whole tokenisation survived :func:`core.train.encoding.encode`'s window."""
     if kept == full:
         return list(range(len(full)))
     n_suffix = len(full) - t_last - 1
@@ -610,7 +610,7 @@ def _kept_indices(full: list[int], kept: list[int], t_first: int, t_last: int) -
 def _origin_map(example: Example, markers: tuple[str, str, str, str]) -> np.ndarray:
     """For each character of the marked text, its index in the sentence (-1 for marker text).
 
-    :func:`core.encoding.mark_row` is run on a sentence of distinct private-use characters, so the
+    :func:`core.train.encoding.mark_row` is run on a sentence of distinct private-use characters, so the
     mapping is exactly the one the encoder's text has, without re-implementing its ordering rules.
     """
     n = len(example.sentence)
@@ -634,7 +634,7 @@ def _sentence_words(sentence: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
 
 def encode_example(explainer: Explainer, example: Example) -> EncodedExample:
     """Encode ``example`` as the model's run does and assign every token to a word unit."""
-    from core.encoding import build_texts, entity_markers, rust_backend
+    from core.train.encoding import build_texts, entity_markers, rust_backend
 
     tok = explainer.tokenizer
     frame = example.frame()

@@ -17,14 +17,14 @@ Formats
 
 What a load returns
 -------------------
-:class:`LoadResult`: the canonical frame (:data:`core.schema.COLUMNS`) holding every row that passed
-every check, and one :class:`~core.schema.InvalidRow` per problem in the rows that did not, so a user
+:class:`LoadResult`: the canonical frame (:data:`core.common.schema.COLUMNS`) holding every row that passed
+every check, and one :class:`~core.common.schema.InvalidRow` per problem in the rows that did not, so a user
 sees all problems of a row at once. ``n_records == len(frame) + number of distinct invalid rows``.
-:class:`~core.schema.DataError` is raised only when the file cannot be read as a whole (missing, not
+:class:`~core.common.schema.DataError` is raised only when the file cannot be read as a whole (missing, not
 UTF-8, not JSON, JSON nested too deep to parse, a header of more than :data:`MAX_CSV_COLUMNS` columns,
 required columns absent, no rows). Messages name the file as ``display_name`` (an upload's own name) or
 the path as given, never a temporary copy, and list at most a dozen column or key names.
-An id holding a zero-width or bidi-control character (:data:`core.schema.INVISIBLE_CHARS`) is an invalid
+An id holding a zero-width or bidi-control character (:data:`core.common.schema.INVISIBLE_CHARS`) is an invalid
 row: such an id would look like another id, or read reversed, wherever it is shown.
 
 ``row`` is the 1-based record number in the file: the header is not counted, a CSV record spanning
@@ -73,7 +73,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from core.schema import (
+from core.common.schema import (
     COLUMNS,
     INVISIBLE_CHARS_CLASS,
     KLUE_OFFICIAL_LABELS,
@@ -1149,7 +1149,7 @@ def load_file(
         ``"auto"`` (by extension, then content), ``"csv"``, ``"klue-json"`` or ``"tacred-json"``.
     schema
         Labels and entity types rows are checked against. A TACRED file read with the default
-        KLUE schema is checked against :data:`~core.schema.TACRED_SCHEMA` instead, unless every
+        KLUE schema is checked against :data:`~core.common.schema.TACRED_SCHEMA` instead, unless every
         entity type in it is a KLUE type (a KLUE dataset written in the TACRED layout).
     label_map
         Label name -> number (``dict_label_to_num``). Numeric labels are mapped through it and the
@@ -1266,7 +1266,7 @@ def from_hf_dataset(
     The layout: ``guid``, ``sentence``, ``subject_entity`` and ``object_entity`` (structs with
     ``word``, ``start_idx``, ``end_idx``, ``type``), ``label`` and ``source``. Integer labels index
     ``label_names``: given, else ``ds.features["label"].names`` when the column is a ``ClassLabel``,
-    else :data:`~core.schema.KLUE_OFFICIAL_LABELS` (the order of the HF release). They are then
+    else :data:`~core.common.schema.KLUE_OFFICIAL_LABELS` (the order of the HF release). They are then
     matched to ``schema`` by NAME, never by position; -1 (HF's "no label") is an unlabeled row.
     """
     if label_names is None:

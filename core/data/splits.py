@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from core.workspace import Split, Workspace
+from core.store.workspace import Split, Workspace
 
 
 def make_dev_split(labels: pd.Series, *, dev_fraction: float = 0.1, seed: int = 42) -> tuple[list[str], list[str]]:

@@ -75,9 +75,9 @@ import numpy as np
 import numpy.typing as npt
 import sklearn.metrics
 
-from core.atomic import atomic_write_text
-from core.loading import check_file, load_gold, read_csv_table, short_repr
-from core.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
+from core.common.atomic import atomic_write_text
+from core.common.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
+from core.data.loading import check_file, load_gold, read_csv_table, short_repr
 
 #: How far a row of ``probs`` may sum away from 1 (rounded probabilities written with a few decimals
 #: stay well inside; logits or unnormalised scores do not).
@@ -593,7 +593,7 @@ def read_gold(path: str | os.PathLike[str], *, schema: LabelSchema = KLUE_SCHEMA
     Raises
     ------
     DataError
-        From :func:`core.loading.load_gold`: unreadable file, unknown label, missing label, bad row.
+        From :func:`core.data.loading.load_gold`: unreadable file, unknown label, missing label, bad row.
     """
     gold = load_gold(path, schema=schema)
     index = schema.label_to_id

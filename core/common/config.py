@@ -9,7 +9,7 @@ cannot be read, does not parse, or holds an unknown key or a value of the wrong 
 app shows the error instead of itself).
 
 ``[access] editors`` only counts with OIDC sign-in, where the provider vouches for each email (see
-``core.auth.decide_access``); without it names are self-declared, and ``[access] read_only`` makes every
+``core.serve.auth.decide_access``); without it names are self-declared, and ``[access] read_only`` makes every
 session read-only.
 
 Example::
@@ -39,7 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class ConfigError(ValueError):

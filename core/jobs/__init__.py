@@ -40,7 +40,7 @@ Ray backend
 -----------
 Submits the same command through the Ray Jobs API (``JobSubmissionClient(address)``, the dashboard
 address, e.g. ``http://127.0.0.1:8265``). Only the clusters the server's operator lists in
-``restudio.toml`` (``[ray.clusters]``, :mod:`core.config`) are ever contacted: :class:`RayBackend` refuses
+``restudio.toml`` (``[ray.clusters]``, :mod:`core.common.config`) are ever contacted: :class:`RayBackend` refuses
 any other address before it uploads or polls anything, so no caller (the form, the CLI, a stored job)
 can make this server send the repository to, or relay requests to, a host of its choosing. The
 repository is shipped as the job's ``working_dir`` without what must stay on the server
@@ -80,14 +80,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import psutil
 
-from core import database
-from core.atomic import atomic_write_text
-from core.config import ServerConfig, load_server_config
-from core.runs import log_tail, pending_predictions, read_metric_records
+from core.common.atomic import atomic_write_text
+from core.common.config import ServerConfig, load_server_config
+from core.store import database
+from core.store.runs import log_tail, pending_predictions, read_metric_records
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -106,7 +106,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 BACKENDS: tuple[str, ...] = ("local", "ray")
 
-#: Written into the run folder by :func:`submit_training`; ``core.training`` writes the resolved
+#: Written into the run folder by :func:`submit_training`; ``core.train.training`` writes the resolved
 #: ``config.json`` next to it.
 JOB_CONFIG_FILE = "job_config.json"
 JOB_LOG_FILE = "job.log"
@@ -115,7 +115,7 @@ EXIT_FILE = "job_exit.json"
 RUN_DIR_TOKEN = "{run_dir}"
 DEFAULT_GRACE_S = 20.0
 #: Passed to every job: seconds a cancelled training run may spend, from SIGTERM, on stopping, saving and
-#: predicting (core.training reads it; what does not fit is left for a ``predict`` job).
+#: predicting (core.train.training reads it; what does not fit is left for a ``predict`` job).
 CANCEL_BUDGET_ENV = "RESTUDIO_CANCEL_BUDGET_S"
 #: Kept between the end of that budget and SIGKILL: the run's last summary write and the interpreter's
 #: exit (freeing torch), and the wrapper's record, on a machine that may be busy.
@@ -163,7 +163,7 @@ CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_id);
 #: Columns added after the first release, with their declarations: a database made before them gets
 #: them on first open (``ALTER TABLE``; old rows read NULL).
 _ADDED_COLUMNS: dict[str, str] = {"owner": "TEXT"}
-#: Set for every job of a server whose ``restudio.toml`` turns hub downloads off (``core.training``
+#: Set for every job of a server whose ``restudio.toml`` turns hub downloads off (``core.train.training``
 #: reads it, as ``HUB_DOWNLOAD_ENV``): a Ray job does not see the server's file, so the refusal travels
 #: with the job. It can only forbid downloads, never allow them.
 HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
@@ -340,7 +340,7 @@ def normalize_gpu(gpu: str | int | None) -> str | None:
 class JobStore:
     """The ``jobs`` table of a workspace database.
 
-    Opens a connection per operation (WAL, busy timeout), like :class:`core.workspace.Workspace`,
+    Opens a connection per operation (WAL, busy timeout), like :class:`core.store.workspace.Workspace`,
     so one store can be shared by Streamlit's script threads and the :class:`Watcher`.
     """
 
@@ -349,7 +349,7 @@ class JobStore:
             ws = root
         else:
             # Imported here: the job wrapper uses JobStore.from_db and must not pay pandas' import.
-            from core.workspace import Workspace
+            from core.store.workspace import Workspace
 
             ws = Workspace(root)
         self._init(Path(ws.root), Path(ws.db_path))
@@ -923,7 +923,7 @@ class LocalBackend:
             current = self.store.update(current.id, cancel_requested_at=_now())
         wrapper = _alive(current.pid, current.proc_start_time)
         if wrapper is not None:
-            # To the wrapper, which passes it to the command's main process only (see _wrap_main).
+            # To the wrapper, which passes it to the command's main process only (see wrap_main).
             with contextlib.suppress(psutil.Error):
                 wrapper.send_signal(signal.SIGTERM)
         if not wait:
@@ -1128,7 +1128,7 @@ def _summary_status(job: Job) -> str | None:
     return summary.get("status") if isinstance(summary, dict) else None
 
 
-def _wrap_main(argv: Sequence[str]) -> int:
+def wrap_main(argv: Sequence[str]) -> int:
     """``python -m core.jobs _wrap --db DB --job ID -- CMD...``: run CMD and record how it ended."""
     parser = argparse.ArgumentParser(prog="python -m core.jobs _wrap")
     parser.add_argument("--db", required=True)
@@ -1628,7 +1628,7 @@ def submit_training(
     """Queue a fine-tuning job: ``RUN_DIR/job_config.json`` holds ``config`` and the job runs
     ``python -m core train RUN_DIR/job_config.json --run-dir RUN_DIR``.
 
-    Validating ``config`` is the caller's part (``core.training``), before calling this. The other
+    Validating ``config`` is the caller's part (``core.train.training``), before calling this. The other
     options are :func:`submit_job`'s.
     """
     if not isinstance(config, Mapping):
@@ -1665,7 +1665,7 @@ def submit_predictions(
     """Queue a ``predict`` job that writes the prediction files training job ``job_id`` left for later.
 
     A cancelled run predicts only what fits in its grace period and lists the rest in ``summary.json``'s
-    ``pending_predictions`` (:func:`core.runs.pending_predictions`); the job runs
+    ``pending_predictions`` (:func:`core.store.runs.pending_predictions`); the job runs
     ``python -m core predict RUN_DIR`` on the same backend (and GPU request) as the training job, in a run
     folder of its own (its log), and updates the training run's ``summary.json``. Raises
     :class:`JobError` when the training job has not ended, owes no predictions, or a predict job for it
@@ -1889,10 +1889,3 @@ def resource_usage(job: Job) -> dict[str, float | None]:
             found = [by_pid[p.pid] for p in members if p.pid in by_pid]
             out["gpu_mem_mb"] = sum(found) if found else None
     return out
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["_wrap"]:
-        raise SystemExit(_wrap_main(sys.argv[2:]))
-    print("usage: python -m core.jobs _wrap --db DB --job ID -- COMMAND...", file=sys.stderr)
-    raise SystemExit(2)

@@ -35,9 +35,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from core import database
-from core.atomic import READ_ONLY, atomic_write_bytes
-from core.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema, check_dataset_name
+from core.common.atomic import READ_ONLY, atomic_write_bytes
+from core.common.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema, check_dataset_name
+from core.store import database
 
 DEFAULT_HOME = "workspace"
 PARTS: tuple[str, ...] = ("train", "test")

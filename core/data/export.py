@@ -1,4 +1,4 @@
-"""Write a canonical frame back to a dataset file: the inverse of :mod:`core.loading`.
+"""Write a canonical frame back to a dataset file: the inverse of :mod:`core.data.loading`.
 
 ``load_file`` of what :func:`export_frame` writes gives the frame back (``row`` is renumbered
 1..n, as the written file has no gaps). Every format is written as UTF-8.
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.schema import COLUMNS, KLUE_SCHEMA, ROLES, UNLABELED_TEST_LABEL, DataError, LabelSchema
+from core.common.schema import COLUMNS, KLUE_SCHEMA, ROLES, UNLABELED_TEST_LABEL, DataError, LabelSchema
 
-#: Formats :func:`export_frame` writes (the same names :func:`core.loading.load_file` reads).
+#: Formats :func:`export_frame` writes (the same names :func:`core.data.loading.load_file` reads).
 EXPORT_FORMATS: tuple[str, ...] = ("csv", "klue-json", "tacred-json")
 #: Columns of the competition CSV, in file order.
 CSV_COLUMNS: tuple[str, ...] = ("id", "sentence", "subject_entity", "object_entity", "label", "source")
@@ -30,7 +30,7 @@ def export_frame(frame: pd.DataFrame, *, fmt: str, schema: LabelSchema = KLUE_SC
     Parameters
     ----------
     frame
-        A canonical frame (:data:`core.schema.COLUMNS`; ``row`` and extra columns are ignored).
+        A canonical frame (:data:`core.common.schema.COLUMNS`; ``row`` and extra columns are ignored).
         A missing or empty label marks an unlabeled row.
     fmt
         ``"csv"``: the competition CSV (ids written as they are, so integer ids come out as

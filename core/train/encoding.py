@@ -16,7 +16,7 @@ The prompt joins the subject with 와 or 과 by its final sound (과 after a fin
 
 Every row also gets the token index of its subject and object *start*: the start marker for the marker
 formats, the first token of the entity inside the sentence for ``baseline`` and ``prompt``. The
-entity-start head of :class:`core.model.REModel` pools the hidden states there.
+entity-start head of :class:`core.train.model.REModel` pools the hidden states there.
 
 Truncation never cuts an entity out silently. Rows are tokenised whole (one batched call to the fast
 tokenizer, with offsets); a row longer than ``max_length`` keeps a window of its sentence tokens that
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.schema import KLUE_TYPE_NAMES_KO, LabelSchema
+from core.common.schema import KLUE_TYPE_NAMES_KO, LabelSchema
 
 __all__ = [
     "INPUT_FORMATS",
@@ -169,7 +169,7 @@ def _with_particle(word: str) -> str:
 def format_vocabulary() -> list[str]:
     """Strings every format can write besides the sentence (punct markers, type names, prompt words).
 
-    :func:`core.model.build_tiny_model` trains its WordPiece vocabulary on them too, so that a
+    :func:`core.train.model.build_tiny_model` trains its WordPiece vocabulary on them too, so that a
     from-scratch tokenizer does not map ``@`` or ``사람`` to ``[UNK]``.
     """
     names = [*KLUE_TYPE_NAMES_KO, *KLUE_TYPE_NAMES_KO.values()]
@@ -267,8 +267,8 @@ def _check_special_tokens(tokenizer: Any, frame: pd.DataFrame, input_format: str
                 where = frame.loc[types == etype, "id"].iloc[0]
                 raise ValueError(
                     f"Input format {input_format!r} needs the special token {opener} (row id {where}, {col} "
-                    f"{etype!r}), which the tokenizer does not have: add core.encoding.special_tokens(...) to it "
-                    "first (core.model.prepare_tokenizer does)."
+                    f"{etype!r}), which the tokenizer does not have: add core.train.encoding.special_tokens(...) to it "
+                    "first (core.train.model.prepare_tokenizer does)."
                 )
 
 
@@ -285,7 +285,7 @@ def encode(
     Parameters
     ----------
     frame
-        Canonical rows (:data:`core.schema.COLUMNS`); offsets are character offsets, end inclusive.
+        Canonical rows (:data:`core.common.schema.COLUMNS`); offsets are character offsets, end inclusive.
     tokenizer
         A *fast* Hugging Face tokenizer (offsets are needed), already holding the format's
         :func:`special_tokens`.

@@ -38,8 +38,8 @@ import pandas as pd
 import pyarrow as pa
 from numpy.dtypes import StringDType
 
-from core.atomic import atomic_write_text
-from core.schema import (
+from core.common.atomic import atomic_write_text
+from core.common.schema import (
     KLUE_LABELS,
     KLUE_OBJECT_TYPES,
     KLUE_SOURCES,

@@ -7,7 +7,7 @@ A *member* is one set of predicted probabilities for the same rows (ids): a fini
 workspace dataset's current labels for those dev ids), or an uploaded submission-format CSV scored
 against a gold file (:func:`members_from_files`). Every member must cover exactly the gold ids (no
 missing, extra or repeated id) with probabilities in the same label order; anything else is refused
-with a :class:`~core.schema.DataError` naming the file (and row, where there is one). A submission file
+with a :class:`~core.common.schema.DataError` naming the file (and row, where there is one). A submission file
 does not declare its label order, so the order is checked where it shows: a ``pred_label`` that is not
 the most probable class of its row means the ``probs`` lists follow another order.
 
@@ -36,7 +36,7 @@ Scoring every subset (:func:`score_subsets`)
 --------------------------------------------
 Up to :data:`MAX_EXHAUSTIVE` members (4,095 non-empty subsets). Subsets are visited depth first, so each
 subset's sum is its parent's sum plus one member (one addition per subset instead of ``k``), and scored
-in chunks through :func:`core.metrics.micro_f1_many` / :func:`core.metrics.auprc_many`, the batched
+in chunks through :func:`core.train.metrics.micro_f1_many` / :func:`core.train.metrics.auprc_many`, the batched
 paths proven equal to the sklearn recipe. ``bench/ensemble.py`` measures it against the plain loop.
 
 Greedy ensemble selection (:func:`greedy_select`)
@@ -82,7 +82,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.metrics import (
+from core.common.schema import KLUE_SCHEMA, NO_RELATION, SCHEMAS, DataError, LabelSchema
+from core.train.metrics import (
     _read_submission,  # the reader that also returns pred_label, needed for the label-order check
     auprc_many,
     micro_f1_many,
@@ -90,7 +91,6 @@ from core.metrics import (
     read_gold,
     write_submission,
 )
-from core.schema import KLUE_SCHEMA, NO_RELATION, SCHEMAS, DataError, LabelSchema
 
 #: Most members scored exhaustively (2**12 - 1 = 4,095 subsets).
 MAX_EXHAUSTIVE = 12
@@ -262,7 +262,7 @@ def members_from_files(
     pred_paths : sequence of paths
         One prediction file per member, ``probs`` in ``schema.labels`` order.
     gold_path : path
-        An ``id,label`` CSV or a labeled dataset file (:func:`core.metrics.read_gold`).
+        An ``id,label`` CSV or a labeled dataset file (:func:`core.train.metrics.read_gold`).
     schema : LabelSchema, keyword-only
     names : sequence of str, keyword-only
         Display names (default: the file names).
@@ -330,12 +330,12 @@ class RunMember:
 def finished_runs(root: Any, dataset: str | int | None = None) -> list[RunMember]:
     """Succeeded training jobs of the workspace (optionally of one dataset) with dev predictions.
 
-    ``root`` is a workspace folder or a :class:`core.workspace.Workspace`. Jobs whose run folder lacks
+    ``root`` is a workspace folder or a :class:`core.store.workspace.Workspace`. Jobs whose run folder lacks
     ``summary.json`` or ``dev_predictions.csv`` (deleted, or a run that never predicted) are left out.
     """
     from core.jobs import JobStore
-    from core.runs import read_summary
-    from core.workspace import Workspace
+    from core.store.runs import read_summary
+    from core.store.workspace import Workspace
 
     ws = root if hasattr(root, "db_path") else Workspace(root)
     wanted = None if dataset is None else ws.dataset(dataset).id
@@ -355,7 +355,7 @@ def finished_runs(root: Any, dataset: str | int | None = None) -> list[RunMember
 
 def submission_order(schema_name: str, labels: Sequence[str]) -> tuple[str, ...]:
     """The label order of a run's prediction files: the schema's baseline order when the dataset has
-    the same label set, else the dataset's own order (what ``core.training`` writes)."""
+    the same label set, else the dataset's own order (what ``core.train.training`` writes)."""
     base = SCHEMAS[schema_name].labels if schema_name in SCHEMAS else tuple(labels)
     return tuple(base) if set(base) == set(labels) else tuple(labels)
 
@@ -369,7 +369,7 @@ def members_from_runs(root: Any, runs: Sequence[RunMember], *, dataset: str | in
         No run; a run of another dataset or trained with another label set; runs predicting different
         dev ids (another split); a dev id no longer in the dataset or without a label; a bad file.
     """
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
 
     if not runs:
         raise DataError("Pick at least one finished run.")

@@ -4,7 +4,7 @@
 always off, and attention is loaded as ``"eager"`` because transformers 5 only returns attention maps
 from the eager implementation, which the error-analysis views read). The head pools either the first
 token (``cls``) or the hidden states at the subject and object start positions that
-:func:`core.encoding.encode` computed, concatenated (``entity_start``, "Matching the Blanks"; Zhou and
+:func:`core.train.encoding.encode` computed, concatenated (``entity_start``, "Matching the Blanks"; Zhou and
 Chen, 2021), then dropout and one linear layer.
 
 A run's checkpoint is an ordinary folder: ``model.safetensors`` (backbone and head weights),
@@ -13,7 +13,7 @@ the backbone's ``config.json``, the tokenizer files (with any marker tokens the 
 :func:`load_run_model` rebuilds the model from it without touching the network.
 
 Hub downloads follow the server (``[models] allow_hub_download`` in ``restudio.toml``, narrowed for a
-job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.training.hub_downloads_allowed`): when they are off,
+job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.train.training.hub_downloads_allowed`): when they are off,
 every ``from_pretrained`` here runs with ``local_files_only=True``, so only local folders and the
 Hugging Face cache load, and a hub id that is not cached raises :class:`ModelNotAvailable` with one
 clear sentence instead of a download (or a network error).
@@ -40,9 +40,9 @@ from torch.nn import functional as F
 from transformers import AutoConfig, AutoModel, AutoTokenizer, DataCollatorWithPadding, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
-from core.atomic import atomic_write_text
-from core.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
-from core.schema import LabelSchema
+from core.common.atomic import atomic_write_text
+from core.common.schema import LabelSchema
+from core.train.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -148,7 +148,7 @@ class REModel(nn.Module):
         if loss not in LOSSES:
             raise ValueError(f"Unknown loss {loss!r}; choose one of {', '.join(LOSSES)}.")
         if loss == "weighted_ce" and weights is None:
-            raise ValueError("The weighted_ce loss needs class weights (core.model.class_weights).")
+            raise ValueError("The weighted_ce loss needs class weights (core.train.model.class_weights).")
         self.backbone = backbone
         self.labels = tuple(labels)
         self.head = head
@@ -177,7 +177,7 @@ class REModel(nn.Module):
         if self.head == "cls":
             return hidden[:, 0]
         if subj_marker_pos is None or obj_marker_pos is None:
-            raise ValueError("The entity_start head needs subj_marker_pos and obj_marker_pos (core.encoding).")
+            raise ValueError("The entity_start head needs subj_marker_pos and obj_marker_pos (core.train.encoding).")
         rows = torch.arange(hidden.size(0), device=hidden.device)
         return torch.cat([hidden[rows, subj_marker_pos], hidden[rows, obj_marker_pos]], dim=-1)
 
@@ -221,7 +221,7 @@ class ModelNotAvailable(ValueError):
 def _local_files_only(allow_hub_download: bool | None) -> bool:
     """``local_files_only`` for ``from_pretrained``: the caller's choice, else the server's policy."""
     if allow_hub_download is None:
-        from core.training import hub_downloads_allowed  # light: no torch there at import
+        from core.train.training import hub_downloads_allowed  # light: no torch there at import
 
         allow_hub_download = hub_downloads_allowed()
     return not allow_hub_download
@@ -234,14 +234,14 @@ def _from_pretrained(loader: Callable[..., Any], name_or_path: str, local_only: 
         # transformers says "couldn't connect ... and couldn't find them in the cached files": true, but the
         # reason here is the server's policy, and the person needs to hear that instead.
         if local_only and not Path(name_or_path).expanduser().exists():
-            from core.training import hub_download_refused
+            from core.train.training import hub_download_refused
 
             raise ModelNotAvailable(hub_download_refused(name_or_path)) from None
         raise
 
 
 def load_tokenizer(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> Any:
-    """The backbone's tokenizer (fast: :func:`core.encoding.encode` needs character offsets).
+    """The backbone's tokenizer (fast: :func:`core.train.encoding.encode` needs character offsets).
 
     ``allow_hub_download``: False loads local folders and the Hugging Face cache only
     (:class:`ModelNotAvailable` otherwise); None follows the server's setting.
@@ -473,7 +473,7 @@ def build_tiny_model(
     """Train a WordPiece tokenizer on ``texts`` and write it with a random tiny BERT as a local HF model.
 
     The normaliser keeps case and accents: BERT's accent stripping decomposes Hangul syllables (NFD) into
-    jamo, which would shred Korean. The vocabulary also sees :func:`core.encoding.format_vocabulary`
+    jamo, which would shred Korean. The vocabulary also sees :func:`core.train.encoding.format_vocabulary`
     (punctuation markers, type names, prompt words), so no input format maps its markers to ``[UNK]``.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers

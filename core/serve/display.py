@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.schema import INVISIBLE_CHARS
+from core.common.schema import INVISIBLE_CHARS
 
 TRAIN_COLOR = "#4F46E5"
 TEST_COLOR = "#F59E0B"
@@ -266,10 +266,10 @@ def _padded_range(values: np.ndarray) -> list[float] | None:
 def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: float = 0.6) -> go.Figure:
     """One metric for several runs: raw points as faint markers, the smoothed curve as a line.
 
-    ``points`` has columns run, x, value (one metric), as :func:`core.runs.curves` gives them. A series of
+    ``points`` has columns run, x, value (one metric), as :func:`core.store.runs.curves` gives them. A series of
     fewer than :data:`SMOOTH_MIN_POINTS` points is drawn unsmoothed, as a line through visible markers.
     """
-    from core.runs import smooth  # display stays importable without the run readers
+    from core.store.runs import smooth  # display stays importable without the run readers
 
     fig = go.Figure()
     for i, (run, group) in enumerate(points.groupby("run", sort=False)):

@@ -1,4 +1,4 @@
-"""Read run folders (written by :mod:`core.training`): metrics, summary, config, logs.
+"""Read run folders (written by :mod:`core.train.training`): metrics, summary, config, logs.
 
 The Train view, the jobs' progress and ETA, and the ensemble view all read runs
 through here, so a change in the run-folder layout has one place to go.

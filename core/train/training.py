@@ -3,22 +3,22 @@
 Read :func:`train` top to bottom: it is the whole recipe. A config (YAML or JSON, every option in
 :class:`TrainConfig` with a default) is validated before anything starts; then the dataset's current
 (corrected) rows are split with the workspace's dev split, encoded with the chosen input format, and a
-Hugging Face ``Trainer`` fine-tunes :class:`core.model.REModel` with dynamic padding, optional
+Hugging Face ``Trainer`` fine-tunes :class:`core.train.model.REModel` with dynamic padding, optional
 group-by-length sampling, mixed precision where the GPU has it, gradient accumulation, warmup and a
 scheduler, early stopping on dev micro-F1 and the best checkpoint restored at the end.
 
-The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.runs`, the Train and ensemble views)::
+The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.store.runs`, the Train and ensemble views)::
 
     config.json            the resolved config (every option, defaults filled)
     metrics.jsonl          one JSON object per line, appended and flushed as it happens:
                            {"kind": "train"|"eval"|"progress"|"end", "step", "max_steps", "epoch", "loss",
                             "lr", "eval_micro_f1", "eval_auprc", "samples_per_s", "wall_s", ...}
     train.log              the human-readable log
-    checkpoint/            the best model (core.model.save_checkpoint; core.model.load_run_model reads it)
+    checkpoint/            the best model (core.train.model.save_checkpoint; core.train.model.load_run_model reads it)
     dev_predictions.csv    id,pred_label,probs (submission format, the schema's baseline label order)
     test_predictions.csv   the same for the dataset's test part, when it has one
     fold_ids.json          with ``folds``: the train ids this model learns from and the held-out ids
-    oof_predictions.csv    with ``folds``: predictions for the held-out fold (core.crossval stitches them)
+    oof_predictions.csv    with ``folds``: predictions for the held-out fold (core.train.crossval stitches them)
     summary.json           {"status": "succeeded"|"cancelled"|"failed", "best_step", "dev": {"micro_f1",
                             "auprc", "n"} or null, "predictions": [files written],
                             "pending_predictions": [files left for later], "truncated_entity_rows",
@@ -58,10 +58,10 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from core.atomic import atomic_write_text
-from core.config import load_server_config
-from core.encoding import INPUT_FORMATS, TYPE_LANGUAGES
-from core.schema import NO_RELATION, SCHEMAS, DataError
+from core.common.atomic import atomic_write_text
+from core.common.config import load_server_config
+from core.common.schema import NO_RELATION, SCHEMAS, DataError
+from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 
 __all__ = [
     "HEADS",
@@ -113,7 +113,7 @@ SCHEDULERS: tuple[str, ...] = (
     "inverse_sqrt",
 )
 PRECISIONS: tuple[str, ...] = ("auto", "true", "false")
-DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.importing.DEMO_NAME, without importing the loaders here
+DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.data.importing.DEMO_NAME, without importing the loaders here
 EXIT_CANCELLED = 128 + signal.SIGTERM
 #: Set by the job backends for each job: seconds a cancelled run may spend, from the stop request, on
 #: stopping, saving and predicting before it must exit (a margin under the grace before SIGKILL).
@@ -132,7 +132,7 @@ PREDICTION_FILES: dict[str, str] = {
 #: Set by the job backends (``core.jobs.HUB_DOWNLOAD_ENV``) for every job of a server whose
 #: ``restudio.toml`` turns hub downloads off: a Ray job does not see the server's file. Only forbids.
 HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
-#: The tiny demo backbone's longest input (``core.model.build_tiny_model``: 512 positions).
+#: The tiny demo backbone's longest input (``core.train.model.build_tiny_model``: 512 positions).
 TINY_MAX_LENGTH = 512
 #: Cross-validation trains one model per fold: more than this is a typo, not a plan.
 MAX_FOLDS = 10
@@ -508,14 +508,14 @@ class TrainingData:
 
 
 def _workspace_root(cfg: TrainConfig) -> Path:
-    from core.workspace import DEFAULT_HOME
+    from core.store.workspace import DEFAULT_HOME
 
     return Path(cfg.workspace or os.environ.get("RESTUDIO_HOME") or DEFAULT_HOME).expanduser().resolve()
 
 
 def load_data(cfg: TrainConfig) -> TrainingData:
     """Train = the split's train ids in the dataset's current frame, dev = its dev ids, test = the test part."""
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
 
     root = _workspace_root(cfg)
     if not (root / "restudio.db").exists():
@@ -1001,7 +1001,7 @@ def _submission_order(data: TrainingData) -> tuple[str, ...]:
 
 
 def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: TrainingData) -> None:
-    from core.metrics import write_submission
+    from core.train.metrics import write_submission
 
     order = _submission_order(data)
     columns = [data.labels.index(name) for name in order]
@@ -1009,7 +1009,7 @@ def _write_predictions(path: Path, ids: Sequence[str], probs: np.ndarray, data: 
 
 
 def _scores(frame: pd.DataFrame, probs: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    from core.metrics import auprc, micro_f1
+    from core.train.metrics import auprc, micro_f1
 
     index = {name: i for i, name in enumerate(labels)}
     gold = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
@@ -1121,9 +1121,9 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
         set_seed,
     )
 
-    from core import model as re_model
-    from core.encoding import encode
-    from core.metrics import auprc, micro_f1
+    from core.train import model as re_model
+    from core.train.encoding import encode
+    from core.train.metrics import auprc, micro_f1
 
     # Before the first step a stop ends the run at once (flag.check): importing torch, building the tiny
     # backbone and encoding 29k rows take tens of seconds together, and nothing before step 1 is worth saving.
@@ -1306,7 +1306,7 @@ def _train(cfg: TrainConfig, run: Path, writer: _RunWriter, flag: _StopFlag) -> 
     # what is left is listed in pending_predictions for complete_predictions (`python -m core predict`).
     re_model.save_checkpoint(model, tokenizer, run / "checkpoint")
     parts = [_PredictionPart(PREDICTION_FILES["dev"], data.dev, "dev", encoded=dev_enc)]
-    if data.holdout is not None:  # the held-out fold, for cross-validation (core.crossval stitches them)
+    if data.holdout is not None:  # the held-out fold, for cross-validation (core.train.crossval stitches them)
         parts.append(_PredictionPart(PREDICTION_FILES["oof"], data.holdout, "holdout"))
     if data.test is not None:
         has_gold = bool(data.test["label"].notna().all())  # the demo's test part carries gold labels
@@ -1431,8 +1431,8 @@ def _predict_parts(
     or when the rate of the parts done so far says it cannot finish in time; one that runs out of time is
     abandoned between batches. The parts not done stay pending. Returns the files written.
     """
-    from core import model as re_model
-    from core.encoding import encode
+    from core.train import model as re_model
+    from core.train.encoding import encode
 
     meta = model.meta
     last_poll = [time.monotonic()]
@@ -1540,8 +1540,8 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
     """
     import torch
 
-    from core import model as re_model
-    from core.runs import pending_predictions
+    from core.store.runs import pending_predictions
+    from core.train import model as re_model
 
     run = Path(run_dir).resolve()
     summary = _read_json_file(run / "summary.json")
@@ -1711,7 +1711,7 @@ def _exit_now_if_entrypoint(code: int) -> None:
     Unloading torch and transformers takes 3-4 s on a busy 2-core machine (measured: import both, then
     exit), a fifth of the grace period before SIGKILL. Everything the run writes is closed by now
     (atomic files, the run writer, the log handler), so only stdout and stderr need flushing. Only when
-    this module's CLI is the program (``python -m core`` / ``python -m core.training``), never in a
+    this module's CLI is the program (``python -m core`` / ``python -m core.train.training``), never in a
     process that merely called :func:`cli_train` (a test, the app).
     """
     if _is_entrypoint():
@@ -1721,9 +1721,9 @@ def _exit_now_if_entrypoint(code: int) -> None:
 
 
 def _is_entrypoint() -> bool:
-    """This process is ``python -m core ...`` or ``python -m core.training`` (not a test or the app)."""
+    """This process is ``python -m core ...`` or ``python -m core.train.training`` (not a test or the app)."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) in ("core.__main__", "core.training")
+    return getattr(spec, "name", None) in ("core.__main__", "core.train.training")
 
 
 def predict_main(argv: Sequence[str] | None = None) -> int:
@@ -1750,7 +1750,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.training CONFIG [--run-dir DIR] [--set key=value ...]`` (the ``train`` arguments)."""
+    """``python -m core.train.training CONFIG [--run-dir DIR] [--set key=value ...]`` (the ``train`` arguments)."""
     parser = argparse.ArgumentParser(
         prog="python -m core train",
         description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",

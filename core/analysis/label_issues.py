@@ -1,13 +1,13 @@
 """Label issues from out-of-fold probabilities, through cleanlab's confident learning.
 
-Rule checks (:mod:`core.audit`) find wrong entity types and broken spans, not wrong relation labels.
+Rule checks (:mod:`core.data.audit`) find wrong entity types and broken spans, not wrong relation labels.
 Confident learning does: given for every train row the probabilities of a model that never trained on
-it (out-of-fold, :mod:`core.crossval`), it estimates the joint distribution of given and true labels
+it (out-of-fold, :mod:`core.train.crossval`), it estimates the joint distribution of given and true labels
 and flags the rows most likely mislabeled. The work is cleanlab's: :func:`cleanlab.filter.find_label_issues`
 decides which rows are issues and :func:`cleanlab.rank.get_label_quality_scores` ranks them; this module
 only lines rows up with their probabilities, names the labels and turns accepted findings into
-:class:`~core.workspace.RowChange` lists, so bulk actions go through the corrections store and its
-audit log like every other fix (:mod:`core.fixes`).
+:class:`~core.store.workspace.RowChange` lists, so bulk actions go through the corrections store and its
+audit log like every other fix (:mod:`core.data.fixes`).
 
 Typical use::
 
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.schema import NO_RELATION
-from core.workspace import RowChange
+from core.common.schema import NO_RELATION
+from core.store.workspace import RowChange
 
 __all__ = [
     "DEFAULT_FILTER",
@@ -70,7 +70,7 @@ def align_oof(frame: pd.DataFrame, ids: Sequence[str], probs: np.ndarray) -> tup
     frame : pandas.DataFrame
         Current rows (at least ``id`` and ``label``), e.g. ``Workspace.current_frame``.
     ids, probs : sequence of str, numpy.ndarray (n, n_labels)
-        The out-of-fold file's ids and probabilities (:func:`core.crossval.load_oof`).
+        The out-of-fold file's ids and probabilities (:func:`core.train.crossval.load_oof`).
 
     Returns
     -------
@@ -272,7 +272,7 @@ def relabel_changes(
 
     Rows whose new label equals their current one are left out (nothing to log). ``versions`` are the
     row versions the user saw (``Workspace.row_versions``), so a row edited meanwhile is refused by
-    :meth:`~core.workspace.Workspace.apply_changes` instead of overwritten.
+    :meth:`~core.store.workspace.Workspace.apply_changes` instead of overwritten.
     """
     for column in ("id", "label", "suggested_label"):
         if column not in issues.columns:
@@ -297,15 +297,15 @@ def dataset_label_issues(
     root: Any, dataset_id: int, *, view: str = "issues", **options: Any
 ) -> tuple[pd.DataFrame, dict[str, Any]] | None:
     """Label issues (or the no_relation view) of a dataset's current train rows from its newest
-    out-of-fold file (:func:`core.crossval.latest_oof`); None when it has none yet.
+    out-of-fold file (:func:`core.train.crossval.latest_oof`); None when it has none yet.
 
     ``view`` is ``"issues"`` (:func:`find_label_issues`) or ``"no_relation"`` (:func:`no_relation_view`);
     ``options`` go to that function. The returned info is the file's sidecar plus ``path``,
     ``missing_ids`` (rows dropped since) and ``stale`` (the dataset changed since the cross-validation:
     rows relabelled since are judged by their new label against the old probabilities).
     """
-    from core.crossval import latest_oof, load_oof
-    from core.workspace import Workspace
+    from core.store.workspace import Workspace
+    from core.train.crossval import latest_oof, load_oof
 
     if view not in ("issues", "no_relation"):
         raise ValueError(f"view must be 'issues' or 'no_relation', got {view!r}.")

@@ -1,6 +1,6 @@
 """Audit a relation-extraction dataset: distributions, duplicates, conflicts, offsets, type flags.
 
-Everything here is a pure function over canonical frames (:data:`core.schema.COLUMNS`,
+Everything here is a pure function over canonical frames (:data:`core.common.schema.COLUMNS`,
 offsets with an INCLUSIVE end, ``label`` missing on unlabeled rows). The Data view and
 the CLI's ``audit`` command both call :func:`audit` and render the :class:`AuditReport`
 (:func:`report_to_json`, :func:`report_to_text`).
@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from core.schema import COLUMNS, KLUE_SCHEMA, NO_RELATION, ROLES, InvalidRow, LabelSchema
+from core.common.schema import COLUMNS, KLUE_SCHEMA, NO_RELATION, ROLES, InvalidRow, LabelSchema
 
 #: Shown for a missing or empty category value (source, type) in the distributions.
 MISSING = "(missing)"
@@ -241,7 +241,7 @@ def _label_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
 def _int_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     values = frame[column]
     if values.isna().any():
-        raise ValueError(f"audit: column {column!r} has missing offsets; load the file with core.loading first.")
+        raise ValueError(f"audit: column {column!r} has missing offsets; load the file with core.data.loading first.")
     return values.to_numpy(dtype=np.int64)
 
 
@@ -274,7 +274,7 @@ def _check_columns(frame: pd.DataFrame, name: str) -> None:
     if missing:
         raise ValueError(
             f"audit: the {name} frame lacks column(s) {missing}; pass a canonical frame "
-            "(core.loading.load_file(...).frame)."
+            "(core.data.loading.load_file(...).frame)."
         )
 
 
@@ -876,7 +876,7 @@ def audit(
     Parameters
     ----------
     train : pandas.DataFrame
-        Canonical frame (:data:`core.schema.COLUMNS`) whose rows the detectors check.
+        Canonical frame (:data:`core.common.schema.COLUMNS`) whose rows the detectors check.
     test : pandas.DataFrame, optional
         Canonical frame compared with ``train`` (distributions, divergence, overlap).
         It may be unlabeled; its label-based distributions are then empty.

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.config import ServerConfig
+from core.common.config import ServerConfig
 
 log = logging.getLogger("restudio.auth")
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from core.schema import INVERSE_RELATIONS, KLUE_SCHEMA, SYMMETRIC_RELATIONS, LabelSchema
+from core.common.schema import INVERSE_RELATIONS, KLUE_SCHEMA, SYMMETRIC_RELATIONS, LabelSchema
 
 
 @dataclass(frozen=True)
