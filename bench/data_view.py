@@ -153,11 +153,11 @@ def reference_current_frame(ws: Any, dataset_id: int, part: str = "train", *, in
 
 
 def reference_distribution(name: str, train: Any, test: Any, schema: Any) -> Any:
-    """``core.data.audit._distribution`` before it was written in plain Python."""
+    """``core.data.audit_distributions.distribution`` before it was written in plain Python."""
     import numpy as np
     import pandas as pd
 
-    from core.data.audit import DISTRIBUTION_COLUMNS, _length_label
+    from core.data.audit_distributions import DISTRIBUTION_COLUMNS, length_label
 
     index = pd.Index([], dtype=object)
     for counts in (train, test):
@@ -179,7 +179,7 @@ def reference_distribution(name: str, train: Any, test: Any, schema: Any) -> Any
         frame[f"{side}_share"] = aligned.to_numpy() / total if total else np.nan
     if name == "sentence_length":
         frame = frame.sort_index()
-        values = [_length_label(int(i)) for i in frame.index]
+        values = [length_label(int(i)) for i in frame.index]
     else:
         frame = frame.assign(_name=frame.index.astype(str)).sort_values(
             ["train_count", "test_count", "_name"], ascending=[False, False, True], kind="stable"
@@ -232,7 +232,7 @@ def install_reference() -> None:
     from views import common
 
     workspace_core.Workspace.current_frame = reference_current_frame  # type: ignore[method-assign]
-    audit_core._distribution = reference_distribution
+    audit_core.distribution = reference_distribution  # audit() looks it up in core.data.audit
     for name, function in reference_view_caches().items():
         setattr(common, name, function)
 
@@ -244,14 +244,14 @@ def reference_installed() -> Iterator[None]:
     from core.store import workspace as workspace_core
     from views import common
 
-    saved_frame, saved_distribution = workspace_core.Workspace.current_frame, audit_core._distribution
+    saved_frame, saved_distribution = workspace_core.Workspace.current_frame, audit_core.distribution
     saved = {name: getattr(common, name) for name in reference_view_caches()}
     install_reference()
     try:
         yield
     finally:
         workspace_core.Workspace.current_frame = saved_frame  # type: ignore[method-assign]
-        audit_core._distribution = saved_distribution
+        audit_core.distribution = saved_distribution
         for name, function in saved.items():
             setattr(common, name, function)
 

@@ -40,7 +40,8 @@ import sklearn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.analysis.ensemble import MemberSet, score_subsets
+from core.analysis.ensemble import score_subsets
+from core.analysis.ensemble_members import MemberSet
 from core.common.schema import KLUE_SCHEMA
 from core.train.metrics import reference_auprc, reference_micro_f1
 

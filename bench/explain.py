@@ -5,7 +5,7 @@ download) with 30 labels is saved as an ordinary local HF checkpoint and loaded 
 ``core.analysis.explain.load_explainer`` (the ``AutoModelForSequenceClassification`` path), so the bench runs the
 code the view runs. The input is a demo row lengthened to exactly 64 tokens.
 
-Target: RE Studio's IG (Gauss-Legendre, ``core.analysis.explain.IG_STEPS`` points, one batch) at an error
+Target: RE Studio's IG (Gauss-Legendre, ``core.analysis.attributions.IG_STEPS`` points, one batch) at an error
 (|convergence delta|) no larger than the issue's reference (50 steps, Riemann trapezoid; Captum's own
 default rule is Gauss-Legendre) in at most half the time. Prints one JSON object.
 
@@ -30,6 +30,18 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.analysis import explain as ex  # noqa: E402
+from core.analysis.attention import attention  # noqa: E402
+from core.analysis.attributions import (  # noqa: E402
+    IG_STEPS,
+    baseline_ids,
+    extra_args,
+    faithfulness,
+    integrated_gradients,
+    predict,
+    prob_forward,
+)
+from core.analysis.explain_encoding import Example, encode_example, example_from_row  # noqa: E402
+from core.analysis.explain_load import Explainer  # noqa: E402
 from core.common.schema import KLUE_LABELS  # noqa: E402
 from core.data.demo import write_demo_dataset  # noqa: E402
 from core.data.loading import load_file  # noqa: E402
@@ -65,13 +77,13 @@ def build_checkpoint(folder: Path, sentences: list[str]) -> Path:
     return out
 
 
-def example_of_length(explainer: ex.Explainer, row: dict, filler: list[str], n_tokens: int) -> ex.Example:
+def example_of_length(explainer: Explainer, row: dict, filler: list[str], n_tokens: int) -> Example:
     """The row with words appended after the sentence until it encodes to exactly ``n_tokens``."""
-    base = ex.example_from_row(row)
+    base = example_from_row(row)
     words: list[str] = []
     for word in filler * 50:
-        candidate = ex.Example(**{**base.__dict__, "sentence": " ".join([base.sentence, *words, word])})
-        length = len(ex.encode_example(explainer, candidate))
+        candidate = Example(**{**base.__dict__, "sentence": " ".join([base.sentence, *words, word])})
+        length = len(encode_example(explainer, candidate))
         if length > n_tokens:
             continue
         words.append(word)
@@ -108,21 +120,21 @@ def main(argv: list[str] | None = None) -> int:
         explainer.model.to(args.device)
         filler = " ".join(sentences[1:40]).split()
         example = example_of_length(explainer, frame.iloc[0].to_dict(), filler, TOKENS)
-        encoded = ex.encode_example(explainer, example)
-        target = ex.predict(explainer, encoded)["pred_label"]
+        encoded = encode_example(explainer, example)
+        target = predict(explainer, encoded)["pred_label"]
 
         # Warm-up (first calls allocate and pick kernels).
-        ex.integrated_gradients(explainer, encoded, target=target, n_steps=8, ks=None)
+        integrated_gradients(explainer, encoded, target=target, n_steps=8, ks=None)
         latency = {}
         for method, fn in ex.INTERPRETERS.items():
             seconds, _ = timed(lambda fn=fn: fn(explainer, encoded, target=target, ks=None), args.repeats)
             latency[method] = round(seconds, 4)
-        seconds, _ = timed(lambda: ex.predict(explainer, encoded), args.repeats)
+        seconds, _ = timed(lambda: predict(explainer, encoded), args.repeats)
         latency["predict"] = round(seconds, 4)
-        seconds, _ = timed(lambda: ex.attention(explainer, encoded), args.repeats)
+        seconds, _ = timed(lambda: attention(explainer, encoded), args.repeats)
         latency["attention"] = round(seconds, 4)
         seconds, _ = timed(
-            lambda: ex.faithfulness(explainer, encoded, [0.0] * len(encoded), explainer.labels.index(target)),
+            lambda: faithfulness(explainer, encoded, [0.0] * len(encoded), explainer.labels.index(target)),
             args.repeats,
         )
         latency["faithfulness"] = round(seconds, 4)
@@ -132,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             for steps in STEPS:
 
                 def run(method: str = method, steps: int = steps) -> dict:
-                    return ex.integrated_gradients(
+                    return integrated_gradients(
                         explainer, encoded, target=target, n_steps=steps, method=method, ks=None
                     )
 
@@ -148,10 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             # 50-step error is in ig_convergence.)
             from captum.attr import LayerIntegratedGradients
 
-            lig = LayerIntegratedGradients(ex._prob_forward(explainer), explainer.embeddings)
+            lig = LayerIntegratedGradients(prob_forward(explainer), explainer.embeddings)
             ids = torch.tensor([encoded.input_ids], device=explainer.device)
-            base = ex._baseline_ids(explainer, encoded)
-            extra = ex._extra_args(explainer, encoded)
+            base = baseline_ids(explainer, encoded)
+            extra = extra_args(explainer, encoded)
             _, delta = lig.attribute(
                 ids,
                 baselines=base,
@@ -168,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             seconds, default_res = timed(captum_defaults, 1)
             default_times.append(seconds)
-            seconds, ours_res = timed(lambda: ex.integrated_gradients(explainer, encoded, target=target, ks=None), 1)
+            seconds, ours_res = timed(lambda: integrated_gradients(explainer, encoded, target=target, ks=None), 1)
             ours_times.append(seconds)
         default_s, ours_s = statistics.median(default_times), statistics.median(ours_times)
 
@@ -188,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": round(default_s, 4),
         },
         "ours": {
-            "n_steps": ex.IG_STEPS,
+            "n_steps": IG_STEPS,
             "method": "gausslegendre",
             "abs_delta": abs(ours_res["delta"]),
             "wall_s": round(ours_s, 4),

@@ -492,8 +492,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.data.importing import seed_demo
     from core.store.workspace import Workspace
+    from core.train.dataset import load_data
     from core.train.model import build_tiny_model
-    from core.train.training import load_data, validate
+    from core.train.training import validate
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda, but torch sees no CUDA GPU on this machine.", file=sys.stderr)

@@ -91,9 +91,10 @@ def _cmd_seed(args: argparse.Namespace) -> int:
     if os.environ.get("RESTUDIO_NO_DEMO_JOBS") or store.list_jobs():
         return 0
     from core.train import training
+    from core.train.config import PRESETS
 
     for preset in DEMO_JOB_PRESETS:
-        config = training.validate({**training.PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
+        config = training.validate({**PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
         # One after another on the CPU queue (RESTUDIO_MAX_CPU_JOBS), one per GPU on a GPU machine.
         job = store.create(name=preset, command=jobs.training_command(), kind="train", config=config.to_dict())
         print(f"Queued demo job #{job.id}: {preset}")

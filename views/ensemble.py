@@ -1,10 +1,10 @@
 """Ensemble page: pick members, score every combination, check the gain honestly, export a submission.
 
-Thin: widgets are read here, everything computed in core.analysis.ensemble, and drawn here. Run, file, label and
+Thin: widgets are read here, everything computed in core.analysis.ensemble*, and drawn here. Run, file, label and
 dataset names are data: markdown gets them through display.plain, plotly with its tags escaped.
 Uploading prediction files writes to the server, so it is for editors; scoring and exporting finished
 runs is open to everyone. Uploads live in one folder per session, swept when the session is gone or a
-day old (core.analysis.ensemble.sweep_upload_folders).
+day old (core.analysis.ensemble_uploads.sweep_upload_folders).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from core.analysis import ensemble
+from core.analysis import ensemble, ensemble_diagnostics, ensemble_export, ensemble_members, ensemble_uploads
 from core.common.schema import DataError
 from core.serve import display
 from views import common
@@ -68,7 +68,7 @@ def _sweep_uploads() -> None:
     live = _live_sessions()
     # OSError: another session sweeping the same folder at once; the next run sweeps again.
     with contextlib.suppress(OSError):
-        ensemble.sweep_upload_folders(None if live is None else live | {_session_id()})
+        ensemble_uploads.sweep_upload_folders(None if live is None else live | {_session_id()})
 
 
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,10}$")
@@ -84,7 +84,7 @@ def _save(uploads: list, sub: str) -> list[Path]:
     """Write ``uploads`` to this session's folder under numbered names; the user's file name is kept
     only as a suffix (the gold reader picks the format by it), so no name can reach outside the folder
     and two files with one name do not overwrite each other."""
-    folder = ensemble.session_upload_dir(_session_id()) / sub
+    folder = ensemble_uploads.session_upload_dir(_session_id()) / sub
     if folder.exists():
         for old in folder.iterdir():  # the previous run's files: a removed upload must not linger
             old.unlink()
@@ -98,7 +98,7 @@ def _save(uploads: list, sub: str) -> list[Path]:
     return paths
 
 
-def _uploaded_members() -> tuple[ensemble.MemberSet | None, tuple]:
+def _uploaded_members() -> tuple[ensemble_members.MemberSet | None, tuple]:
     """Members from uploaded prediction files scored against an uploaded gold file (editors only)."""
     uploads = st.file_uploader(
         "Dev prediction files (id,pred_label,probs)", type=["csv"], accept_multiple_files=True, key="ens_uploads"
@@ -126,7 +126,7 @@ def _uploaded_members() -> tuple[ensemble.MemberSet | None, tuple]:
     shown_as |= {str(p): t.name for p, t in zip(test_paths, tests, strict=True)}
     shown_as[str(gold_path)] = gold.name
     test_by_name = {t.name: p for t, p in zip(tests, test_paths, strict=True)}
-    members = ensemble.members_from_files(
+    members = ensemble_members.members_from_files(
         dev_paths,
         gold_path,
         schema=info.schema,
@@ -143,7 +143,7 @@ source = (
     st.segmented_control("Members", ["Finished runs", "Uploaded files"], default="Finished runs", key="ens_source")
     or "Finished runs"
 )
-members: ensemble.MemberSet | None = None
+members: ensemble_members.MemberSet | None = None
 signature: tuple = ()
 _sweep_uploads()
 try:
@@ -151,7 +151,7 @@ try:
         st.caption(
             f"Runs of dataset **{display.plain(info.name)}** (pick another in the sidebar); gold = its dev labels."
         )
-        runs = ensemble.finished_runs(ws, info.id)
+        runs = ensemble_members.finished_runs(ws, info.id)
         if not runs:
             st.info("No finished run of this dataset yet: train some on the Train page.")
         by_label = {r.label: r for r in runs}
@@ -160,7 +160,7 @@ try:
         )
         if picked:
             chosen = [by_label[x] for x in picked]
-            members = ensemble.members_from_runs(ws, chosen, dataset=info.id)
+            members = ensemble_members.members_from_runs(ws, chosen, dataset=info.id)
             signature = ("runs", info.id, tuple(picked))
     elif common.require_editor("Uploading prediction files"):
         members, signature = _uploaded_members()
@@ -173,7 +173,7 @@ if members is None:
     st.stop()
 
 st.caption(f"{members.size} member(s) on {len(members.ids):,} dev rows.")
-singles = ensemble.single_scores(members)
+singles = ensemble_diagnostics.single_scores(members)
 with st.expander("Members alone", expanded=members.size < 2):
     st.dataframe(singles, hide_index=True, key="ens_singles")
 if members.size < 2:
@@ -274,7 +274,7 @@ with fig_col:
     st.plotly_chart(fig, key="ens_scatter")
 with div_col:
     kind = st.radio("Pairwise diversity", ["disagreement", "error_correlation"], horizontal=True, key="ens_div_kind")
-    matrix = ensemble.diversity(members)[kind].rename(index=display.chart_text, columns=display.chart_text)
+    matrix = ensemble_diagnostics.diversity(members)[kind].rename(index=display.chart_text, columns=display.chart_text)
     heat = px.imshow(
         matrix,
         text_auto=".2f",
@@ -285,7 +285,7 @@ with div_col:
     )
     st.plotly_chart(heat, key="ens_heatmap")
 
-per_class = ensemble.per_class_comparison(members, method=method, weights=weights)
+per_class = ensemble_diagnostics.per_class_comparison(members, method=method, weights=weights)
 st.subheader(f"Per-class F1: chosen ensemble vs its best member ({display.plain(per_class.attrs['best_member'])})")
 bars = px.bar(
     per_class.assign(label=per_class["label"].map(display.chart_text)).melt(
@@ -310,7 +310,7 @@ if h1.button("Run the honesty check", key="ens_honesty_run"):
     bar = st.progress(0.0, text="Selecting on one half, scoring on the other…")
     procedures = ["greedy"] + (["best subset"] if members.size <= ensemble.MAX_EXHAUSTIVE else [])
     try:
-        report = ensemble.honest_gain(
+        report = ensemble_diagnostics.honest_gain(
             members,
             metric=honesty_metric,
             procedures=procedures,
@@ -337,7 +337,7 @@ else:
 # -- export --------------------------------------------------------------------------------------------
 st.subheader("Export")
 scores = {"micro_f1": float(chosen_row["micro_f1"]), "auprc": float(chosen_row["auprc"])}
-recipe = ensemble.recipe(members, method=method, weights=weights, scores=scores)
+recipe = ensemble_export.recipe(members, method=method, weights=weights, scores=scores)
 e1, e2 = st.columns(2)
 e2.download_button(
     "Download recipe (JSON)",
@@ -353,7 +353,7 @@ if lacking:
 else:
     buffer = io.StringIO()
     try:
-        test_ids, _ = ensemble.export_test(members, method=method, weights=weights, out=buffer)
+        test_ids, _ = ensemble_export.export_test(members, method=method, weights=weights, out=buffer)
     except DataError as exc:
         e1.error(display.plain(str(exc)), icon=":material/error:")
     else:

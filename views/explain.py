@@ -4,7 +4,7 @@ Pick a finished run (or two side by side), or any Hugging Face sequence-classifi
 folder or hub id, then an example by id or by filter, or type a sentence and mark its entities. The
 state (run or checkpoint, second run, example, method, target, typed sentence) lives in the URL query,
 so a copied link reproduces the screen. Every sentence, token and word is data: it reaches the page
-escaped (heat strips) or as escaped JSON (bertviz, see core.analysis.explain.bertviz_html). So is every value a
+escaped (heat strips) or as escaped JSON (bertviz, see core.analysis.attention.bertviz_html). So is every value a
 link or a workspace can carry (the URL's model path, entity words and row id, run and dataset names,
 a checkpoint's label names): markdown gets it through display.plain, plotly with its tags escaped.
 A checkpoint that does not load is an error naming the run and its file, not a traceback.
@@ -22,7 +22,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from core import jobs
+from core.analysis import attention as att
 from core.analysis import explain as ex
+from core.analysis.explain_encoding import Example, example_from_row, make_example
+from core.analysis.explain_load import Explainer
 from core.common.schema import SCHEMAS, LabelSchema
 from core.serve import display
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
@@ -44,7 +47,7 @@ KIND_STYLE = {"subject": "border-bottom:2px solid #4F46E5", "object": "border-bo
 # -- cached work (keyed by plain values; core.analysis.explain caches the models and locks them) --------------------
 
 
-def _example_key(example: ex.Example) -> tuple:
+def _example_key(example: Example) -> tuple:
     return tuple(example.__dict__.values())
 
 
@@ -60,11 +63,11 @@ class ModelSource:
     dataset: str | None = None  # whose rows to pick examples from
     predictions: Path | None = None  # dev predictions, for the gold/predicted filters
 
-    def explainer(self) -> ex.Explainer:
+    def explainer(self) -> Explainer:
         return ex.load_explainer(self.path, owner=self.owner, **dict(self.load_options))
 
 
-def load(source: ModelSource) -> ex.Explainer | None:
+def load(source: ModelSource) -> Explainer | None:
     """The source's model, or None after an error that names the run and the file that did not load
     (a corrupt checkpoint must not end the page in a traceback)."""
     try:
@@ -87,15 +90,15 @@ def load(source: ModelSource) -> ex.Explainer | None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _explain(source: ModelSource, key: tuple, target: str | None, methods: tuple[str, ...]) -> dict:
-    return ex.explain(source.explainer(), ex.Example(*key), target=target, methods=methods)
+    return ex.explain(source.explainer(), Example(*key), target=target, methods=methods)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _attention_page(
     source: ModelSource, key: tuple, view: str, layers: tuple[int, ...], max_tokens: int
 ) -> tuple[str, str]:
-    data = ex.attention(source.explainer(), ex.Example(*key), layers=list(layers), max_tokens=max_tokens)
-    return ex.bertviz_html(data, view=view), data["note"]
+    data = att.attention(source.explainer(), Example(*key), layers=list(layers), max_tokens=max_tokens)
+    return att.bertviz_html(data, view=view), data["note"]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -245,7 +248,7 @@ def faithfulness_caption(result: dict) -> str:
     return " · ".join(bits)
 
 
-def pick_example(source: ModelSource, labels: list[str]) -> ex.Example | None:
+def pick_example(source: ModelSource, labels: list[str]) -> Example | None:
     """A dataset row (by id or by filter) or a typed sentence; the choice goes to the URL."""
     mode = st.segmented_control(
         "Example",
@@ -324,10 +327,10 @@ def pick_example(source: ModelSource, labels: list[str]) -> ex.Example | None:
         st.session_state["xp_row"] = ids[index]
     chosen = st.selectbox("Row", ids, key="xp_row", format_func=label_of)
     qp["example"] = chosen
-    return ex.example_from_row({**rows.loc[chosen].to_dict(), "id": chosen})
+    return example_from_row({**rows.loc[chosen].to_dict(), "id": chosen})
 
 
-def typed_example(labels: list[str]) -> ex.Example | None:
+def typed_example(labels: list[str]) -> Example | None:
     schema = next((s for s in SCHEMAS.values() if set(labels) <= set(s.labels)), SCHEMAS["klue"])
     sentence = st.text_area("Sentence", value=qp.get("text", ""), key="xp_text")
     c1, c2, c3, c4 = st.columns(4)
@@ -352,7 +355,7 @@ def typed_example(labels: list[str]) -> ex.Example | None:
     qp.update({"text": sentence, "subj": subj, "obj": obj, "stype": stype, "otype": otype})
     qp.pop("example", None)
     try:
-        return ex.make_example(sentence, subj=spans[0], obj=spans[1], subj_type=stype, obj_type=otype)
+        return make_example(sentence, subj=spans[0], obj=spans[1], subj_type=stype, obj_type=otype)
     except ValueError as exc:
         st.error(display.plain(str(exc)))
         return None
@@ -363,7 +366,7 @@ def _type_index(schema: LabelSchema, value: str | None, default: int = 0) -> int
     return types.index(value) if value in types else default
 
 
-def run_panel(source: ModelSource, example: ex.Example, methods: list[str], *, attention: bool) -> None:
+def run_panel(source: ModelSource, example: Example, methods: list[str], *, attention: bool) -> None:
     st.subheader(display.plain(source.name))
     explainer = load(source)
     if explainer is None:
@@ -397,7 +400,7 @@ def run_panel(source: ModelSource, example: ex.Example, methods: list[str], *, a
         attention_panel(source, explainer, example)
 
 
-def attention_panel(source: ModelSource, explainer: ex.Explainer, example: ex.Example) -> None:
+def attention_panel(source: ModelSource, explainer: Explainer, example: Example) -> None:
     n_layers = explainer.num_layers
     st.markdown("**Attention** (bertviz)")
     c1, c2 = st.columns([3, 1])

@@ -15,21 +15,23 @@ from core.common.schema import DataError
 from core.serve import display
 from core.store import runs
 from core.train import crossval, training
+from core.train.config import LIMITS, PRESETS, SCHEDULERS, ConfigError, TrainConfig
+from core.train.encoding import INPUT_FORMATS
 from views import common
 
 ws = common.workspace()
 root = str(ws.root)
 store = jobs.JobStore(root)
-FIELDS = {f.name: f for f in dataclasses.fields(training.TrainConfig)}
-DEFAULTS = training.TrainConfig().to_dict()
+FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
+DEFAULTS = TrainConfig().to_dict()
 #: Options the form shows up front; every other option sits under "All options".
 MAIN = ["model", "input_format", "head", "loss", "epochs", "batch_size", "lr", "max_length", "seed"]
 HIDDEN = {"dataset", "workspace", "split", "labels"}  # set by the dataset and split pickers, not typed
 CHOICES = {
-    "input_format": list(training.INPUT_FORMATS),
+    "input_format": list(INPUT_FORMATS),
     "head": ["entity_start", "cls"],
     "loss": ["ce", "weighted_ce", "focal"],
-    "scheduler": list(training.SCHEDULERS),
+    "scheduler": list(SCHEDULERS),
     "type_language": ["en", "ko"],
     "fp16": ["auto", "true", "false"],
     "bf16": ["auto", "true", "false"],
@@ -60,7 +62,7 @@ def load_into_form(config: dict, *, parent: int | None = None, name: str | None 
     for opt, value in {**DEFAULTS, **config}.items():
         if opt in HIDDEN:
             continue
-        limit = training.LIMITS.get(opt)
+        limit = LIMITS.get(opt)
         if limit is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
             value = type(value)(limit)
             lowered.append(opt)
@@ -77,7 +79,7 @@ def load_into_form(config: dict, *, parent: int | None = None, name: str | None 
 
 
 def apply_preset() -> None:
-    load_into_form(training.PRESETS[st.session_state["train_preset"]])
+    load_into_form(PRESETS[st.session_state["train_preset"]])
 
 
 def option_widget(opt: str) -> object:
@@ -89,7 +91,7 @@ def option_widget(opt: str) -> object:
         return st.selectbox(opt, CHOICES[opt], key=key, help=helptext)
     value = DEFAULTS[opt]
     # The same limits core.train.training.validate enforces: the input stops there instead of a refusal later.
-    limit = training.LIMITS.get(opt)
+    limit = LIMITS.get(opt)
     if isinstance(value, bool):
         return st.checkbox(opt, key=key, help=helptext)
     if isinstance(value, int):
@@ -165,7 +167,7 @@ def crossval_folds() -> tuple[int, bool]:
 def new_job_form(dataset: str, split: str) -> None:
     st.selectbox(
         "Preset",
-        list(training.PRESETS),
+        list(PRESETS),
         key="train_preset",
         on_change=apply_preset,
         help="Fills the form; edit anything before submitting.",
@@ -254,7 +256,7 @@ def new_job_form(dataset: str, split: str) -> None:
             parent_id=st.session_state.get("train_parent"),
             owner=owner,
         )
-    except (training.ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
+    except (ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
         # The message quotes what was typed (a model path, a dataset name): shown as text.
         st.error(display.plain(exc), icon=":material/error:")
         return

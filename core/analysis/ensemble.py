@@ -1,15 +1,12 @@
 """Ensembles of relation classifiers: every combination scored, honest selection, export.
 
-Members
--------
-A *member* is one set of predicted probabilities for the same rows (ids): a finished run's
-``dev_predictions.csv`` (:func:`finished_runs`, :func:`members_from_runs`; the gold labels are the
-workspace dataset's current labels for those dev ids), or an uploaded submission-format CSV scored
-against a gold file (:func:`members_from_files`). Every member must cover exactly the gold ids (no
-missing, extra or repeated id) with probabilities in the same label order; anything else is refused
-with a :class:`~core.common.schema.DataError` naming the file (and row, where there is one). A submission file
-does not declare its label order, so the order is checked where it shows: a ``pred_label`` that is not
-the most probable class of its row means the ``probs`` lists follow another order.
+This module is the feature's entrypoint: combining members, scoring every subset, greedy selection,
+the leaderboard and the ``python -m core ensemble`` command. Its siblings own the rest:
+:mod:`core.analysis.ensemble_members` (the members, :class:`~core.analysis.ensemble_members.MemberSet`,
+read from finished runs or uploaded prediction files and checked against the gold ids),
+:mod:`core.analysis.ensemble_diagnostics` (single scores, diversity, per-class comparison and the
+honesty report), :mod:`core.analysis.ensemble_export` (the recipe and the test submission) and
+:mod:`core.analysis.ensemble_uploads` (the Ensemble view's per-session upload folders and their sweep).
 
 Methods
 -------
@@ -47,50 +44,23 @@ start* (the path begins with the best single member, then adds the next best one
 ``init_size``), then ``steps`` greedy additions, each the member that most improves the metric;
 the best point on the whole path is returned (ties go to the earlier, smaller ensemble). Because the
 path starts at the best single member, the result is never worse than it on the rows it selected on.
-
-Honesty (:func:`honest_gain`)
------------------------------
-Picking the best of thousands of combinations on the same rows that score it overstates the gain.
-For several seeded splits of the dev ids in two halves, the procedure selects on one half (both the
-best single member and the ensemble) and both are scored on the other half; the report gives the
-mean and spread of the held-out gain next to the in-sample one.
-
-Uploads
--------
-The Ensemble view saves uploaded prediction files in one private folder per session
-(:func:`session_upload_dir`) and, on every run, deletes the folders of sessions the server no longer
-holds and any untouched for a day (:func:`sweep_upload_folders`, deciding with the pure
-:func:`stale_upload_folders`). Messages and recipes name an upload by its own file name
-(:attr:`MemberSet.shown_as`), never by the server path it was saved under.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
-import shutil
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.common.schema import KLUE_SCHEMA, NO_RELATION, SCHEMAS, DataError, LabelSchema
-from core.train.metrics import (
-    _read_submission,  # the reader that also returns pred_label, needed for the label-order check
-    auprc_many,
-    micro_f1_many,
-    per_class_f1,
-    read_gold,
-    write_submission,
-)
+from core.analysis.ensemble_members import MemberSet, members_from_files
+from core.common.schema import SCHEMAS, DataError
+from core.train.metrics import auprc_many, micro_f1_many
 
 #: Most members scored exhaustively (2**12 - 1 = 4,095 subsets).
 MAX_EXHAUSTIVE = 12
@@ -104,318 +74,7 @@ GREEDY_INIT = 3
 #: Probability sets scored per call of the batched metrics (8 MB of float64 for 7,765 x 30 each would
 #: be 1.9 MB; 32 keeps memory near 60 MB whatever the number of subsets).
 _CHUNK_SETS = 32
-_EXAMPLES = 5
 ProgressFn = Callable[[int, int], None]
-
-
-# --------------------------------------------------------------------------------------------------
-# members
-
-
-@dataclass(frozen=True)
-class MemberSet:
-    """Members' probabilities aligned on the same rows, with the gold labels.
-
-    Attributes
-    ----------
-    names : tuple of str
-        One display name per member (unique).
-    ids : tuple of str
-        Row ids, in gold order; ``probs[:, i]`` and ``labels[i]`` belong to ``ids[i]``.
-    labels : numpy.ndarray of int64, shape (n,)
-        Gold class indices into ``label_names``.
-    probs : numpy.ndarray of float64, shape (m, n, c)
-        Member probabilities.
-    label_names : tuple of str
-        The label order of the ``probs`` columns (the submission order).
-    sources : tuple of str
-        Where each member came from (a file path).
-    test_paths : tuple of (str or None)
-        Each member's test predictions file, when it has one (for :func:`export_test`).
-    shown_as : mapping of str to str
-        The name to show for a file path in messages and the recipe: uploads are saved under server
-        temp names that mean nothing to the person who uploaded them (empty: paths are shown as they are).
-    """
-
-    names: tuple[str, ...]
-    ids: tuple[str, ...]
-    labels: np.ndarray
-    probs: np.ndarray
-    label_names: tuple[str, ...]
-    sources: tuple[str, ...]
-    test_paths: tuple[str | None, ...]
-    shown_as: Mapping[str, str] = field(default_factory=dict)
-
-    def shown(self, path: str | None) -> str | None:
-        """``path`` as the user knows it (the uploaded file's own name), else the path itself."""
-        return None if path is None else self.shown_as.get(path, path)
-
-    @property
-    def no_relation(self) -> int:
-        """Index of ``no_relation`` (-1 when the label set has none: every class then counts)."""
-        return self.label_names.index(NO_RELATION) if NO_RELATION in self.label_names else -1
-
-    @property
-    def size(self) -> int:
-        return len(self.names)
-
-    def take_rows(self, rows: np.ndarray) -> MemberSet:
-        """The same members on a subset of the rows (for selection / held-out halves)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        return replace(
-            self,
-            ids=tuple(self.ids[i] for i in rows.tolist()),
-            labels=self.labels[rows],
-            probs=np.ascontiguousarray(self.probs[:, rows]),
-        )
-
-    def take_members(self, members: Sequence[int]) -> MemberSet:
-        index = list(members)
-        return replace(
-            self,
-            names=tuple(self.names[i] for i in index),
-            probs=self.probs[index],
-            sources=tuple(self.sources[i] for i in index),
-            test_paths=tuple(self.test_paths[i] for i in index),
-        )
-
-
-def _examples(values: Sequence[str]) -> str:
-    shown = ", ".join(repr(v) for v in values[:_EXAMPLES])
-    return f"{shown}, ..." if len(values) > _EXAMPLES else shown
-
-
-def _align(name: str, ids: Sequence[str], probs: np.ndarray, gold_ids: Sequence[str], gold_name: str) -> np.ndarray:
-    """``probs`` reordered to ``gold_ids``; DataError when the ids are not exactly the gold ids."""
-    position = {rid: i for i, rid in enumerate(ids)}
-    missing = [rid for rid in gold_ids if rid not in position]
-    gold_set = set(gold_ids)
-    extra = [rid for rid in ids if rid not in gold_set]
-    if missing or extra or len(ids) != len(gold_ids):
-        parts = [f"it has {len(ids)} rows and {gold_name} has {len(gold_ids)}"]
-        if missing:
-            parts.append(f"{len(missing)} id(s) of {gold_name} have no prediction (e.g. {_examples(missing)})")
-        if extra:
-            parts.append(f"{len(extra)} id(s) are not in {gold_name} (e.g. {_examples(extra)})")
-        raise DataError(
-            f"{name} does not predict the same rows as {gold_name}: {'; '.join(parts)}. "
-            "Every member must predict exactly the same ids."
-        )
-    return probs[np.array([position[rid] for rid in gold_ids], dtype=np.int64)]
-
-
-def _read_member(path: str | os.PathLike[str], label_names: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """A submission file's ids and probs, refusing a ``pred_label`` that contradicts ``probs``.
-
-    A ``pred_label`` whose probability is below its row's maximum means the ``probs`` lists follow
-    another label order than ``label_names`` (a file made with the dataset's own order instead of
-    the baseline order, say); mixing it with the other members would average unrelated classes.
-    """
-    ids, probs, pred_labels = _read_submission(path, label_names)
-    if pred_labels is not None:
-        index = {name: i for i, name in enumerate(label_names)}
-        chosen = probs[np.arange(len(ids)), [index[p] for p in pred_labels]]
-        wrong = np.flatnonzero(chosen < probs.max(axis=1))
-        if wrong.size:
-            row = int(wrong[0])
-            top = label_names[int(probs[row].argmax())]
-            raise DataError(
-                f"{os.fspath(path)}: row {row + 1}, field pred_label: {pred_labels[row]!r} is not the most probable "
-                f"class of probs (that is {top!r}), and so on for {wrong.size} row(s). The probs lists are "
-                f"probably in another label order; this ensemble expects {len(label_names)} labels in the order "
-                f"{_examples(list(label_names))}."
-            )
-    return ids, probs
-
-
-def _renamed(exc: DataError, shown_as: Mapping[str, str]) -> DataError:
-    """``exc`` with every saved path in its message replaced by the name the user knows the file by."""
-    text = str(exc)
-    # Longest first: one saved path may be the prefix of another (dev/1.csv, dev/1.csv.gz).
-    for path in sorted(shown_as, key=len, reverse=True):
-        text = text.replace(path, shown_as[path])
-    return DataError(text)
-
-
-def _unique_names(names: Sequence[str]) -> tuple[str, ...]:
-    seen: dict[str, int] = {}
-    out = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        out.append(name if seen[name] == 1 else f"{name} ({seen[name]})")
-    return tuple(out)
-
-
-def members_from_files(
-    pred_paths: Sequence[str | os.PathLike[str]],
-    gold_path: str | os.PathLike[str],
-    *,
-    schema: LabelSchema = KLUE_SCHEMA,
-    names: Sequence[str] | None = None,
-    test_paths: Sequence[str | os.PathLike[str] | None] | None = None,
-    shown_as: Mapping[str | os.PathLike[str], str] | None = None,
-) -> MemberSet:
-    """Members from submission-format CSVs (``id,pred_label,probs``) and a gold file.
-
-    Parameters
-    ----------
-    pred_paths : sequence of paths
-        One prediction file per member, ``probs`` in ``schema.labels`` order.
-    gold_path : path
-        An ``id,label`` CSV or a labeled dataset file (:func:`core.train.metrics.read_gold`).
-    schema : LabelSchema, keyword-only
-    names : sequence of str, keyword-only
-        Display names (default: the file names).
-    test_paths : sequence of (path or None), keyword-only
-        Each member's test predictions, for :func:`export_test`.
-    shown_as : mapping of path to str, keyword-only
-        What to call a file in messages instead of its path (an upload's original name); kept on the
-        result as :attr:`MemberSet.shown_as` for :func:`export_test` and :func:`recipe`.
-
-    Raises
-    ------
-    DataError
-        Fewer than one member, an unreadable or malformed file, a member whose ids differ from the gold
-        ids (missing, extra, different length), or a ``pred_label`` that contradicts ``probs`` (another
-        label order). The message names the file.
-    """
-    if not pred_paths:
-        raise DataError("An ensemble needs at least one prediction file.")
-    shown = {os.fspath(path): name for path, name in (shown_as or {}).items()}
-    try:
-        gold_ids, labels = read_gold(gold_path, schema=schema)
-        gold_name = os.fspath(gold_path)
-        label_names = tuple(schema.labels)
-        probs = []
-        for path in pred_paths:
-            ids, p = _read_member(path, label_names)
-            probs.append(_align(os.fspath(path), ids, p, gold_ids, gold_name))
-    except DataError as exc:
-        raise _renamed(exc, shown) from exc
-    member_names = list(names) if names is not None else [Path(p).stem for p in pred_paths]
-    if len(member_names) != len(pred_paths):
-        raise ValueError(f"names has {len(member_names)} entries for {len(pred_paths)} prediction files.")
-    tests = list(test_paths) if test_paths is not None else [None] * len(pred_paths)
-    if len(tests) != len(pred_paths):
-        raise ValueError(f"test_paths has {len(tests)} entries for {len(pred_paths)} prediction files.")
-    return MemberSet(
-        names=_unique_names(member_names),
-        ids=tuple(gold_ids),
-        labels=labels,
-        probs=np.stack(probs),
-        label_names=label_names,
-        sources=tuple(os.fspath(p) for p in pred_paths),
-        test_paths=tuple(None if t is None else os.fspath(t) for t in tests),
-        shown_as=shown,
-    )
-
-
-@dataclass(frozen=True)
-class RunMember:
-    """A finished training run that can join an ensemble."""
-
-    job_id: int
-    name: str
-    run_dir: str
-    dev_path: str
-    test_path: str | None
-    summary: dict[str, Any] = field(repr=False)
-
-    @property
-    def label(self) -> str:
-        """``#id name`` (job names need not be unique)."""
-        return f"#{self.job_id} {self.name}"
-
-
-def finished_runs(root: Any, dataset: str | int | None = None) -> list[RunMember]:
-    """Succeeded training jobs of the workspace (optionally of one dataset) with dev predictions.
-
-    ``root`` is a workspace folder or a :class:`core.store.workspace.Workspace`. Jobs whose run folder lacks
-    ``summary.json`` or ``dev_predictions.csv`` (deleted, or a run that never predicted) are left out.
-    """
-    from core.jobs import JobStore
-    from core.store.runs import read_summary
-    from core.store.workspace import Workspace
-
-    ws = root if hasattr(root, "db_path") else Workspace(root)
-    wanted = None if dataset is None else ws.dataset(dataset).id
-    out = []
-    for job in JobStore(ws).list_jobs(status="succeeded"):
-        run = Path(job.run_dir)
-        summary = read_summary(run)
-        dev = run / "dev_predictions.csv"
-        if summary is None or not dev.is_file() or summary.get("status") != "succeeded":
-            continue
-        if wanted is not None and summary.get("dataset_id") != wanted:
-            continue
-        test = run / "test_predictions.csv"
-        out.append(RunMember(job.id, job.name, str(run), str(dev), str(test) if test.is_file() else None, summary))
-    return out
-
-
-def submission_order(schema_name: str, labels: Sequence[str]) -> tuple[str, ...]:
-    """The label order of a run's prediction files: the schema's baseline order when the dataset has
-    the same label set, else the dataset's own order (what ``core.train.training`` writes)."""
-    base = SCHEMAS[schema_name].labels if schema_name in SCHEMAS else tuple(labels)
-    return tuple(base) if set(base) == set(labels) else tuple(labels)
-
-
-def members_from_runs(root: Any, runs: Sequence[RunMember], *, dataset: str | int) -> MemberSet:
-    """Members from finished runs of one dataset; gold = the dataset's current labels of the dev ids.
-
-    Raises
-    ------
-    DataError
-        No run; a run of another dataset or trained with another label set; runs predicting different
-        dev ids (another split); a dev id no longer in the dataset or without a label; a bad file.
-    """
-    from core.store.workspace import Workspace
-
-    if not runs:
-        raise DataError("Pick at least one finished run.")
-    ws = root if hasattr(root, "db_path") else Workspace(root)
-    info = ws.dataset(dataset)
-    label_names = submission_order(info.schema_name, info.labels)
-    first_ids: list[str] | None = None
-    probs = []
-    for run in runs:
-        run_labels = run.summary.get("labels")
-        if run.summary.get("dataset_id") != info.id:
-            raise DataError(f"Run {run.label} ({run.run_dir}) was trained on another dataset than {info.name!r}.")
-        if run_labels is not None and set(run_labels) != set(info.labels):
-            raise DataError(
-                f"Run {run.label} was trained with another label set than dataset {info.name!r} has now "
-                f"({len(run_labels)} labels against {len(info.labels)}); its probabilities cannot be combined."
-            )
-        ids, p = _read_member(run.dev_path, label_names)
-        if first_ids is None:
-            first_ids = ids
-            probs.append(p)
-        else:
-            probs.append(_align(f"Run {run.label} ({run.dev_path})", ids, p, first_ids, f"run {runs[0].label}"))
-    assert first_ids is not None
-    frame = ws.current_frame(info.id, "train")
-    labels_by_id = dict(zip(frame["id"].astype(str), frame["label"], strict=True))
-    gone = [rid for rid in first_ids if rid not in labels_by_id]
-    if gone:
-        raise DataError(
-            f"{len(gone)} dev id(s) of the runs are no longer in dataset {info.name!r} (dropped since training, "
-            f"e.g. {_examples(gone)}); retrain the runs or score them against a gold file instead."
-        )
-    index = {name: i for i, name in enumerate(label_names)}
-    bad = [rid for rid in first_ids if labels_by_id[rid] is None or pd.isna(labels_by_id[rid])]
-    bad += [rid for rid in first_ids if rid not in bad and labels_by_id[rid] not in index]
-    if bad:
-        raise DataError(f"Dataset {info.name!r}: dev row(s) without a known label, e.g. {_examples(bad)}.")
-    return MemberSet(
-        names=_unique_names([r.label for r in runs]),
-        ids=tuple(first_ids),
-        labels=np.array([index[labels_by_id[rid]] for rid in first_ids], dtype=np.int64),
-        probs=np.stack(probs),
-        label_names=label_names,
-        sources=tuple(r.dev_path for r in runs),
-        test_paths=tuple(r.test_path for r in runs),
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -503,7 +162,7 @@ def ensemble_probs(members: MemberSet, *, method: str, weights: Sequence[float])
     raise ValueError(f"unknown method {method!r}; known: {', '.join(METHODS)}.")
 
 
-def _score(members: MemberSet, preds: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def score(members: MemberSet, preds: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """micro-F1 and AUPRC of stacked (k, n) preds and (k, n, c) scores."""
     return (
         micro_f1_many(members.labels, preds, no_relation=members.no_relation),
@@ -574,7 +233,7 @@ def score_subsets(
     def flush() -> None:
         nonlocal filled
         if filled:
-            f1, area = _score(members, buf_preds[:filled], buf_scores[:filled])
+            f1, area = score(members, buf_preds[:filled], buf_scores[:filled])
             f1_out.append(f1)
             auprc_out.append(area)
             filled = 0
@@ -672,7 +331,7 @@ def greedy_select(
     m = members.size
     key = 0 if metric == "micro_f1" else 1
     eye = np.eye(m)
-    single = _score(members, members.probs.argmax(axis=2), members.probs)
+    single = score(members, members.probs.argmax(axis=2), members.probs)
     # Sorted start: by the metric, then by the other one, then by member order (stable).
     order = sorted(range(m), key=lambda i: (-single[key][i], -single[1 - key][i], i))
     counts = np.zeros(m)
@@ -680,12 +339,12 @@ def greedy_select(
     for i in order[: min(init_size, m)]:
         counts[i] += 1
         scores = combine_many(members.probs, counts[None])
-        f1, area = _score(members, scores.argmax(axis=2), scores)
+        f1, area = score(members, scores.argmax(axis=2), scores)
         path.append({"added": members.names[i], "counts": counts.copy(), "micro_f1": f1[0], "auprc": area[0]})
     for _ in range(steps):
         candidates = counts[None] + eye  # (m, m): one more of each member
         scores = combine_many(members.probs, candidates)
-        f1, area = _score(members, scores.argmax(axis=2), scores)
+        f1, area = score(members, scores.argmax(axis=2), scores)
         values = (f1, area)
         # best by the metric, the other metric breaking ties, then the lowest member index
         pick = int(np.lexsort((np.arange(m), -values[1 - key], -values[key]))[0])
@@ -789,364 +448,6 @@ def pareto_front(f1: np.ndarray, auprc: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# diagnostics
-
-
-def diversity(members: MemberSet) -> dict[str, pd.DataFrame]:
-    """Pairwise disagreement rate and error correlation of the members.
-
-    Returns
-    -------
-    dict
-        ``disagreement``: share of rows where the two members' argmax differ (0..1);
-        ``error_correlation``: Pearson correlation of the two members' error indicators (argmax !=
-        gold), NaN where a member is always right or always wrong. Both m x m frames by member name.
-    """
-    preds = members.probs.argmax(axis=2)
-    disagreement = (preds[:, None, :] != preds[None, :, :]).mean(axis=2)
-    errors = (preds != members.labels[None]).astype(np.float64)
-    centered = errors - errors.mean(axis=1, keepdims=True)
-    norms = np.sqrt((centered**2).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = (centered @ centered.T) / np.outer(norms, norms)
-    corr[~np.isfinite(corr)] = np.nan
-    names = list(members.names)
-    return {
-        "disagreement": pd.DataFrame(disagreement, index=names, columns=names),
-        "error_correlation": pd.DataFrame(corr, index=names, columns=names),
-    }
-
-
-def single_scores(members: MemberSet) -> pd.DataFrame:
-    """micro-F1 and AUPRC of each member alone."""
-    f1, area = _score(members, members.probs.argmax(axis=2), members.probs)
-    return pd.DataFrame({"member": list(members.names), "micro_f1": f1, "auprc": area})
-
-
-def per_class_comparison(
-    members: MemberSet, *, method: str, weights: Sequence[float], metric: str = "micro_f1"
-) -> pd.DataFrame:
-    """Per-class F1 (x100) of an ensemble against its best member (by ``metric``) on the same rows.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``label``, ``support`` (gold rows), ``ensemble``, ``best_member``, ``delta``; the best member's
-        name is in ``.attrs["best_member"]``.
-    """
-    chosen = [i for i, w in enumerate(weights) if w]
-    singles = single_scores(members)
-    best = max(
-        chosen,
-        key=lambda i: (singles[metric][i], singles["auprc" if metric == "micro_f1" else "micro_f1"][i]),
-    )
-    preds, _ = ensemble_probs(members, method=method, weights=weights)
-    names = members.label_names
-    ens = per_class_f1(members.labels, preds, label_names=names)
-    one = per_class_f1(members.labels, members.probs[best].argmax(axis=1), label_names=names)
-    support = np.bincount(members.labels, minlength=len(names))
-    table = pd.DataFrame(
-        {
-            "label": list(names),
-            "support": support,
-            "ensemble": [ens[x] for x in names],
-            "best_member": [one[x] for x in names],
-        }
-    )
-    table["delta"] = table["ensemble"] - table["best_member"]
-    table.attrs["best_member"] = members.names[best]
-    return table
-
-
-# --------------------------------------------------------------------------------------------------
-# honesty
-
-
-def _select(members: MemberSet, *, procedure: str, metric: str, steps: int) -> tuple[str, tuple[float, ...], float]:
-    """(method, weights, in-sample value) of the ensemble ``procedure`` picks on ``members``' rows."""
-    key = metric
-    if procedure == "best subset":
-        table = score_subsets(members, methods=("soft", "hard"))
-        other = "auprc" if metric == "micro_f1" else "micro_f1"
-        row = table.sort_values([key, other, "size"], ascending=[False, False, True], kind="stable").iloc[0]
-        return str(row["method"]), tuple(row["weights"]), float(row[key])
-    if procedure == "greedy":
-        result = greedy_select(members, metric=metric, steps=steps)
-        value = result.micro_f1 if metric == "micro_f1" else result.auprc
-        return "weighted", tuple(float(c) for c in result.counts), value
-    raise ValueError(f"unknown procedure {procedure!r}; known: best subset, greedy.")
-
-
-def honest_gain(
-    members: MemberSet,
-    *,
-    metric: str = "micro_f1",
-    procedures: Sequence[str] = ("best subset", "greedy"),
-    seeds: Sequence[int] = (0, 1, 2, 3, 4),
-    steps: int = GREEDY_STEPS,
-    progress: ProgressFn | None = None,
-) -> dict[str, Any]:
-    """Gain of a selected ensemble over the best single member on rows it was not selected on.
-
-    For each seed the dev rows are shuffled and cut in two halves. On the selection half the
-    procedure picks an ensemble and the best single member is picked by ``metric``; both are then
-    scored on the other (held-out) half. ``gain = ensemble - best single`` per half.
-
-    Parameters
-    ----------
-    procedures : keyword-only
-        ``"best subset"`` (best of every subset, soft and hard; at most :data:`MAX_EXHAUSTIVE`
-        members) and/or ``"greedy"``.
-
-    Returns
-    -------
-    dict
-        ``metric``, ``splits`` (one record per seed and procedure: selection and held-out values of
-        both, the gains, the chosen recipe), and ``summary``: per procedure, the mean and standard
-        deviation (ddof=1; 0 for one split) of the in-sample gain and of the held-out gain, and the
-        share of splits whose held-out gain is positive.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}.")
-    n = len(members.ids)
-    if n < 4:
-        raise DataError(f"{n} rows are too few to split in a selection half and a held-out half.")
-    records = []
-    total = len(seeds) * len(procedures)
-    done = 0
-    for seed in seeds:
-        perm = np.random.default_rng(seed).permutation(n)
-        half = n // 2
-        pick, held = members.take_rows(np.sort(perm[:half])), members.take_rows(np.sort(perm[half:]))
-        single_pick = single_scores(pick)
-        single_held = single_scores(held)
-        other = "auprc" if metric == "micro_f1" else "micro_f1"
-        best = int(np.lexsort((np.arange(members.size), -single_pick[other], -single_pick[metric]))[0])
-        for procedure in procedures:
-            method, weights, value = _select(pick, procedure=procedure, metric=metric, steps=steps)
-            preds, scores = ensemble_probs(held, method=method, weights=weights)
-            f1, area = _score(held, preds[None], scores[None])
-            held_value = float(f1[0] if metric == "micro_f1" else area[0])
-            records.append(
-                {
-                    "seed": int(seed),
-                    "procedure": procedure,
-                    "method": method,
-                    "members": [members.names[i] for i, w in enumerate(weights) if w],
-                    "weights": list(weights),
-                    "best_single": members.names[best],
-                    "selection_ensemble": value,
-                    "selection_single": float(single_pick[metric][best]),
-                    "heldout_ensemble": held_value,
-                    "heldout_single": float(single_held[metric][best]),
-                }
-            )
-            records[-1]["selection_gain"] = records[-1]["selection_ensemble"] - records[-1]["selection_single"]
-            records[-1]["heldout_gain"] = records[-1]["heldout_ensemble"] - records[-1]["heldout_single"]
-            done += 1
-            if progress is not None:
-                progress(done, total)
-    summary = {}
-    for procedure in procedures:
-        rows = [r for r in records if r["procedure"] == procedure]
-        sel = np.array([r["selection_gain"] for r in rows])
-        held = np.array([r["heldout_gain"] for r in rows])
-        summary[procedure] = {
-            "splits": len(rows),
-            "selection_gain_mean": float(sel.mean()),
-            "selection_gain_std": float(sel.std(ddof=1)) if len(rows) > 1 else 0.0,
-            "heldout_gain_mean": float(held.mean()),
-            "heldout_gain_std": float(held.std(ddof=1)) if len(rows) > 1 else 0.0,
-            "heldout_gain_positive_share": float((held > 0).mean()),
-        }
-    return {"metric": metric, "rows_per_half": [n // 2, n - n // 2], "splits": records, "summary": summary}
-
-
-# --------------------------------------------------------------------------------------------------
-# export
-
-
-def recipe(
-    members: MemberSet, *, method: str, weights: Sequence[float], scores: Mapping[str, float] | None = None
-) -> dict[str, Any]:
-    """The JSON-able recipe of an ensemble: members (name, dev and test files), weights, method."""
-    if len(weights) != members.size:
-        raise ValueError(f"weights has {len(weights)} entries for {members.size} members.")
-    chosen = [i for i, w in enumerate(weights) if w]
-    return {
-        "method": method,
-        "members": [
-            {
-                "name": members.names[i],
-                "dev_predictions": members.shown(members.sources[i]),
-                "test_predictions": members.shown(members.test_paths[i]),
-            }
-            for i in chosen
-        ],
-        "weights": [float(weights[i]) for i in chosen],
-        "label_order": list(members.label_names),
-        "dev": {"n": len(members.ids), **{k: float(v) for k, v in (scores or {}).items()}},
-        "hard_voting_scores": "(votes + mean_prob) / (k + 1)" if method == "hard" else None,
-    }
-
-
-def export_test(members: MemberSet, *, method: str, weights: Sequence[float], out: Any) -> tuple[list[str], np.ndarray]:
-    """Combine the chosen members' test predictions like their dev ones and write a submission.
-
-    Parameters
-    ----------
-    out : path or text buffer
-        Where the ``id,pred_label,probs`` CSV goes (a path is written atomically).
-
-    Returns
-    -------
-    ids, probs
-        What was written (ids in the first chosen member's test file order).
-
-    Raises
-    ------
-    DataError
-        A chosen member has no test predictions, a test file is malformed, or the members' test files
-        hold different ids.
-    """
-    chosen = [i for i, w in enumerate(weights) if w]
-    if len(weights) != members.size or not chosen:
-        raise ValueError("weights must give one value per member, at least one of them positive.")
-    lacking = [members.names[i] for i in chosen if members.test_paths[i] is None]
-    if lacking:
-        raise DataError(f"No test predictions for {_examples(lacking)}: the export needs every chosen member's.")
-    first_ids: list[str] = []
-    probs = []
-    try:
-        for i in chosen:
-            path = members.test_paths[i]
-            assert path is not None
-            ids, p = _read_member(path, members.label_names)
-            if not probs:
-                first_ids = ids
-                probs.append(p)
-            else:
-                first = members.test_paths[chosen[0]]
-                probs.append(_align(f"{members.names[i]} ({path})", ids, p, first_ids, f"{first}"))
-    except DataError as exc:
-        raise _renamed(exc, members.shown_as) from exc
-    test_set = replace(
-        members.take_members(chosen),
-        ids=tuple(first_ids),
-        labels=np.zeros(len(first_ids), dtype=np.int64),
-        probs=np.stack(probs),
-    )
-    _, scores = ensemble_probs(test_set, method=method, weights=[weights[i] for i in chosen])
-    write_submission(out, first_ids, scores, label_names=members.label_names)
-    return first_ids, scores
-
-
-# --------------------------------------------------------------------------------------------------
-# uploaded files
-
-#: A session upload folder untouched this long is deleted even when its session still seems alive.
-UPLOAD_MAX_AGE_S = 24 * 3600
-_SESSION_PREFIX = "s-"
-
-
-def upload_root() -> Path:
-    """The parent of the sessions' upload folders: one per server user in the system temp folder
-    (the user id keeps two servers on one machine out of each other's uploads)."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return Path(tempfile.gettempdir()) / f"restudio-ensemble-uploads-{uid}"
-
-
-def session_folder_name(session_id: str) -> str:
-    """A session's upload folder name: a digest, so any session id makes one safe path component."""
-    return _SESSION_PREFIX + hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:32]
-
-
-def session_upload_dir(session_id: str, *, root: Path | None = None) -> Path:
-    """The session's upload folder (made, private to the server user).
-
-    Raises
-    ------
-    OSError
-        The parent is a link or belongs to another user (a shared ``/tmp`` where someone put it first):
-        uploads are not written there.
-    """
-    root = upload_root() if root is None else root
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = root.lstat()
-    if root.is_symlink() or not root.is_dir() or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
-        raise OSError(f"the upload folder {root.name} is not a private folder of this server")
-    folder = root / session_folder_name(session_id)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
-
-
-def stale_upload_folders(
-    folders: Mapping[str, float],
-    active_sessions: Collection[str] | None,
-    *,
-    now: float,
-    max_age_s: float = UPLOAD_MAX_AGE_S,
-) -> list[str]:
-    """Which session upload folders to delete (sorted names); decides only, deletes nothing.
-
-    Parameters
-    ----------
-    folders : mapping of str to float
-        Folder name (:func:`session_folder_name`) to the last time anything in it changed (epoch s).
-    active_sessions : collection of str, or None
-        Ids of the sessions the server still holds. A folder of any other session goes: Streamlit has no
-        reliable hook for a session's end, so the folders are swept on the next run of any session.
-        None when they cannot be known (no Streamlit runtime, as in AppTest): age alone decides.
-    now, max_age_s : float
-        A folder untouched for more than ``max_age_s`` goes whatever its session.
-    """
-    live = None if active_sessions is None else {session_folder_name(s) for s in active_sessions}
-    return sorted(
-        name
-        for name, touched in folders.items()
-        if (live is not None and name not in live) or now - touched > max_age_s
-    )
-
-
-def _last_touched(folder: Path) -> float:
-    newest = folder.lstat().st_mtime
-    for current, dirs, files in os.walk(folder):
-        for name in (*dirs, *files):
-            newest = max(newest, os.lstat(os.path.join(current, name)).st_mtime)
-    return newest
-
-
-def sweep_upload_folders(
-    active_sessions: Collection[str] | None,
-    *,
-    root: Path | None = None,
-    now: float | None = None,
-    max_age_s: float = UPLOAD_MAX_AGE_S,
-) -> list[Path]:
-    """Delete the upload folders :func:`stale_upload_folders` picks under ``root``; returns them.
-
-    Only folders named like :func:`session_folder_name` are looked at (never a link, never anything else
-    in the folder). Two sessions sweeping at once is harmless: a folder already gone is skipped.
-    """
-    root = upload_root() if root is None else root
-    if not root.is_dir() or root.is_symlink():
-        return []
-    folders: dict[str, float] = {}
-    for entry in os.scandir(root):
-        if entry.name.startswith(_SESSION_PREFIX) and entry.is_dir(follow_symlinks=False):
-            try:
-                folders[entry.name] = _last_touched(Path(entry.path))
-            except OSError:  # removed meanwhile by another session's sweep
-                continue
-    when = time.time() if now is None else now
-    gone = []
-    for name in stale_upload_folders(folders, active_sessions, now=when, max_age_s=max_age_s):
-        shutil.rmtree(root / name, ignore_errors=True)
-        gone.append(root / name)
-    return gone
-
-
-# --------------------------------------------------------------------------------------------------
 # command line
 
 
@@ -1220,25 +521,13 @@ __all__ = [
     "MAX_EXHAUSTIVE",
     "METHODS",
     "GreedyResult",
-    "MemberSet",
-    "RunMember",
     "add_ensemble_parser",
     "cli_ensemble",
     "combine_many",
-    "diversity",
     "ensemble_probs",
-    "export_test",
-    "finished_runs",
     "greedy_select",
     "hard_vote",
-    "honest_gain",
     "leaderboard",
-    "members_from_files",
-    "members_from_runs",
     "pareto_front",
-    "per_class_comparison",
-    "recipe",
     "score_subsets",
-    "single_scores",
-    "submission_order",
 ]

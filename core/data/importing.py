@@ -18,7 +18,9 @@ import pandas as pd
 
 from core.common.schema import KLUE_SCHEMA, SCHEMAS, DataError, LabelSchema, check_dataset_name
 from core.data import loading
+from core.data.label_maps import load_label_map
 from core.data.splits import create_split
+from core.data.validation import LoadResult
 from core.store.workspace import DatasetInfo, PartInfo, Workspace
 
 DEMO_NAME = "demo (synthetic KLUE-RE)"
@@ -29,7 +31,7 @@ MAX_UPLOAD_MB = 200
 @dataclass(frozen=True)
 class ImportReport:
     dataset: DatasetInfo
-    results: dict[str, loading.LoadResult]
+    results: dict[str, LoadResult]
     #: What the import decided on the user's behalf (e.g. no dev split: too few labeled rows).
     notes: tuple[str, ...] = ()
 
@@ -38,7 +40,7 @@ class ImportReport:
         return sum(len({r.row for r in res.invalid}) for res in self.results.values())
 
 
-def _attach_gold(result: loading.LoadResult, gold_path: str | os.PathLike[str], gold_name: str) -> pd.DataFrame:
+def _attach_gold(result: LoadResult, gold_path: str | os.PathLike[str], gold_name: str) -> pd.DataFrame:
     """Fill an unlabeled test frame's labels from a gold file; every test id must be covered."""
     gold = loading.load_gold(gold_path, schema=result.schema, display_name=gold_name)
     frame = result.frame.copy()
@@ -78,14 +80,14 @@ def import_dataset(
         raise DataError(f"Unknown label schema {schema_name!r}; choose one of {sorted(SCHEMAS)}.")
     schema: LabelSchema = SCHEMAS[schema_name]
     names = original_names or {}
-    label_map = loading.load_label_map(label_map_path, display_name=names.get("label_map")) if label_map_path else None
+    label_map = load_label_map(label_map_path, display_name=names.get("label_map")) if label_map_path else None
     if label_map:
         schema = schema.with_labels(tuple(sorted(label_map, key=label_map.__getitem__)))
     # Refuse a bad or taken name before anything is parsed or stored: a retry must not leave copies behind.
     name = check_dataset_name(name)
     if any(d.name == name for d in workspace.datasets()):
         raise DataError(f"A dataset named {name!r} already exists in this workspace; pick another name.")
-    results: dict[str, loading.LoadResult] = {}
+    results: dict[str, LoadResult] = {}
     loaded: dict[str, tuple[Path, str, pd.DataFrame]] = {}
     # Parse and check every file first; only a dataset that can be added is stored.
     for part, path in (("train", train_path), ("test", test_path)):

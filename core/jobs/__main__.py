@@ -2,7 +2,7 @@
 
 import sys
 
-from core.jobs import wrap_main
+from core.jobs.local import wrap_main
 
 if sys.argv[1:2] == ["_wrap"]:
     raise SystemExit(wrap_main(sys.argv[2:]))

@@ -4,7 +4,7 @@ Confident learning (:mod:`core.analysis.label_issues`) needs, for every row, the
 never trained on it. A cross-validation group is ``k`` ordinary training runs (:mod:`core.train.training`
 with ``folds=k``, ``fold=i``, ``fold_seed=seed``): run ``i`` trains on the split's train rows minus
 stratified fold ``i`` (copies of a row, same sentence and entity spans, always share a fold:
-:func:`core.train.training.fold_assignment`), early-stops on the dev split as usual, and writes
+:func:`core.train.dataset.fold_assignment`), early-stops on the dev split as usual, and writes
 ``oof_predictions.csv`` for fold ``i`` and ``fold_ids.json`` (the ids it trained on and the ids it held out).
 The k runs go through the job system (:func:`submit_crossval`, one job per fold sharing a ``group_id``)
 or run one after the other in this process (:func:`run_crossval`, for the CLI and tests).
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 DEFAULT_K = 5
-#: At most this many folds (k models trained): core.train.training.MAX_FOLDS.
+#: At most this many folds (k models trained): core.train.config.MAX_FOLDS.
 MAX_K = 10
 #: A group of more folds than this asks the person to confirm first (the Train form's checkbox).
 CONFIRM_ABOVE_K = 5
@@ -84,7 +84,7 @@ def _root(root: Any) -> Path:
 def fold_configs(config: Mapping[str, Any], *, k: int = DEFAULT_K, seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
     """The ``k`` resolved training configs of a group (validated once, against the workspace).
 
-    ``config`` is a training config (:class:`core.train.training.TrainConfig` options); its own ``folds``,
+    ``config`` is a training config (:class:`core.train.config.TrainConfig` options); its own ``folds``,
     ``fold`` and ``fold_seed`` are replaced.
     """
     from core.train.training import validate
@@ -121,7 +121,7 @@ def submit_crossval(
 
     The jobs are ordinary training jobs (:func:`core.jobs.submit_training`): they show in the Train
     view, can be cancelled one by one, and run as the backend's slots allow. ``config`` is validated
-    first (:class:`core.train.training.ConfigError` before anything is queued), and the server's queue caps
+    first (:class:`core.train.config.ConfigError` before anything is queued), and the server's queue caps
     must have room for all ``k`` jobs of ``owner`` (:class:`core.jobs.QueueFull`), so a group is never
     left half queued by a full queue.
     """
@@ -281,7 +281,7 @@ def stitch_runs(
     fold's ids; with ``include_dev``, every run predicted the same dev ids.
     """
     from core.store.workspace import Workspace
-    from core.train.training import submission_labels
+    from core.train.predict import submission_labels
 
     if not run_dirs:
         raise CrossvalError("No fold runs to stitch.")
@@ -462,7 +462,7 @@ def run_crossval(
 
 def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``crossval`` on an argparse subparsers object (``core.cli`` calls this)."""
-    from core.train.training import config_help
+    from core.train.config import config_help
 
     parser = subparsers.add_parser(
         "crossval",
@@ -502,7 +502,8 @@ def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cli_crossval(args: argparse.Namespace) -> int:
     """Run ``crossval`` from parsed arguments: 0 on success; bad input raises CrossvalError/ConfigError
     (ValueError subclasses) and DataError, which ``core.cli`` turns into a one-line message (exit 2)."""
-    from core.train.training import load_config, parse_overrides, validate
+    from core.train.config import load_config, parse_overrides
+    from core.train.training import validate
 
     raw = load_config(args.config) if args.config else {}
     raw.update(parse_overrides(args.overrides))

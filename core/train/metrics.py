@@ -73,11 +73,11 @@ from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
-import sklearn.metrics
 
 from core.common.atomic import atomic_write_text
 from core.common.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
-from core.data.loading import check_file, load_gold, read_csv_table, short_repr
+from core.data.loading import load_gold
+from core.data.readers import check_file, read_csv_table, short_repr
 
 #: How far a row of ``probs`` may sum away from 1 (rounded probabilities written with a few decimals
 #: stay well inside; logits or unnormalised scores do not).
@@ -208,6 +208,8 @@ def reference_micro_f1(labels: npt.ArrayLike, preds: npt.ArrayLike, *, no_relati
     The label list is every index from 0 to the largest one seen, minus ``no_relation``; labels that
     occur nowhere change nothing in a micro average, so this equals the recipe with the full label set.
     """
+    import sklearn.metrics  # imported where used: it costs about 1 s and the fast paths do not need it
+
     gold = _check_labels(labels)
     pred = _check_labels(preds, "preds")
     top = max(int(gold.max()), int(pred.max()), no_relation)
@@ -359,6 +361,8 @@ def auprc(labels: npt.ArrayLike, probs: npt.ArrayLike) -> float:
 
 def reference_auprc(labels: npt.ArrayLike, probs: npt.ArrayLike) -> float:
     """The plain sklearn recipe for AUPRC (x100), as the KLUE baseline writes it, for tests and benchmarks."""
+    import sklearn.metrics
+
     gold = _check_labels(labels)
     arr = np.asarray(probs)
     score = np.zeros(arr.shape[1])
@@ -379,6 +383,8 @@ def per_class_f1(labels: npt.ArrayLike, preds: npt.ArrayLike, *, label_names: Se
 
     A class neither predicted nor present scores 0 (sklearn's default ``zero_division``).
     """
+    import sklearn.metrics
+
     gold = _check_labels(labels)
     pred = _check_labels(preds, "preds")
     if gold.shape != pred.shape:

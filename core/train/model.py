@@ -13,7 +13,7 @@ the backbone's ``config.json``, the tokenizer files (with any marker tokens the 
 :func:`load_run_model` rebuilds the model from it without touching the network.
 
 Hub downloads follow the server (``[models] allow_hub_download`` in ``restudio.toml``, narrowed for a
-job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.train.training.hub_downloads_allowed`): when they are off,
+job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.train.config.hub_downloads_allowed`): when they are off,
 every ``from_pretrained`` here runs with ``local_files_only=True``, so only local folders and the
 Hugging Face cache load, and a hub id that is not cached raises :class:`ModelNotAvailable` with one
 clear sentence instead of a download (or a network error).
@@ -221,7 +221,7 @@ class ModelNotAvailable(ValueError):
 def _local_files_only(allow_hub_download: bool | None) -> bool:
     """``local_files_only`` for ``from_pretrained``: the caller's choice, else the server's policy."""
     if allow_hub_download is None:
-        from core.train.training import hub_downloads_allowed  # light: no torch there at import
+        from core.train.config import hub_downloads_allowed  # light: no torch there at import
 
         allow_hub_download = hub_downloads_allowed()
     return not allow_hub_download
@@ -234,7 +234,7 @@ def _from_pretrained(loader: Callable[..., Any], name_or_path: str, local_only: 
         # transformers says "couldn't connect ... and couldn't find them in the cached files": true, but the
         # reason here is the server's policy, and the person needs to hear that instead.
         if local_only and not Path(name_or_path).expanduser().exists():
-            from core.train.training import hub_download_refused
+            from core.train.config import hub_download_refused
 
             raise ModelNotAvailable(hub_download_refused(name_or_path)) from None
         raise

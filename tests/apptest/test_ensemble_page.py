@@ -7,7 +7,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import ensemble
+from core.analysis import ensemble_members
 from tests.unit.test_ensemble import RUN_VARIANTS, make_demo_runs
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
@@ -56,7 +56,7 @@ def ensemble_page(runs_home, make_app, monkeypatch, tmp_path):
 def test_pick_three_runs_score_and_export(ensemble_page, runs_home):
     at = ensemble_page
     assert at.title[0].value == "Ensemble"
-    labels = [r.label for r in ensemble.finished_runs(runs_home)]
+    labels = [r.label for r in ensemble_members.finished_runs(runs_home)]
     assert [label.split(" ", 1)[1] for label in labels] == [name for name, _ in RUN_VARIANTS]
     at.multiselect(key="ens_runs").set_value(labels).run()
     assert not at.exception, at.exception
@@ -94,7 +94,7 @@ def test_pick_three_runs_score_and_export(ensemble_page, runs_home):
 
 def test_one_run_is_not_scored_or_exported(ensemble_page, runs_home):
     at = ensemble_page
-    first = ensemble.finished_runs(runs_home)[0].label
+    first = ensemble_members.finished_runs(runs_home)[0].label
     at.multiselect(key="ens_runs").set_value([first]).run()
     assert not at.exception, at.exception
     assert any("at least two members" in i.value for i in at.info)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.analysis import ensemble
+from core.analysis import ensemble_members, ensemble_uploads
 from core.data.importing import import_dataset, seed_demo
 from core.serve import display
 from core.store.workspace import Workspace
@@ -63,7 +63,7 @@ def temp_dir(tmp_path, monkeypatch) -> Path:
 
 
 def run_label(home: Path, name: str) -> str:
-    return next(r.label for r in ensemble.finished_runs(home) if r.name == name)
+    return next(r.label for r in ensemble_members.finished_runs(home) if r.name == name)
 
 
 @pytest.fixture
@@ -296,9 +296,9 @@ def _gold_csv(home: Path) -> bytes:
 
 
 def test_uploads_live_in_the_session_folder_and_a_corrupt_one_is_named(open_ensemble, home, temp_dir):
-    uploads_root = ensemble.upload_root()
+    uploads_root = ensemble_uploads.upload_root()
     assert uploads_root.parent == temp_dir
-    stale = ensemble.session_upload_dir("a session long gone", root=uploads_root)
+    stale = ensemble_uploads.session_upload_dir("a session long gone", root=uploads_root)
     (stale / "dev").mkdir()
     (stale / "dev" / "000.csv").write_text("old")
     import os
@@ -308,7 +308,7 @@ def test_uploads_live_in_the_session_folder_and_a_corrupt_one_is_named(open_ense
     at = open_ensemble()
     assert not stale.exists()  # a day old: swept on the next run of the page
 
-    runs = {r.name: r for r in ensemble.finished_runs(home)}
+    runs = {r.name: r for r in ensemble_members.finished_runs(home)}
     good = Path(runs["tiny ok"].dev_path).read_bytes()
     other = Path(runs[MD_IMG].dev_path).read_bytes()
     at.segmented_control(key="ens_source").set_value("Uploaded files").run()
@@ -323,7 +323,7 @@ def test_uploads_live_in_the_session_folder_and_a_corrupt_one_is_named(open_ense
     assert error.value.startswith(display.plain(f"{bad_name} is not UTF-8")), error.value
     assert str(uploads_root) not in error.value.replace("\\", "")
     assert_no_raw_payload(at)
-    folder = uploads_root / ensemble.session_folder_name("test session id")
+    folder = uploads_root / ensemble_uploads.session_folder_name("test session id")
     assert sorted(p.name for p in (folder / "dev").iterdir()) == ["000.csv", "001.csv"]
 
     # Two good files: scored, the members named by their files' own names, as text.

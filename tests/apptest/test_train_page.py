@@ -10,6 +10,7 @@ import pytest
 from core import jobs
 from core.data.importing import DEMO_NAME, import_dataset, seed_demo
 from core.data.splits import create_split
+from core.jobs.store import now
 from core.serve import display
 from core.store.workspace import Workspace
 
@@ -122,8 +123,8 @@ def test_messages_follow_the_job_state(train_app):
     job = store.list_jobs()[0]
     assert any("is queued" in i.value for i in at.info)
 
-    store.transition(job.id, jobs.RUNNING, pid=None, started_at=jobs._now())
-    store.update(job.id, cancel_requested_at=jobs._now())
+    store.transition(job.id, jobs.RUNNING, pid=None, started_at=now())
+    store.update(job.id, cancel_requested_at=now())
     at.run()
     table = at.dataframe[0].value
     assert table.loc[table["id"] == job.id, "status"].item() == "cancelling"
@@ -131,7 +132,7 @@ def test_messages_follow_the_job_state(train_app):
     assert any("is cancelling" in w.value for w in at.warning)
     assert not any("is queued" in i.value or "is running" in i.value for i in at.info)
 
-    store.transition(job.id, jobs.SUCCEEDED, finished_at=jobs._now())
+    store.transition(job.id, jobs.SUCCEEDED, finished_at=now())
     at.run()
     assert any(f"#{job.id} watched succeeded" in s.value for s in at.success)
     assert not any("is cancelling" in w.value for w in at.warning)
@@ -147,15 +148,15 @@ def test_a_cancel_that_left_predictions_offers_to_make_them(train_app):
     submit(at, "cut short")
     store = jobs.JobStore(str(home))
     job = store.list_jobs()[0]
-    store.transition(job.id, jobs.RUNNING, pid=None, started_at=jobs._now())
-    store.update(job.id, cancel_requested_at=jobs._now())
+    store.transition(job.id, jobs.RUNNING, pid=None, started_at=now())
+    store.update(job.id, cancel_requested_at=now())
     summary = {
         "status": "cancelled",
         "dev": None,
         "pending_predictions": ["dev_predictions.csv", "test_predictions.csv"],
     }
     (Path(job.run_dir) / "summary.json").write_text(json.dumps(summary))
-    store.transition(job.id, jobs.CANCELLED, finished_at=jobs._now())
+    store.transition(job.id, jobs.CANCELLED, finished_at=now())
     at.run()
     assert not at.exception, at.exception
     assert any("2 prediction file(s) are left" in i.value for i in at.info)

@@ -14,6 +14,7 @@ from core import jobs
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
 from core.train import training
+from core.train.config import LIMITS
 
 pytestmark = pytest.mark.apptest
 
@@ -122,8 +123,8 @@ def test_the_table_says_who_launched_each_job_and_the_queue_has_a_cap(home: Path
 
 def test_the_form_stops_at_the_limits_and_a_large_crossval_asks_first(home: Path, server_toml, make_app) -> None:
     at = train_page(make_app, home)
-    assert at.number_input(key="cfg_batch_size").max == training.LIMITS["batch_size"]
-    assert at.number_input(key="cfg_epochs").max == training.LIMITS["epochs"]
+    assert at.number_input(key="cfg_batch_size").max == LIMITS["batch_size"]
+    assert at.number_input(key="cfg_epochs").max == LIMITS["epochs"]
     assert at.number_input(key="train_folds").max == 10
 
     at.number_input(key="train_folds").set_value(3).run()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core.analysis import ensemble
+from core.analysis import ensemble_members
 from core.common.schema import KLUE_SCHEMA
 from core.store.workspace import Workspace
 from core.train.metrics import read_submission
@@ -33,7 +33,7 @@ def ensemble_url(trained_home, request) -> str:
 def test_pick_three_runs_see_leaderboard_and_download_submission(
     trained_home, ensemble_url, page, tmp_path, screenshot_dir
 ):
-    labels = [r.label for r in ensemble.finished_runs(trained_home)]
+    labels = [r.label for r in ensemble_members.finished_runs(trained_home)]
     assert len(labels) == 3
     page.goto(ensemble_url)
     wait_for_app(page)

@@ -103,17 +103,18 @@ def test_markup_in_a_sentence_runs_no_script(page, app_url):
 def test_attention_views_show_markup_tokens_as_text(page, tmp_path):
     """With a tokenizer that knows ``<`` and ``>``, markup becomes tokens: still text, no script runs."""
     from core.analysis import explain as ex
+    from core.analysis.attention import attention, bertviz_html
     from tests.unit.test_explain import _tiny_checkpoint, malicious
 
     explainer = ex.load_explainer(_tiny_checkpoint(tmp_path, "typed_entity_marker_punct"))
-    data = ex.attention(explainer, malicious())
+    data = attention(explainer, malicious())
     assert any("<" in t for t in data["tokens"]) and any("script" in t for t in data["tokens"])
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)[:300]))
     for view in ("head", "model"):
-        page.set_content(ex.bertviz_html(data, view=view))
+        page.set_content(bertviz_html(data, view=view))
         page.wait_for_selector("#vis svg", state="attached", timeout=30_000)
         page.wait_for_timeout(500)
         assert page.evaluate("() => window.__pwned === undefined")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from core.analysis import ensemble
+from core.analysis import ensemble_members
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
 from tests.e2e.conftest import wait_for_app
@@ -62,7 +62,7 @@ def app_home(tmp_path_factory, server_tmp) -> Path:
 
 
 def _label(home: Path, name: str) -> str:
-    return next(r.label for r in ensemble.finished_runs(home) if r.name == name)
+    return next(r.label for r in ensemble_members.finished_runs(home) if r.name == name)
 
 
 def _open(page, url: str) -> None:
@@ -137,7 +137,7 @@ def _choose_uploads(page) -> None:
 
 def test_uploads_are_named_as_text_and_a_closed_sessions_folder_is_swept(browser, page, app_url, app_home, server_tmp):
     root = _upload_root(server_tmp)
-    runs = {r.name: r for r in ensemble.finished_runs(app_home)}
+    runs = {r.name: r for r in ensemble_members.finished_runs(app_home)}
     ws = Workspace(app_home)
     info = ws.datasets()[-1]
     dev = set(ws.split(info.id).dev_ids)

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.common.schema import COLUMNS, KLUE_SCHEMA, InvalidRow
-from core.data import audit as audit_mod
+from core.data import audit_detectors, audit_distributions
 from core.data.audit import AuditReport, audit, report_to_json, report_to_text
 
 # --------------------------------------------------------------------------------------
@@ -131,7 +131,7 @@ def test_label_conflicts_group_rows_and_tabulate_labels() -> None:
     assert conflicts.rows == 4
     assert conflicts.id_groups == [["10", "11", "12", "13"]]
     table = conflicts.table
-    assert list(table.columns) == list(audit_mod.CONFLICT_TABLE_COLUMNS)
+    assert list(table.columns) == list(audit_detectors.CONFLICT_TABLE_COLUMNS)
     assert table["label"].tolist() == [
         "per:date_of_birth",
         "no_relation",
@@ -165,7 +165,7 @@ def test_clean_offsets_give_no_mismatch() -> None:
     rows = [row(1, S1, ("이순신", "PER"), ("1545년", "DAT"), "per:date_of_birth"), *filler(5)]
     mismatches = audit(frame(rows)).offset_mismatches
     assert mismatches.empty
-    assert list(mismatches.columns) == list(audit_mod.OFFSET_COLUMNS)
+    assert list(mismatches.columns) == list(audit_detectors.OFFSET_COLUMNS)
 
 
 def test_exclusive_end_is_recognised() -> None:
@@ -250,13 +250,13 @@ def test_spells_word_equals_python_slicing(cases: list[tuple[str, str, int, int]
     starts = np.asarray([c[2] for c in cases], dtype=np.int64)
     ends = np.asarray([c[3] for c in cases], dtype=np.int64)
     expected = [0 <= a <= b < len(s) and s[a : b + 1] == w for s, w, a, b in cases]
-    assert audit_mod.spells_word(sentences, words, starts, ends).tolist() == expected
-    block = audit_mod._SPELL_BLOCK
-    audit_mod._SPELL_BLOCK = 3  # several blocks, and block-relative offsets
+    assert audit_detectors.spells_word(sentences, words, starts, ends).tolist() == expected
+    block = audit_detectors._SPELL_BLOCK
+    audit_detectors._SPELL_BLOCK = 3  # several blocks, and block-relative offsets
     try:
-        assert audit_mod.spells_word(sentences, words, starts, ends).tolist() == expected
+        assert audit_detectors.spells_word(sentences, words, starts, ends).tolist() == expected
     finally:
-        audit_mod._SPELL_BLOCK = block
+        audit_detectors._SPELL_BLOCK = block
 
 
 # --------------------------------------------------------------------------------------
@@ -276,7 +276,7 @@ def school_rows(n_org: int, n_loc: int, start: int = 0) -> list[dict[str, Any]]:
 
 def test_minority_rule_flags_rare_type_with_majority_suggestion() -> None:
     flags = audit(frame(school_rows(20, 1))).type_flags  # LOC share 1/21 = 4.8% < 5%
-    assert list(flags.columns) == list(audit_mod.TYPE_FLAG_COLUMNS)
+    assert list(flags.columns) == list(audit_detectors.TYPE_FLAG_COLUMNS)
     assert len(flags) == 1
     f = flags.iloc[0]
     assert (f["id"], f["role"], f["type"], f["label"]) == ("20", "obj", "LOC", "per:schools_attended")
@@ -384,9 +384,9 @@ def small_pair() -> tuple[pd.DataFrame, pd.DataFrame]:
 def test_distributions_shapes_and_shares() -> None:
     train, test = small_pair()
     report = audit(train, test)
-    assert set(report.distributions) == set(audit_mod.DISTRIBUTIONS)
+    assert set(report.distributions) == set(audit_distributions.DISTRIBUTIONS)
     for name, dist in report.distributions.items():
-        assert list(dist.columns) == list(audit_mod.DISTRIBUTION_COLUMNS), name
+        assert list(dist.columns) == list(audit_distributions.DISTRIBUTION_COLUMNS), name
         assert dist["train_count"].sum() == 4, name
         assert dist["train_share"].sum() == pytest.approx(1.0), name
     pairs = report.distributions["type_pair"].set_index("value")

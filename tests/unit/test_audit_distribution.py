@@ -1,4 +1,5 @@
-"""core.data.audit._distribution: the plain-Python tables equal the pandas version they replaced, on any counts."""
+"""core.data.audit_distributions.distribution: the plain-Python tables equal the pandas version they replaced,
+on any counts."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from hypothesis import strategies as st
 
 from core.common.schema import KLUE_SCHEMA, TACRED_SCHEMA, LabelSchema
 from core.data import audit as audit_mod
-from core.data.audit import DISTRIBUTION_COLUMNS, DISTRIBUTIONS, _length_label, audit
+from core.data.audit import audit
+from core.data.audit_distributions import DISTRIBUTION_COLUMNS, DISTRIBUTIONS, distribution, length_label
 
 
 def reference_distribution(
     name: str, train: pd.Series | None, test: pd.Series | None, schema: LabelSchema
 ) -> pd.DataFrame:
-    """``core.data.audit._distribution`` before it was rewritten in plain Python (verbatim)."""
+    """``core.data.audit_distributions.distribution`` before it was rewritten in plain Python (verbatim)."""
     index = pd.Index([], dtype=object)
     for counts in (train, test):
         if counts is not None:
@@ -40,7 +42,7 @@ def reference_distribution(
         frame[f"{side}_share"] = aligned.to_numpy() / total if total else np.nan
     if name == "sentence_length":
         frame = frame.sort_index()
-        values = [_length_label(int(i)) for i in frame.index]
+        values = [length_label(int(i)) for i in frame.index]
     else:
         frame = frame.assign(_name=frame.index.astype(str)).sort_values(
             ["train_count", "test_count", "_name"], ascending=[False, False, True], kind="stable"
@@ -108,13 +110,13 @@ def length_counts(draw: Any) -> pd.Series | None:
     schema=st.sampled_from([KLUE_SCHEMA, TACRED_SCHEMA, KLUE_SCHEMA.with_labels(("no_relation", "per:title"))]),
 )
 def test_named_distributions_equal_the_pandas_version(name, train, test, schema) -> None:
-    assert_same(audit_mod._distribution(name, train, test, schema), reference_distribution(name, train, test, schema))
+    assert_same(distribution(name, train, test, schema), reference_distribution(name, train, test, schema))
 
 
 @settings(max_examples=150, deadline=None)
 @given(train=length_counts(), test=length_counts())
 def test_length_distribution_equals_the_pandas_version(train, test) -> None:
-    got = audit_mod._distribution("sentence_length", train, test, KLUE_SCHEMA)
+    got = distribution("sentence_length", train, test, KLUE_SCHEMA)
     assert_same(got, reference_distribution("sentence_length", train, test, KLUE_SCHEMA))
 
 
@@ -122,7 +124,7 @@ def test_length_distribution_equals_the_pandas_version(train, test) -> None:
 def test_empty_and_missing_sides(name: str) -> None:
     empty = pd.Series([], dtype=np.int64, index=pd.Index([], dtype=object))
     for train, test in [(None, None), (empty, None), (None, empty), (empty, empty)]:
-        got = audit_mod._distribution(name, train, test, KLUE_SCHEMA)
+        got = distribution(name, train, test, KLUE_SCHEMA)
         assert_same(got, reference_distribution(name, train, test, KLUE_SCHEMA))
 
 
@@ -151,7 +153,7 @@ def test_demo_reports_equal_with_the_pandas_version(demo_frames, monkeypatch, te
     if test_part == "train_only_head":
         train = train.head(3)
     fast = audit(train, test)
-    monkeypatch.setattr(audit_mod, "_distribution", reference_distribution)
+    monkeypatch.setattr(audit_mod, "distribution", reference_distribution)  # audit() looks it up there
     slow = audit(train, test)
     for name in DISTRIBUTIONS:
         assert_same(fast.distributions[name], slow.distributions[name])

@@ -22,9 +22,12 @@ from core.common.schema import KLUE_LABELS
 from core.data.demo import write_demo_dataset
 from core.data.importing import DEMO_NAME, import_dataset, seed_demo
 from core.data.splits import create_split
+from core.jobs.processes import group_members
+from core.jobs.store import now
 from core.store import runs
 from core.store.workspace import Workspace
-from core.train import training
+from core.train import callbacks, predict, training
+from core.train.config import ConfigError
 from core.train.metrics import read_submission
 from core.train.model import PredictionStopped, load_run_model, predict_proba
 
@@ -81,7 +84,7 @@ def test_job_cancelling_and_the_budget_under_the_grace(monkeypatch: pytest.Monke
     store = jobs.JobStore(tmp_path / "ws")
     job = store.create(name="x", command=[sys.executable, "-c", "pass"])
     assert not job.cancelling and job.display_status == "queued"
-    job = store.update(job.id, status="running", cancel_requested_at=jobs._now())
+    job = store.update(job.id, status="running", cancel_requested_at=now())
     assert job.cancelling and job.display_status == "cancelling"
     job = store.update(job.id, status="cancelled")
     assert not job.cancelling and job.display_status == "cancelled"
@@ -90,12 +93,12 @@ def test_job_cancelling_and_the_budget_under_the_grace(monkeypatch: pytest.Monke
     assert jobs.cancel_budget_s(20) == 15 and jobs.cancel_budget_s(8) == 3 and jobs.cancel_budget_s(2) == 0
     monkeypatch.setenv(jobs.CANCEL_BUDGET_ENV, "1.5")  # lowers it, never raises it past the grace
     assert jobs.cancel_budget_s(20) == 1.5 and jobs.cancel_budget_s(4) == 0
-    assert training.cancel_budget_s() == 1.5
+    assert callbacks.cancel_budget_s() == 1.5
     monkeypatch.setenv(jobs.CANCEL_BUDGET_ENV, "soon")
-    with pytest.raises(training.ConfigError, match="RESTUDIO_CANCEL_BUDGET_S must be a number"):
-        training.cancel_budget_s()
+    with pytest.raises(ConfigError, match="RESTUDIO_CANCEL_BUDGET_S must be a number"):
+        callbacks.cancel_budget_s()
     monkeypatch.delenv(jobs.CANCEL_BUDGET_ENV)
-    assert training.cancel_budget_s() == training.DEFAULT_CANCEL_BUDGET_S < jobs.DEFAULT_GRACE_S
+    assert callbacks.cancel_budget_s() == callbacks.DEFAULT_CANCEL_BUDGET_S < jobs.DEFAULT_GRACE_S
 
 
 def test_predict_proba_stops_between_batches(workspace: Workspace, tmp_path: Path) -> None:
@@ -152,7 +155,7 @@ def test_a_stop_during_an_evaluation_ends_it_at_once(workspace: Workspace, tmp_p
 def test_a_stop_mid_epoch_does_not_evaluate_at_the_epoch_end(
     workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(training.CANCEL_BUDGET_ENV, "600")  # the predictions must not depend on the machine's load
+    monkeypatch.setenv(callbacks.CANCEL_BUDGET_ENV, "600")  # the predictions must not depend on the machine's load
     calls = {"n": 0}
 
     def stop() -> bool:
@@ -174,7 +177,7 @@ def test_cancel_with_no_budget_leaves_predictions_for_later_then_complete_predic
     workspace: Workspace, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    env = {**os.environ, "RESTUDIO_HOME": str(workspace.root), training.CANCEL_BUDGET_ENV: "0"}
+    env = {**os.environ, "RESTUDIO_HOME": str(workspace.root), callbacks.CANCEL_BUDGET_ENV: "0"}
     config = tmp_path / "config.json"
     config.write_text(json.dumps(quick(workspace)))
     proc = subprocess.Popen(
@@ -213,7 +216,7 @@ def test_cancel_with_no_budget_leaves_predictions_for_later_then_complete_predic
         "wall_s": pytest.approx(summary["wall_s"], abs=1.0),
     }
 
-    assert training.complete_predictions(run) == [DEV, TEST]
+    assert predict.complete_predictions(run) == [DEV, TEST]
     done = runs.read_summary(run)
     assert done is not None and done["pending_predictions"] == [] and done["predictions"] == [DEV, TEST]
     assert done["status"] == "cancelled" and done["predictions_completed_at"]
@@ -226,14 +229,14 @@ def test_cancel_with_no_budget_leaves_predictions_for_later_then_complete_predic
     ids, written = read_submission(run / DEV, label_names=KLUE_LABELS)
     by_id = dict(zip(ids, written, strict=True))
     np.testing.assert_allclose(np.stack([by_id[i] for i in rows["id"].astype(str)]), probs, atol=1e-12)
-    direct = training._scores(rows, probs, meta["labels"])
+    direct = predict._scores(rows, probs, meta["labels"])
     assert done["dev"] == pytest.approx(direct)
     test_ids, _ = read_submission(run / TEST, label_names=KLUE_LABELS)
     info = workspace.dataset(DEMO_NAME)
     assert test_ids == workspace.current_frame(info.id, "test")["id"].astype(str).tolist()
     assert done["test"]["n"] == 800
 
-    assert training.complete_predictions(run) == []  # nothing left: a second call is a no-op
+    assert predict.complete_predictions(run) == []  # nothing left: a second call is a no-op
 
 
 def test_a_run_from_before_pending_predictions_owes_its_missing_files(tmp_path: Path) -> None:
@@ -251,14 +254,14 @@ def test_a_run_from_before_pending_predictions_owes_its_missing_files(tmp_path: 
 
 
 def test_complete_predictions_refuses_what_it_cannot_do(tmp_path: Path) -> None:
-    with pytest.raises(training.PredictionError, match=r"no summary\.json"):
-        training.complete_predictions(tmp_path)
+    with pytest.raises(predict.PredictionError, match=r"no summary\.json"):
+        predict.complete_predictions(tmp_path)
     (tmp_path / "summary.json").write_text(json.dumps({"status": "cancelled", "pending_predictions": [DEV]}))
-    with pytest.raises(training.PredictionError, match="no saved checkpoint"):
-        training.complete_predictions(tmp_path)
+    with pytest.raises(predict.PredictionError, match="no saved checkpoint"):
+        predict.complete_predictions(tmp_path)
     assert training.predict_main([str(tmp_path)]) == 2
     (tmp_path / "summary.json").write_text(json.dumps({"status": "cancelled", "pending_predictions": []}))
-    assert training.complete_predictions(tmp_path) == []
+    assert predict.complete_predictions(tmp_path) == []
 
 
 # -- through the job system -----------------------------------------------------------------------------
@@ -266,7 +269,7 @@ def test_complete_predictions_refuses_what_it_cannot_do(tmp_path: Path) -> None:
 
 @pytest.fixture
 def no_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [])
 
 
 def test_submit_predictions_refusals_and_the_queued_job(
@@ -319,7 +322,7 @@ def test_cancel_through_the_local_backend_is_never_killed_for_predicting(
         took = time.monotonic() - started
     finally:
         current = store.get_job(job.id)
-        for proc in jobs._group_members(current.pgid, current.proc_start_time):
+        for proc in group_members(current.pgid, current.proc_start_time):
             proc.kill()
     log = job.log_path.read_text(encoding="utf-8")
     assert job.status == "cancelled" and job.exit_code == training.EXIT_CANCELLED, (job.error, log[-3000:])

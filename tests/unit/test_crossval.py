@@ -17,9 +17,11 @@ from core import jobs
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
 from core.train import crossval
+from core.train.config import ConfigError
 from core.train.crossval import CrossvalError
+from core.train.dataset import fold_assignment, input_groups
 from core.train.metrics import read_submission
-from core.train.training import ConfigError, fold_assignment, input_groups, validate
+from core.train.training import validate
 
 QUICK = {"max_steps": 3, "batch_size": 8, "eval_steps": 3, "logging_steps": 3, "eval_batch_size": 512}
 
@@ -215,7 +217,7 @@ def test_a_group_goes_through_the_job_system(
 ) -> None:
     """Queued jobs (no CPU slot, so nothing starts), one per fold, then finished by hand with the runs above."""
     monkeypatch.setenv("RESTUDIO_MAX_CPU_JOBS", "0")
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [])
     group = crossval.submit_crossval(workspace.root, QUICK, k=2, seed=7, name="cv test")
     status = crossval.crossval_status(workspace.root, group)
     assert status.k == 2 and status.state == "queued" and status.done == 0
@@ -287,7 +289,7 @@ def test_demo_label_flips_are_found_with_precision_and_recall_of_at_least_07(tmp
     reported as well but count against precision here.
     """
     from core.analysis.label_issues import align_oof, find_label_issues
-    from core.data.demo import load_manifest
+    from core.data.demo_manifest import load_manifest
 
     ws = Workspace(tmp_path / "ws")
     info = seed_demo(ws)

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.common.schema import MAX_DATASET_NAME, DataError, check_dataset_name
-from core.data import importing, loading
+from core.common.schema import KLUE_SCHEMA, MAX_DATASET_NAME, DataError, check_dataset_name
+from core.data import importing, label_maps, loading, readers
 from core.data.importing import import_dataset, import_uploaded
 from core.serve import display
 from core.store import workspace as workspace_module
@@ -95,7 +95,7 @@ def test_label_map_nested_too_deep(tmp_path):
     path = tmp_path / "labels.json"
     path.write_text('{"no_relation": ' + DEEP + "}")
     with pytest.raises(DataError, match=r"labels\.json line 1: nested too deep"):
-        loading.load_label_map(path, display_name="labels.json")
+        label_maps.load_label_map(path, display_name="labels.json")
 
 
 def test_tacred_type_that_is_a_list_is_a_row_problem(tmp_path):
@@ -235,7 +235,7 @@ def test_dataset_name_with_line_break_is_refused():
 
 def test_add_dataset_checks_the_name_too(tmp_path):
     with pytest.raises(DataError, match="at most 80"):
-        Workspace(tmp_path).add_dataset("x" * 100, schema=loading.KLUE_SCHEMA, parts={}, author="t")
+        Workspace(tmp_path).add_dataset("x" * 100, schema=KLUE_SCHEMA, parts={}, author="t")
 
 
 # -- failed imports leave nothing ---------------------------------------------------------------------
@@ -369,7 +369,7 @@ def test_unreadable_file_message_does_not_repeat_the_server_path(tmp_path, monke
         # What pyarrow raises for a file that vanished or went unreadable between the checks and the read.
         raise FileNotFoundError(2, "No such file or directory", str(source))
 
-    monkeypatch.setattr(loading.pcsv, "read_csv", unreadable)
+    monkeypatch.setattr(readers.pcsv, "read_csv", unreadable)
     with pytest.raises(DataError) as err:
         loading.load_file(path, display_name="t.csv")
     assert str(err.value) == "t.csv could not be read: No such file or directory."

@@ -20,16 +20,11 @@ from core.common.schema import (
     UNLABELED_TEST_LABEL,
     DataError,
 )
-from core.data import demo
-from core.data.demo import (
-    COMPETITION_COLUMNS,
-    RELATION_OBJECT_TYPES,
-    DemoManifest,
-    generate_rows,
-    load_manifest,
-    write_demo_dataset,
-    write_large_csv,
-)
+from core.data.demo import COMPETITION_COLUMNS, generate_rows, write_demo_dataset, write_large_csv
+from core.data.demo_lexicon import final_sound
+from core.data.demo_manifest import DemoManifest, load_manifest
+from core.data.demo_rows import Generator, label_counts
+from core.data.demo_templates import RELATION_OBJECT_TYPES, TEMPLATES
 
 FILES = ("train.csv", "test.csv", "test_gold.csv", "manifest.json")
 ENTITY_KEYS = ["word", "start_idx", "end_idx", "type"]
@@ -129,10 +124,10 @@ def test_sources(data: dict[str, Any]) -> None:
     assert set(counts.index) == set(KLUE_SOURCES)
     assert counts.max() < 0.75
     # Each template has a usual source that about 3 rows in 4 carry.
-    block = demo._Generator(unique=True).block(demo._label_counts(3000, 0.3, 1.0), np.random.default_rng(0))
-    usual = np.array([demo._TEMPLATES[t].source for t in block.tpl])
+    block = Generator(unique=True).block(label_counts(3000, 0.3, 1.0), np.random.default_rng(0))
+    usual = np.array([TEMPLATES[t].source for t in block.tpl])
     assert (block.source == usual).mean() == pytest.approx(0.75, abs=0.03)
-    assert len({t.source for t in demo._TEMPLATES}) == len(KLUE_SOURCES)
+    assert len({t.source for t in TEMPLATES}) == len(KLUE_SOURCES)
 
 
 # -- label distribution -------------------------------------------------------------------------------
@@ -243,16 +238,16 @@ def test_particles_follow_the_final_sound_of_the_entity(data: dict[str, Any]) ->
             end, word = getattr(row, f"{role}_end_idx"), getattr(row, f"{role}_word")
             nxt = row.sentence[end + 1 : end + 2]
             if nxt in pairs or nxt in after_vowel:
-                has_batchim, _ = demo._final_sound(word)
+                has_batchim, _ = final_sound(word)
                 assert (nxt in pairs) == has_batchim, (row.sentence, word)
                 checked += 1
     assert checked > 300
-    assert demo._final_sound("김민준") == (True, False)
-    assert demo._final_sound("서울") == (True, True)
-    assert demo._final_sound("《토지》") == (False, False)
-    assert demo._final_sound("Liam O'Neil") == (True, True)
-    assert demo._final_sound("KBS") == (False, False)
-    assert demo._final_sound("35%") == (False, False)
+    assert final_sound("김민준") == (True, False)
+    assert final_sound("서울") == (True, True)
+    assert final_sound("《토지》") == (False, False)
+    assert final_sound("Liam O'Neil") == (True, True)
+    assert final_sound("KBS") == (False, False)
+    assert final_sound("35%") == (False, False)
 
 
 # -- injected errors ----------------------------------------------------------------------------------
@@ -371,7 +366,7 @@ def test_test_set_shares_sentences_and_a_few_triples_with_train(data: dict[str, 
 
 def test_template_inventory() -> None:
     by_label: dict[str, list[Any]] = {}
-    for t in demo._TEMPLATES:
+    for t in TEMPLATES:
         by_label.setdefault(KLUE_LABELS[t.label], []).append(t)
     assert set(by_label) == set(KLUE_LABELS)
     for label, templates in by_label.items():
@@ -379,7 +374,7 @@ def test_template_inventory() -> None:
         if label != NO_RELATION:
             object_first = [t for t in templates if t.text.index("{O") < t.text.index("{S")]
             assert object_first, f"{label}: every template puts the subject first"
-    assert sum(bool(v.alt_pairs) for t in demo._TEMPLATES for v in t.variants) >= 30
+    assert sum(bool(v.alt_pairs) for t in TEMPLATES for v in t.variants) >= 30
 
 
 # -- generate_rows / write_large_csv ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from core import jobs
-from core.analysis import ensemble
+from core.analysis import ensemble, ensemble_diagnostics, ensemble_export, ensemble_members
 from core.common.schema import KLUE_SCHEMA, DataError
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
@@ -76,7 +76,7 @@ def make_demo_runs(home: str | os.PathLike[str], *, max_steps: int = 40) -> list
 # helpers
 
 
-def random_members(m: int, n: int, *, c: int = 6, seed: int = 0, rounded: bool = False) -> ensemble.MemberSet:
+def random_members(m: int, n: int, *, c: int = 6, seed: int = 0, rounded: bool = False) -> ensemble_members.MemberSet:
     rng = np.random.default_rng(seed)
     labels = np.where(rng.random(n) < 0.4, 0, rng.integers(0, c, n))
     logits = rng.normal(size=(m, n, c))
@@ -86,7 +86,7 @@ def random_members(m: int, n: int, *, c: int = 6, seed: int = 0, rounded: bool =
     if rounded:  # few distinct values: ties in scores and in votes
         probs = np.round(probs, 1)
     names = tuple(f"m{i}" for i in range(m))
-    return ensemble.MemberSet(
+    return ensemble_members.MemberSet(
         names=names,
         ids=tuple(f"r{i}" for i in range(n)),
         labels=labels.astype(np.int64),
@@ -191,7 +191,7 @@ def test_greedy_never_worse_than_best_single_on_its_selection_half(metric, seed)
     members = random_members(6, 120, seed=seed, rounded=seed % 2 == 1)
     half = members.take_rows(np.sort(np.random.default_rng(seed).permutation(120)[:60]))
     result = ensemble.greedy_select(half, metric=metric, steps=10)
-    best_single = ensemble.single_scores(half)[metric].max()
+    best_single = ensemble_diagnostics.single_scores(half)[metric].max()
     value = result.micro_f1 if metric == "micro_f1" else result.auprc
     assert value >= best_single - 1e-12
     assert result.path[0]["size"] == 1 and len(result.path) == ensemble.GREEDY_INIT + 10
@@ -204,7 +204,7 @@ def test_greedy_never_worse_than_best_single_on_its_selection_half(metric, seed)
 
 def test_honest_gain_reports_both_halves_and_spread():
     members = random_members(4, 200, seed=11)
-    report = ensemble.honest_gain(members, seeds=(0, 1, 2), steps=5)
+    report = ensemble_diagnostics.honest_gain(members, seeds=(0, 1, 2), steps=5)
     assert len(report["splits"]) == 6
     for rec in report["splits"]:
         assert rec["selection_gain"] >= -1e-12  # picked on these rows: never below the best single member
@@ -224,12 +224,12 @@ def test_leaderboard_is_best_first_with_greedy_rows_and_diversity():
     assert keys == sorted(keys, key=lambda k: (-k[0], -k[1]))
     assert set(table["selected_by"]) == {"all subsets", "greedy micro_f1", "greedy auprc"}
     assert table["pareto"].any()
-    div = ensemble.diversity(members)
+    div = ensemble_diagnostics.diversity(members)
     preds = members.probs.argmax(axis=2)
     assert div["disagreement"].iloc[0, 1] == pytest.approx(np.mean(preds[0] != preds[1]))
     err = (preds != members.labels).astype(float)
     assert div["error_correlation"].iloc[0, 1] == pytest.approx(np.corrcoef(err[0], err[1])[0, 1])
-    per_class = ensemble.per_class_comparison(members, method="soft", weights=[1, 1, 1, 1])
+    per_class = ensemble_diagnostics.per_class_comparison(members, method="soft", weights=[1, 1, 1, 1])
     assert set(per_class.columns) >= {"label", "ensemble", "best_member", "delta"}
 
 
@@ -239,7 +239,7 @@ def test_leaderboard_is_best_first_with_greedy_rows_and_diversity():
 
 def test_files_load_aligned_to_gold_order(files, tmp_path):
     shuffled = write_member(tmp_path / "shuffled.csv", files["ids"][::-1], files["members"].probs[0][::-1])
-    members = ensemble.members_from_files([files["preds"][0], shuffled], files["gold"])
+    members = ensemble_members.members_from_files([files["preds"][0], shuffled], files["gold"])
     assert members.ids == tuple(files["ids"])
     assert np.array_equal(members.probs[0], members.probs[1])
 
@@ -248,13 +248,13 @@ def test_missing_extra_and_short_files_are_refused(files, tmp_path):
     probs, ids = files["members"].probs[0], files["ids"]
     short = write_member(tmp_path / "short.csv", ids[:-3], probs[:-3])
     with pytest.raises(DataError, match=r"short\.csv.*37 rows.*40.*3 id\(s\) of .*gold\.csv have no prediction"):
-        ensemble.members_from_files([files["preds"][0], short], files["gold"])
+        ensemble_members.members_from_files([files["preds"][0], short], files["gold"])
     other = write_member(tmp_path / "other.csv", [*ids[:-1], "stranger"], probs)
     with pytest.raises(DataError, match=r"other\.csv.*'stranger'"):
-        ensemble.members_from_files([other], files["gold"])
+        ensemble_members.members_from_files([other], files["gold"])
     longer = write_member(tmp_path / "long.csv", [*ids, "x1"], np.vstack([probs, probs[:1]]))
     with pytest.raises(DataError, match=r"long\.csv.*41 rows"):
-        ensemble.members_from_files([longer], files["gold"])
+        ensemble_members.members_from_files([longer], files["gold"])
 
 
 def test_other_label_order_and_bad_rows_are_refused(files, tmp_path):
@@ -262,15 +262,15 @@ def test_other_label_order_and_bad_rows_are_refused(files, tmp_path):
     reordered = list(reversed(LABELS))
     swapped = write_member(tmp_path / "swapped.csv", ids, probs[:, ::-1], label_names=reordered)
     with pytest.raises(DataError, match=r"swapped\.csv: row \d+, field pred_label.*another label order"):
-        ensemble.members_from_files([files["preds"][0], swapped], files["gold"])
+        ensemble_members.members_from_files([files["preds"][0], swapped], files["gold"])
     wrong_width = tmp_path / "width.csv"
     wrong_width.write_text('id,pred_label,probs\nid0,no_relation,"[0.5, 0.5]"\n')
     with pytest.raises(DataError, match=r"width\.csv: row 1, field probs: probs has 2 values; expected 30"):
-        ensemble.members_from_files([wrong_width], files["gold"])
+        ensemble_members.members_from_files([wrong_width], files["gold"])
     with pytest.raises(DataError, match="at least one"):
-        ensemble.members_from_files([], files["gold"])
+        ensemble_members.members_from_files([], files["gold"])
     with pytest.raises(DataError, match=r"does not exist|not found|No such"):
-        ensemble.members_from_files([tmp_path / "nope.csv"], files["gold"])
+        ensemble_members.members_from_files([tmp_path / "nope.csv"], files["gold"])
 
 
 def test_too_many_members_for_every_subset_and_bad_weights_are_refused():
@@ -300,21 +300,21 @@ def test_export_test_combines_test_files_like_dev(files, tmp_path):
         p /= p.sum(axis=1, keepdims=True)
         order = rng.permutation(25)  # each member's file in its own row order
         tests.append(write_member(tmp_path / f"t{j}.csv", [test_ids[i] for i in order], p[order]))
-    loaded = ensemble.members_from_files(files["preds"], files["gold"], test_paths=tests)
+    loaded = ensemble_members.members_from_files(files["preds"], files["gold"], test_paths=tests)
     out = tmp_path / "submission.csv"
-    ensemble.export_test(loaded, method="weighted", weights=[2, 0, 1], out=out)
+    ensemble_export.export_test(loaded, method="weighted", weights=[2, 0, 1], out=out)
     ids, probs = read_submission(out, label_names=LABELS)
     first_ids, p0 = read_submission(tests[0], label_names=LABELS)
     assert ids == first_ids
     p2 = dict(zip(*read_submission(tests[2], label_names=LABELS), strict=True))
     expected = np.array([(2 * a + b) / 3 for a, b in zip(p0, [p2[i] for i in ids], strict=True)])
     np.testing.assert_allclose(probs, expected, atol=1e-15)
-    rec = ensemble.recipe(loaded, method="weighted", weights=[2, 0, 1], scores={"micro_f1": 1.0})
+    rec = ensemble_export.recipe(loaded, method="weighted", weights=[2, 0, 1], scores={"micro_f1": 1.0})
     assert [m["name"] for m in rec["members"]] == ["p0", "p2"] and rec["weights"] == [2.0, 1.0]
     json.dumps(rec)
-    no_tests = ensemble.members_from_files(files["preds"], files["gold"])
+    no_tests = ensemble_members.members_from_files(files["preds"], files["gold"])
     with pytest.raises(DataError, match="No test predictions"):
-        ensemble.export_test(no_tests, method="soft", weights=[1, 1, 1], out=tmp_path / "x.csv")
+        ensemble_export.export_test(no_tests, method="soft", weights=[1, 1, 1], out=tmp_path / "x.csv")
     assert members.size == 3
 
 
@@ -347,24 +347,24 @@ def run_home(tmp_path_factory):
 
 @pytest.mark.slow
 def test_members_from_three_trained_runs(run_home, tmp_path):
-    runs = ensemble.finished_runs(run_home, "demo (synthetic KLUE-RE)")
+    runs = ensemble_members.finished_runs(run_home, "demo (synthetic KLUE-RE)")
     assert [r.name for r in runs] == [name for name, _ in RUN_VARIANTS]
-    members = ensemble.members_from_runs(run_home, runs, dataset="demo (synthetic KLUE-RE)")
+    members = ensemble_members.members_from_runs(run_home, runs, dataset="demo (synthetic KLUE-RE)")
     assert members.size == 3 and members.label_names == KLUE_SCHEMA.labels
     # gold = the dataset's labels of the dev ids: a single member scores what its run reported
-    singles = ensemble.single_scores(members)
+    singles = ensemble_diagnostics.single_scores(members)
     for run, f1 in zip(runs, singles["micro_f1"], strict=True):
         assert f1 == pytest.approx(run.summary["dev"]["micro_f1"], abs=1e-9)
     table = ensemble.leaderboard(members, steps=5)
     best = table.iloc[0]
     out = tmp_path / "sub.csv"
-    ids, _ = ensemble.export_test(members, method=best["method"], weights=list(best["weights"]), out=out)
+    ids, _ = ensemble_export.export_test(members, method=best["method"], weights=list(best["weights"]), out=out)
     test_ids = Workspace(run_home).current_frame(runs[0].summary["dataset_id"], "test")["id"].astype(str)
     assert sorted(ids) == sorted(test_ids)
     # a run on another split (other dev ids) is refused
     other = runs[2]
     ids2, probs2 = read_submission(other.dev_path, label_names=LABELS)
     write_member(tmp_path / "dev.csv", ids2[:-1], probs2[:-1])
-    moved = ensemble.RunMember(99, "other split", other.run_dir, str(tmp_path / "dev.csv"), None, other.summary)
+    moved = ensemble_members.RunMember(99, "other split", other.run_dir, str(tmp_path / "dev.csv"), None, other.summary)
     with pytest.raises(DataError, match=r"other split.*does not predict the same rows as run #"):
-        ensemble.members_from_runs(run_home, [runs[0], moved], dataset="demo (synthetic KLUE-RE)")
+        ensemble_members.members_from_runs(run_home, [runs[0], moved], dataset="demo (synthetic KLUE-RE)")

@@ -1,8 +1,8 @@
 """Uploaded ensemble files: per-session folders swept when their session is gone or a day old
-(:func:`core.analysis.ensemble.stale_upload_folders` decides,
-:func:`core.analysis.ensemble.sweep_upload_folders` deletes),
+(:func:`core.analysis.ensemble_uploads.stale_upload_folders` decides,
+:func:`core.analysis.ensemble_uploads.sweep_upload_folders` deletes),
 and messages / recipes that name an upload by its own file name, never by the server path it was saved
-under (:attr:`core.analysis.ensemble.MemberSet.shown_as`)."""
+under (:attr:`core.analysis.ensemble_members.MemberSet.shown_as`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.analysis import ensemble
+from core.analysis import ensemble_export, ensemble_members, ensemble_uploads
 from core.common.schema import KLUE_SCHEMA, DataError
 from core.train.metrics import write_submission
 
@@ -22,7 +22,7 @@ NOW = 1_900_000_000.0
 
 
 def name(session: str) -> str:
-    return ensemble.session_folder_name(session)
+    return ensemble_uploads.session_folder_name(session)
 
 
 # -- deciding (pure) ---------------------------------------------------------------------------------
@@ -30,22 +30,22 @@ def name(session: str) -> str:
 
 def test_folders_of_ended_sessions_go_and_live_ones_stay():
     folders = {name("alive"): NOW - 60, name("ended"): NOW - 60, name("reconnecting"): NOW - 3600}
-    gone = ensemble.stale_upload_folders(folders, {"alive", "reconnecting", "no-folder"}, now=NOW)
+    gone = ensemble_uploads.stale_upload_folders(folders, {"alive", "reconnecting", "no-folder"}, now=NOW)
     assert gone == [name("ended")]
 
 
 def test_a_day_old_folder_goes_even_when_its_session_seems_alive():
     folders = {name("a"): NOW - DAY - 1, name("b"): NOW - DAY + 60}
-    assert ensemble.stale_upload_folders(folders, {"a", "b"}, now=NOW) == [name("a")]
-    assert ensemble.stale_upload_folders(folders, {"a", "b"}, now=NOW, max_age_s=30) == sorted(folders)
+    assert ensemble_uploads.stale_upload_folders(folders, {"a", "b"}, now=NOW) == [name("a")]
+    assert ensemble_uploads.stale_upload_folders(folders, {"a", "b"}, now=NOW, max_age_s=30) == sorted(folders)
 
 
 def test_unknown_sessions_leave_age_alone_to_decide():
     folders = {name("a"): NOW - 10, name("b"): NOW - 2 * DAY}
-    assert ensemble.stale_upload_folders(folders, None, now=NOW) == [name("b")]
+    assert ensemble_uploads.stale_upload_folders(folders, None, now=NOW) == [name("b")]
     # Known to be none: every folder's session has ended.
-    assert ensemble.stale_upload_folders(folders, set(), now=NOW) == sorted(folders)
-    assert ensemble.stale_upload_folders({}, set(), now=NOW) == []
+    assert ensemble_uploads.stale_upload_folders(folders, set(), now=NOW) == sorted(folders)
+    assert ensemble_uploads.stale_upload_folders({}, set(), now=NOW) == []
 
 
 @pytest.mark.parametrize("session", ["../../etc", "a/b", "", "x" * 500, "ü\x00"])
@@ -68,9 +68,9 @@ def _touch_tree(folder: Path, when: float) -> None:
 
 def test_sweep_deletes_ended_and_old_session_folders_only(tmp_path):
     root = tmp_path / "uploads"
-    alive = ensemble.session_upload_dir("alive", root=root)
-    ended = ensemble.session_upload_dir("ended", root=root)
-    old = ensemble.session_upload_dir("old", root=root)
+    alive = ensemble_uploads.session_upload_dir("alive", root=root)
+    ended = ensemble_uploads.session_upload_dir("ended", root=root)
+    old = ensemble_uploads.session_upload_dir("old", root=root)
     for folder in (alive, ended, old):
         (folder / "dev").mkdir()
         (folder / "dev" / "000.csv").write_text("id,pred_label,probs\n")
@@ -83,12 +83,12 @@ def test_sweep_deletes_ended_and_old_session_folders_only(tmp_path):
     _touch_tree(other, NOW - 9 * DAY)
     (root / "s-file").write_text("a file, not a folder")
 
-    gone = ensemble.sweep_upload_folders({"alive", "old"}, root=root, now=NOW)
+    gone = ensemble_uploads.sweep_upload_folders({"alive", "old"}, root=root, now=NOW)
     assert sorted(gone) == sorted([ended, old])
     assert alive.is_dir() and not ended.exists() and not old.exists()
     assert other.is_dir() and (root / "s-file").is_file()  # only session folders are ever touched
-    assert ensemble.sweep_upload_folders({"alive"}, root=root, now=NOW) == []  # nothing left to do
-    assert ensemble.sweep_upload_folders(None, root=tmp_path / "missing", now=NOW) == []
+    assert ensemble_uploads.sweep_upload_folders({"alive"}, root=root, now=NOW) == []  # nothing left to do
+    assert ensemble_uploads.sweep_upload_folders(None, root=tmp_path / "missing", now=NOW) == []
 
 
 def test_sweep_never_follows_a_link(tmp_path):
@@ -98,20 +98,20 @@ def test_sweep_never_follows_a_link(tmp_path):
     precious.mkdir()
     (precious / "keep.txt").write_text("keep")
     (root / name("ended")).symlink_to(precious, target_is_directory=True)
-    assert ensemble.sweep_upload_folders(set(), root=root, now=NOW) == []
+    assert ensemble_uploads.sweep_upload_folders(set(), root=root, now=NOW) == []
     assert (precious / "keep.txt").read_text() == "keep"
 
 
 def test_session_folders_are_private_and_a_linked_root_is_refused(tmp_path):
-    folder = ensemble.session_upload_dir("abc", root=tmp_path / "uploads")
+    folder = ensemble_uploads.session_upload_dir("abc", root=tmp_path / "uploads")
     assert folder.parent == tmp_path / "uploads" and folder.name == name("abc")
     assert (folder.stat().st_mode & 0o777) == 0o700 and ((tmp_path / "uploads").stat().st_mode & 0o777) == 0o700
-    assert ensemble.session_upload_dir("abc", root=tmp_path / "uploads") == folder  # made once, reused
+    assert ensemble_uploads.session_upload_dir("abc", root=tmp_path / "uploads") == folder  # made once, reused
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (tmp_path / "linked").symlink_to(elsewhere, target_is_directory=True)
     with pytest.raises(OSError, match="not a private folder"):
-        ensemble.session_upload_dir("abc", root=tmp_path / "linked")
+        ensemble_uploads.session_upload_dir("abc", root=tmp_path / "linked")
     assert not any(elsewhere.iterdir())
 
 
@@ -119,7 +119,7 @@ def test_the_default_root_is_per_user_in_the_temp_folder(tmp_path, monkeypatch):
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    root = ensemble.upload_root()
+    root = ensemble_uploads.upload_root()
     assert root.parent == tmp_path and root.name.startswith("restudio-ensemble-uploads-")
 
 
@@ -157,7 +157,7 @@ def test_a_corrupt_upload_is_named_by_its_own_name(saved):
     saved["dev1"].write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
     shown = {saved["dev0"]: "alpha.csv", saved["dev1"]: "![x](http://203.0.113.9/p.png).csv", saved["gold"]: "g.csv"}
     with pytest.raises(DataError) as info:
-        ensemble.members_from_files([saved["dev0"], saved["dev1"]], saved["gold"], shown_as=shown)
+        ensemble_members.members_from_files([saved["dev0"], saved["dev1"]], saved["gold"], shown_as=shown)
     text = str(info.value)
     assert text.startswith("![x](http://203.0.113.9/p.png).csv is not UTF-8"), text
     assert "server-temp" not in text and "001.csv" not in text
@@ -167,7 +167,7 @@ def test_a_short_upload_names_both_files_by_their_own_names(saved):
     saved["dev1"].write_text(saved["dev1"].read_text(encoding="utf-8").rsplit("\n", 3)[0] + "\n", encoding="utf-8")
     shown = {saved["dev0"]: "alpha.csv", saved["dev1"]: "beta.csv", saved["gold"]: "gold labels.csv"}
     with pytest.raises(DataError, match=r"^beta\.csv does not predict the same rows as gold labels\.csv") as info:
-        ensemble.members_from_files([saved["dev0"], saved["dev1"]], saved["gold"], shown_as=shown)
+        ensemble_members.members_from_files([saved["dev0"], saved["dev1"]], saved["gold"], shown_as=shown)
     assert "server-temp" not in str(info.value)
 
 
@@ -180,21 +180,22 @@ def test_export_errors_and_the_recipe_name_uploads_by_their_own_names(saved):
         saved["test0"]: "alpha test.csv",
         saved["test1"]: "beta test.csv",
     }
-    members = ensemble.members_from_files(
+    members = ensemble_members.members_from_files(
         [saved["dev0"], saved["dev1"]],
         saved["gold"],
         names=["alpha", "beta"],
         test_paths=[saved["test0"], saved["test1"]],
         shown_as=shown,
     )
-    recipe = ensemble.recipe(members, method="soft", weights=[1, 1])
+    recipe = ensemble_export.recipe(members, method="soft", weights=[1, 1])
     assert [(m["dev_predictions"], m["test_predictions"]) for m in recipe["members"]] == [
         ("alpha.csv", "alpha test.csv"),
         ("beta.csv", "beta test.csv"),
     ]
     with pytest.raises(DataError, match=r"^beta test\.csv has a header line but no data rows") as info:
-        ensemble.export_test(members, method="soft", weights=[1, 1], out=io.StringIO())
+        ensemble_export.export_test(members, method="soft", weights=[1, 1], out=io.StringIO())
     assert "server-temp" not in str(info.value)
     # Files given by path (the command line) keep their paths.
-    plain = ensemble.members_from_files([saved["dev0"]], saved["gold"])
-    assert ensemble.recipe(plain, method="soft", weights=[1])["members"][0]["dev_predictions"] == str(saved["dev0"])
+    plain = ensemble_members.members_from_files([saved["dev0"]], saved["gold"])
+    plain_recipe = ensemble_export.recipe(plain, method="soft", weights=[1])
+    assert plain_recipe["members"][0]["dev_predictions"] == str(saved["dev0"])

@@ -23,6 +23,19 @@ import torch
 
 from core import jobs
 from core.analysis import explain as ex
+from core.analysis.attention import ASSET_DIR, attention, bertviz_html, safe_json
+from core.analysis.attributions import (
+    faithfulness,
+    ig_convergence,
+    integrated_gradients,
+    masked_probabilities,
+    occlusion,
+    predict,
+    saliency,
+    target_probabilities,
+)
+from core.analysis.explain_encoding import Example, encode_example, example_from_row, make_example
+from core.analysis.explain_load import Explainer
 from core.common.schema import KLUE_LABELS, KLUE_SCHEMA
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
@@ -97,40 +110,40 @@ def _tiny_checkpoint(folder: Path, input_format: str, *, head: str = "entity_sta
 
 
 @pytest.fixture(scope="module")
-def punct(tmp_path_factory) -> ex.Explainer:
+def punct(tmp_path_factory) -> Explainer:
     folder = _tiny_checkpoint(tmp_path_factory.mktemp("punct"), "typed_entity_marker_punct")
     return ex.load_explainer(folder)
 
 
 @pytest.fixture(scope="module")
-def marker(tmp_path_factory) -> ex.Explainer:
+def marker(tmp_path_factory) -> Explainer:
     folder = _tiny_checkpoint(tmp_path_factory.mktemp("marker"), "entity_marker", head="cls")
     return ex.load_explainer(folder)
 
 
 @pytest.fixture(scope="module")
-def baseline(tmp_path_factory) -> ex.Explainer:
+def baseline(tmp_path_factory) -> Explainer:
     folder = _tiny_checkpoint(tmp_path_factory.mktemp("baseline"), "baseline", head="cls")
     return ex.load_explainer(folder)
 
 
-def korean() -> ex.Example:
+def korean() -> Example:
     s = SENTENCES[0]
-    return ex.make_example(
+    return make_example(
         s, subj=(s.index("홍서윤"), s.index("홍서윤") + 2), obj=(0, 1), subj_type="PER", obj_type="LOC", id="k1"
     )
 
 
-def malicious() -> ex.Example:
+def malicious() -> Example:
     s = SENTENCES[4]
-    return ex.make_example(s, subj=(0, 4), obj=(s.index("Bob"), s.index("Bob") + 2), subj_type="PER", obj_type="PER")
+    return make_example(s, subj=(0, 4), obj=(s.index("Bob"), s.index("Bob") + 2), subj_type="PER", obj_type="PER")
 
 
 # -- encoding and units ----------------------------------------------------------------------------
 
 
 def test_units_are_eojeol_with_markers_apart(punct):
-    enc = ex.encode_example(punct, korean())
+    enc = encode_example(punct, korean())
     texts = [u["text"] for u in enc.units]
     kinds = {u["text"]: u["kind"] for u in enc.units}
     # The subject word keeps its particle (one eojeol) although the close marker sits inside it.
@@ -145,10 +158,10 @@ def test_units_are_eojeol_with_markers_apart(punct):
 
 
 def test_units_for_special_token_markers_and_first_segment(marker, baseline):
-    enc = ex.encode_example(marker, korean())
+    enc = encode_example(marker, korean())
     marker_units = [u["text"] for u in enc.units if u["kind"] == "marker"]
     assert marker_units == ["[E2]", "[/E2]", "[E1]", "[/E1]"]
-    enc = ex.encode_example(baseline, korean())
+    enc = encode_example(baseline, korean())
     query = [u["text"] for u in enc.units if u["kind"] == "query"]
     assert query == ["홍서윤", "전주"] and enc.sentence_b_start is not None
     assert enc.tokens[enc.sentence_b_start - 1] == "[SEP]"
@@ -156,11 +169,11 @@ def test_units_for_special_token_markers_and_first_segment(marker, baseline):
 
 def test_make_example_refuses_bad_spans_with_the_field_named():
     with pytest.raises(ValueError, match="subject span"):
-        ex.make_example("abc", subj=(2, 5), obj=(0, 0), subj_type="PER", obj_type="LOC")
+        make_example("abc", subj=(2, 5), obj=(0, 0), subj_type="PER", obj_type="LOC")
     with pytest.raises(ValueError, match=r"object span .* whitespace"):
-        ex.make_example("a  b", subj=(0, 0), obj=(1, 2), subj_type="PER", obj_type="LOC")
+        make_example("a  b", subj=(0, 0), obj=(1, 2), subj_type="PER", obj_type="LOC")
     with pytest.raises(ValueError, match="sentence"):
-        ex.make_example("  ", subj=(0, 0), obj=(0, 0), subj_type="PER", obj_type="LOC")
+        make_example("  ", subj=(0, 0), obj=(0, 0), subj_type="PER", obj_type="LOC")
 
 
 def test_example_from_row_keeps_missing_label_as_none():
@@ -179,7 +192,7 @@ def test_example_from_row_keeps_missing_label_as_none():
             "label": pd.NA,
         }
     )
-    example = ex.example_from_row(row)
+    example = example_from_row(row)
     assert example.label is None and example.id == "7" and example.frame()["subj_word"].iloc[0] == "이순신"
 
 
@@ -189,10 +202,10 @@ def test_example_from_row_keeps_missing_label_as_none():
 @pytest.mark.parametrize("fixture", ["punct", "marker", "baseline"])
 def test_ig_completeness_within_reported_delta(fixture, request):
     explainer = request.getfixturevalue(fixture)
-    enc = ex.encode_example(explainer, korean())
-    probs = np.asarray(ex.predict(explainer, enc)["probs"])
+    enc = encode_example(explainer, korean())
+    probs = np.asarray(predict(explainer, enc)["probs"])
     target = int(np.argmax(probs))
-    res = ex.integrated_gradients(explainer, enc, target=target)
+    res = integrated_gradients(explainer, enc, target=target)
     total = sum(res["token_scores"])
     gap = res["f_x"] - res["f_baseline"]
     # f(x) and f(baseline) recomputed independently of Captum.
@@ -210,14 +223,14 @@ def test_ig_completeness_within_reported_delta(fixture, request):
 
 
 def test_gauss_legendre_converges_faster_than_trapezoid(punct):
-    enc = ex.encode_example(punct, korean())
-    rows = ex.ig_convergence(punct, enc, steps=(16, 50), methods=("gausslegendre", "riemann_trapezoid"))
+    enc = encode_example(punct, korean())
+    rows = ig_convergence(punct, enc, steps=(16, 50), methods=("gausslegendre", "riemann_trapezoid"))
     err = {(r["method"], r["n_steps"]): r["abs_delta"] for r in rows}
     assert err[("gausslegendre", 16)] <= err[("riemann_trapezoid", 50)] + 1e-6, err
 
 
 def test_merged_word_scores_add_up_to_subword_scores(punct):
-    enc = ex.encode_example(punct, korean())
+    enc = encode_example(punct, korean())
     for method, fn in ex.INTERPRETERS.items():
         res = fn(punct, enc, target="per:place_of_residence")
         tokens = np.asarray(res["token_scores"])
@@ -228,49 +241,49 @@ def test_merged_word_scores_add_up_to_subword_scores(punct):
         norms = np.abs([w["norm"] for w in res["words"]])
         assert norms.max() == pytest.approx(1.0) and (norms <= 1 + 1e-12).all()
         assert {"comprehensiveness", "sufficiency", "bins"} <= set(res["faithfulness"])
-    sal = ex.saliency(punct, enc, ks=None)
+    sal = saliency(punct, enc, ks=None)
     assert min(sal["token_scores"]) >= 0 and "faithfulness" not in sal
 
 
 def test_occlusion_scores_are_the_probability_drop_of_each_word(punct):
-    enc = ex.encode_example(punct, korean())
-    res = ex.occlusion(punct, enc, target=3, ks=None)
+    enc = encode_example(punct, korean())
+    res = occlusion(punct, enc, target=3, ks=None)
     word = next(w for w in res["words"] if w["kind"] == "subject")
     ids = np.asarray(enc.input_ids)
     ids[word["tokens"]] = punct.pad_id
     with torch.inference_mode():
         _, mask, types, subj, obj = enc.tensors()
         p = torch.softmax(punct.forward(torch.from_numpy(ids)[None], mask, types, subj, obj).logits.double(), -1)[0, 3]
-    p0 = ex.predict(punct, enc)["probs"][3]
+    p0 = predict(punct, enc)["probs"][3]
     assert word["score"] == pytest.approx(p0 - float(p), abs=1e-5)
     assert all(w["score"] == 0 for w in res["words"] if w["kind"] in ("marker", "special"))
 
 
 def test_faithfulness_matches_a_direct_computation(punct):
-    enc = ex.encode_example(punct, korean())
+    enc = encode_example(punct, korean())
     scores = np.arange(len(enc), dtype=float)  # later tokens rank higher
-    out = ex.faithfulness(punct, enc, scores, 5, ks=(0.2,))
+    out = faithfulness(punct, enc, scores, 5, ks=(0.2,))
     content = np.flatnonzero(enc.content)
     top = content[::-1][: round(0.2 * content.size)]
     keep = np.ones(len(enc), dtype=bool)
     keep[top] = False
     only = np.ones(len(enc), dtype=bool)
     only[np.setdiff1d(content, top)] = False
-    p, p_comp, p_suff = ex.target_probabilities(punct, enc, np.stack([np.ones(len(enc), bool), keep, only]), 5)
+    p, p_comp, p_suff = target_probabilities(punct, enc, np.stack([np.ones(len(enc), bool), keep, only]), 5)
     assert out["comprehensiveness"] == pytest.approx(p - p_comp) and out["sufficiency"] == pytest.approx(p - p_suff)
     assert out["bins"][0]["n_tokens"] == top.size
 
 
 def test_unknown_target_and_method_are_refused(punct):
     with pytest.raises(ValueError, match="Unknown target label"):
-        ex.saliency(punct, korean(), target="per:nothing")
+        saliency(punct, korean(), target="per:nothing")
     with pytest.raises(ValueError, match="Unknown method"):
         ex.explain(punct, korean(), methods=["lime"])
 
 
 def test_concurrent_sessions_get_the_same_results(punct):
-    enc = ex.encode_example(punct, korean())
-    expected = ex.integrated_gradients(punct, enc, target=2, ks=None)["token_scores"]
+    enc = encode_example(punct, korean())
+    expected = integrated_gradients(punct, enc, target=2, ks=None)["token_scores"]
     results: list[list[float]] = []
     errors: list[BaseException] = []
 
@@ -278,7 +291,7 @@ def test_concurrent_sessions_get_the_same_results(punct):
         try:
             for _ in range(3):
                 ex.INTERPRETERS[method](punct, enc, target=2, ks=None)
-                results.append(ex.integrated_gradients(punct, enc, target=2, ks=None)["token_scores"])
+                results.append(integrated_gradients(punct, enc, target=2, ks=None)["token_scores"])
         except BaseException as exc:
             errors.append(exc)
 
@@ -319,7 +332,7 @@ def hf_classifier(folder: Path, labels: Sequence[str]) -> Path:
 
 def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
     hf_classifier(tmp_path, ["no_relation", "per:origin", "org:members"])
-    got: list[ex.Explainer] = []
+    got: list[Explainer] = []
     threads = [
         threading.Thread(
             target=lambda: got.append(ex.load_explainer(tmp_path / "hf", input_format="entity_marker_punct"))
@@ -336,19 +349,19 @@ def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
     out = ex.explain(explainer, korean(), target="per:origin")
     assert out["target_label"] == "per:origin" and set(out["attributions"]) == set(ex.METHODS)
     assert "@" in [u["text"] for u in out["encoded"]["units"]]
-    att = ex.attention(explainer, korean())
+    att = attention(explainer, korean())
     assert att["attention"].shape[:2] == (2, 2)
     with pytest.raises(ValueError, match="not a loadable"):
         ex.load_explainer(tmp_path / "bb" / "missing-folder")
 
 
 def test_attention_limits_layers_and_tokens_with_a_note(punct):
-    enc = ex.encode_example(punct, korean())
-    full = ex.attention(punct, enc)
+    enc = encode_example(punct, korean())
+    full = attention(punct, enc)
     n = len(enc)
     assert full["attention"].shape == (2, 2, n, n) and full["note"] == ""
     np.testing.assert_allclose(full["attention"].sum(-1), 1.0, atol=1e-5)
-    part = ex.attention(punct, enc, layers=[1], max_tokens=8)
+    part = attention(punct, enc, layers=[1], max_tokens=8)
     assert part["attention"].shape == (1, 2, 8, 8) and part["layers"] == [1]
     assert "of 2 layers" in part["note"] and f"of {n}" in part["note"]
     lo, hi = part["token_range"]
@@ -360,23 +373,23 @@ def test_attention_limits_layers_and_tokens_with_a_note(punct):
 
 def test_safe_json_round_trips_and_cannot_close_a_script():
     value = ["</script><script>alert(1)</script>", "<!--", "a&b", "\u2028"]
-    text = ex.safe_json(value)
+    text = safe_json(value)
     assert "<" not in text and ">" not in text and "&" not in text and json.loads(text) == value
 
 
 @pytest.mark.parametrize("view", ["head", "model"])
 def test_bertviz_page_is_offline_and_escapes_tokens(punct, view):
     example = malicious()
-    data = ex.attention(punct, example)
-    page = ex.bertviz_html(data, view=view)
+    data = attention(punct, example)
+    page = bertviz_html(data, view=view)
     vendor, body = page.split("define('jquery'")
     assert "cdnjs" not in page and "require.config(" not in body and "src=" not in body
     assert "define('d3'" in vendor and 'src="' not in vendor  # inlined, not referenced
     for vendor in ("jquery.min.js", "d3.min.js", "require.js"):
-        head = (ex.ASSET_DIR / vendor).read_text(encoding="utf-8")[:200]
+        head = (ASSET_DIR / vendor).read_text(encoding="utf-8")[:200]
         assert head.replace("</script", "<\\/script") in page
     # The raw markup never appears; the tokens are there, escaped.
-    tokens = ex.encode_example(punct, example).tokens
+    tokens = encode_example(punct, example).tokens
     bad = [t for t in tokens if "<" in t or ">" in t]
     assert bad, tokens
     # bertviz's part has exactly its own script element: no token opened or closed another one.
@@ -384,20 +397,20 @@ def test_bertviz_page_is_offline_and_escapes_tokens(punct, view):
     assert "onerror=alert" not in page.replace("onerror\\u003dalert", "")
     assert "<img" not in page
     for token in bad:
-        assert ex.safe_json(token) in page
+        assert safe_json(token) in page
     assert not re.search(r"<script>window\.__pwned", page)
 
 
 def test_bertviz_page_needs_the_vendor_files(punct, tmp_path):
     with pytest.raises(FileNotFoundError, match="make assets"):
-        ex.bertviz_html(ex.attention(punct, korean()), asset_dir=tmp_path)
+        bertviz_html(attention(punct, korean()), asset_dir=tmp_path)
 
 
 # -- a trained demo model (slow) -------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[ex.Explainer, pd.DataFrame]:
+def trained(tmp_path_factory) -> tuple[Explainer, pd.DataFrame]:
     home = tmp_path_factory.mktemp("explain-ws")
     ws = Workspace(home)
     info = seed_demo(ws)
@@ -418,22 +431,22 @@ def test_occluding_the_entity_words_changes_the_prediction(trained):
     explainer, dev = trained
     changed, drops, tried = 0, [], 0
     for _, row in dev.iterrows():
-        example = ex.example_from_row(row)
-        enc = ex.encode_example(explainer, example)
-        pred = ex.predict(explainer, enc)
+        example = example_from_row(row)
+        enc = encode_example(explainer, example)
+        pred = predict(explainer, enc)
         if pred["pred_label"] != example.label or example.label == "no_relation":
             continue
         keep = np.ones(len(enc), dtype=bool)
         for unit in enc.units:
             if unit["kind"] in ("subject", "object"):
                 keep[unit["tokens"]] = False
-        probs = ex.masked_probabilities(explainer, enc, keep, mode="pad")[0]
+        probs = masked_probabilities(explainer, enc, keep, mode="pad")[0]
         target = explainer.labels.index(pred["pred_label"])
         changed += int(np.argmax(probs)) != target
         drops.append(pred["pred_prob"] - probs[target])
         if changed == 1 and int(np.argmax(probs)) != target:
             # The occlusion interpreter sees the same words matter on this example.
-            words = ex.occlusion(explainer, enc, target=target, ks=None)["words"]
+            words = occlusion(explainer, enc, target=target, ks=None)["words"]
             assert max(w["score"] for w in words if w["kind"] in ("subject", "object")) > 0.05
         tried += 1
         if tried == 40:
@@ -452,15 +465,15 @@ def test_occluding_the_entity_words_changes_the_prediction(trained):
 @pytest.mark.slow
 def test_trained_model_ig_completeness_and_faithful_rankings(trained):
     explainer, dev = trained
-    example = ex.example_from_row(dev.iloc[0])
+    example = example_from_row(dev.iloc[0])
     out = ex.explain(explainer, example)
     ig = out["attributions"]["integrated_gradients"]
     gap = ig["f_x"] - ig["f_baseline"]
     assert abs(sum(ig["token_scores"]) - gap) <= abs(ig["delta"]) + 1e-5
     assert abs(ig["delta"]) <= 0.05 * abs(gap) + 1e-3
     # IG and occlusion rank better than a reversed ranking (comprehensiveness).
-    enc = ex.encode_example(explainer, example)
+    enc = encode_example(explainer, example)
     for method in ("integrated_gradients", "occlusion"):
         scores = np.asarray(out["attributions"][method]["token_scores"])
-        reverse = ex.faithfulness(explainer, enc, -scores, out["target"])
+        reverse = faithfulness(explainer, enc, -scores, out["target"])
         assert out["attributions"][method]["faithfulness"]["comprehensiveness"] >= reverse["comprehensiveness"]

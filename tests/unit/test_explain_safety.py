@@ -1,6 +1,6 @@
 """core.analysis.explain on checkpoints whose files are there but do not load: a corrupt ``pytorch_model.bin``,
 a cut-short ``model.safetensors``, a ``config.json`` or ``re_head.json`` that is not JSON. Each is a
-:class:`core.analysis.explain.CheckpointError` naming the run and the file, never the server folder, and never
+:class:`core.analysis.explain_load.CheckpointError` naming the run and the file, never the server folder, and never
 a bare UnpicklingError / SafetensorError / OSError that would reach the page as a traceback.
 
 :func:`register_run` records a checkpoint folder (or none) as a succeeded job with dev predictions,
@@ -21,7 +21,9 @@ import torch
 
 from core import jobs
 from core.analysis import explain as ex
-from core.analysis.ensemble import submission_order
+from core.analysis.attributions import predict
+from core.analysis.ensemble_members import submission_order
+from core.analysis.explain_load import CheckpointError
 from core.store.workspace import Workspace
 from core.train.metrics import write_submission
 from tests.unit.test_explain import _tiny_checkpoint, hf_classifier, korean
@@ -105,7 +107,7 @@ def _copy(folder: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(folder, tmp_path / "copy"))
 
 
-def _assert_names_only_the_file(exc: ex.CheckpointError, tmp_path: Path, owner: str, file: str) -> None:
+def _assert_names_only_the_file(exc: CheckpointError, tmp_path: Path, owner: str, file: str) -> None:
     text = str(exc)
     assert text.startswith(f"{owner}: the checkpoint {file} could not be loaded ("), text
     assert exc.owner == owner and exc.file == file
@@ -118,7 +120,7 @@ def _assert_names_only_the_file(exc: ex.CheckpointError, tmp_path: Path, owner: 
 def test_a_corrupt_pytorch_model_bin_names_the_file(bin_checkpoint, tmp_path, how):
     folder = _copy(bin_checkpoint, tmp_path)
     corrupt(folder / "pytorch_model.bin", how)
-    with pytest.raises(ex.CheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         ex.load_explainer(folder, owner="run #7 nightly")
     _assert_names_only_the_file(info.value, tmp_path, "run #7 nightly", "pytorch_model.bin")
     # torch's advice to load with weights_only=False (arbitrary code) is not passed on.
@@ -140,7 +142,7 @@ def test_a_corrupt_pytorch_model_bin_names_the_file(bin_checkpoint, tmp_path, ho
 def test_a_corrupt_run_checkpoint_names_the_run_and_the_file(run_folder, tmp_path, file, how):
     folder = _copy(run_folder, tmp_path)
     corrupt(folder / "checkpoint" / file, how)
-    with pytest.raises(ex.CheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         ex.load_explainer(folder, owner="run #3 tiny")
     _assert_names_only_the_file(info.value, tmp_path, "run #3 tiny", file)
     assert isinstance(info.value, ValueError)  # callers that catch ValueError keep working
@@ -149,20 +151,20 @@ def test_a_corrupt_run_checkpoint_names_the_run_and_the_file(run_folder, tmp_pat
 def test_without_an_owner_a_run_is_called_by_its_folder_name(run_folder, tmp_path):
     folder = _copy(run_folder, tmp_path)
     corrupt(folder / "checkpoint" / "model.safetensors", "garbage")
-    with pytest.raises(ex.CheckpointError, match=r"^run copy: the checkpoint model\.safetensors could not be loaded"):
+    with pytest.raises(CheckpointError, match=r"^run copy: the checkpoint model\.safetensors could not be loaded"):
         ex.load_explainer(folder)
 
 
 def test_missing_files_of_a_run_are_named(run_folder, tmp_path):
     folder = _copy(run_folder, tmp_path)
     (folder / "checkpoint" / "model.safetensors").unlink()
-    with pytest.raises(ex.CheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         ex.load_explainer(folder, owner="run #3 tiny")
     assert info.value.file == "model.safetensors" and info.value.reason == "the file is missing"
     # A run whose checkpoint lost re_head.json is not retried as a plain HF checkpoint (whose error
     # would name the server folder).
     (folder / "checkpoint" / "re_head.json").unlink()
-    with pytest.raises(ex.CheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         ex.load_explainer(folder, owner="run #3 tiny")
     assert str(info.value) == "run #3 tiny: the checkpoint re_head.json could not be loaded (the file is missing)."
 
@@ -173,24 +175,24 @@ def test_a_failed_load_is_not_kept_and_a_repaired_checkpoint_loads(run_folder, t
     good = weights.read_bytes()
     corrupt(weights, "cut")
     for _ in range(2):  # the same error again, not a stale lock or a half-made model
-        with pytest.raises(ex.CheckpointError):
+        with pytest.raises(CheckpointError):
             ex.load_explainer(folder)
     assert not ex._LOADING
     weights.write_bytes(good)
     explainer = ex.load_explainer(folder)
-    assert ex.predict(explainer, korean())["pred_label"] in explainer.labels
+    assert predict(explainer, korean())["pred_label"] in explainer.labels
 
 
 def test_a_folder_that_is_no_checkpoint_keeps_its_message(tmp_path):
     with pytest.raises(ValueError, match="not a loadable sequence-classification checkpoint") as info:
         ex.load_explainer(tmp_path / "nowhere")
-    assert not isinstance(info.value, ex.CheckpointError)
+    assert not isinstance(info.value, CheckpointError)
 
 
 def test_a_corrupt_hf_config_is_a_checkpoint_error(bin_checkpoint, tmp_path):
     folder = _copy(bin_checkpoint, tmp_path)
     corrupt(folder / "config.json", "garbage")
-    with pytest.raises(ex.CheckpointError) as info:
+    with pytest.raises(CheckpointError) as info:
         ex.load_explainer(folder, owner="the team's model")
     _assert_names_only_the_file(info.value, tmp_path, "the team's model", "config.json")
     assert "not valid JSON" in info.value.reason

@@ -18,7 +18,7 @@ from core import cli, jobs
 from core.common.config import ServerConfig
 from core.jobs import JobError, JobStore, LocalBackend
 from core.train import crossval, training
-from core.train.training import ConfigError
+from core.train.config import HUB_DOWNLOAD_ENV, LIMITS, MAX_FOLDS, ConfigError, hub_downloads_allowed, position_limit
 
 PY = sys.executable
 
@@ -72,7 +72,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_each_option_over_its_limit_is_refused_naming_it(option: str, too_much: int, shown: str) -> None:
-    limit = training.LIMITS[option]
+    limit = LIMITS[option]
     extra = {"fold": 0} if option == "folds" else {}
     training.validate({option: limit, **extra}, check_data=False)  # the limit itself is fine
     with pytest.raises(ConfigError, match=rf"{option} must be at most {shown}, got {too_much:,}"):
@@ -93,15 +93,15 @@ def test_max_length_is_held_to_the_models_own_limit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"max_length must be at most 128 for model .*small-bert"):
         training.validate({"model": str(folder), "max_length": 256}, check_data=False)
     # RoBERTa numbers positions after the padding index: 514 embeddings take 512 tokens.
-    assert training.position_limit({"model_type": "roberta", "max_position_embeddings": 514}) == 512
-    assert training.position_limit({"max_position_embeddings": 512}, {"model_max_length": 256}) == 256
-    assert training.position_limit({}, {"model_max_length": int(1e30)}) is None
+    assert position_limit({"model_type": "roberta", "max_position_embeddings": 514}) == 512
+    assert position_limit({"max_position_embeddings": 512}, {"model_max_length": 256}) == 256
+    assert position_limit({}, {"model_max_length": int(1e30)}) is None
 
 
 def test_crossval_k_is_bounded_before_anything_is_read(tmp_path: Path) -> None:
     with pytest.raises(crossval.CrossvalError, match="k must be at most 10 folds"):
         crossval.fold_configs({"workspace": str(tmp_path / "none")}, k=11)
-    assert crossval.MAX_K == training.MAX_FOLDS == 10 and crossval.CONFIRM_ABOVE_K == 5
+    assert crossval.MAX_K == MAX_FOLDS == 10 and crossval.CONFIRM_ABOVE_K == 5
 
 
 # -- queue caps ------------------------------------------------------------------------------------------
@@ -384,14 +384,14 @@ def test_a_cached_hub_model_still_loads_with_downloads_off(
 def test_jobs_carry_the_refusal_and_nothing_turns_it_back_on(
     store: JobStore, server_toml, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(training.HUB_DOWNLOAD_ENV, "1")  # cannot allow what the server forbids
+    monkeypatch.setenv(HUB_DOWNLOAD_ENV, "1")  # cannot allow what the server forbids
     server_toml("[models]\nallow_hub_download = false\n")
-    assert not training.hub_downloads_allowed()
+    assert not hub_downloads_allowed()
     server_toml("")
-    assert training.hub_downloads_allowed()
-    monkeypatch.setenv(training.HUB_DOWNLOAD_ENV, "0")  # set by the backends for a Ray job, which has no file
-    assert not training.hub_downloads_allowed()
-    monkeypatch.delenv(training.HUB_DOWNLOAD_ENV)
+    assert hub_downloads_allowed()
+    monkeypatch.setenv(HUB_DOWNLOAD_ENV, "0")  # set by the backends for a Ray job, which has no file
+    assert not hub_downloads_allowed()
+    monkeypatch.delenv(HUB_DOWNLOAD_ENV)
     # A local job of a server that forbids downloads runs with the refusal in its environment.
     server_toml("[models]\nallow_hub_download = false\n")
     code = f"import os; print('hub', os.environ.get({jobs.HUB_DOWNLOAD_ENV!r}), os.environ.get('HF_HUB_OFFLINE'))"

@@ -28,10 +28,11 @@ from core.jobs import (
     LocalBackend,
     TransitionError,
 )
+from core.jobs.processes import group_members
 from core.store import runs
 
 ROOT = Path(__file__).resolve().parents[2]
-real_list_gpus = jobs.list_gpus  # the store fixture replaces jobs.list_gpus
+real_list_gpus = jobs.list_gpus  # the store fixture replaces the list_gpus the local backend calls
 PY = sys.executable
 
 # A command that says it is ready, writes its pid, then waits for RUN_DIR/go and exits 0.
@@ -54,12 +55,12 @@ def py(code: str) -> list[str]:
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     # No GPU unless a test says so, whatever machine runs the suite.
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [])
     st = JobStore(tmp_path / "ws")
     yield st
     # Never leave a test's processes behind.
     for job in st.list_jobs(status=RUNNING, backend="local"):
-        for proc in jobs._group_members(job.pgid, job.proc_start_time):
+        for proc in group_members(job.pgid, job.proc_start_time):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
 
@@ -194,7 +195,8 @@ def test_a_fresh_backend_reattaches_to_a_job_started_by_another_process(store):
     """The app that started the job exits; a new one finds the job running and sees it finish."""
     code = f"""
 from core import jobs
-jobs.list_gpus = lambda: []
+from core.jobs import local
+local.list_gpus = lambda: []
 job = jobs.submit_job({str(store.root)!r}, {py(WAIT_FOR_GO)!r}, name="detached", backend="local")
 print(job.id, job.status)
 """
@@ -238,7 +240,7 @@ def test_a_reused_pid_is_not_taken_for_the_job(store):
         job = wait_for(LocalBackend(store), job.id, lambda j: j.is_final)
         assert job.status == LOST
         assert other.poll() is None and grandchild.is_running()
-        assert jobs._group_members(other.pid, earlier) == []
+        assert group_members(other.pid, earlier) == []
     finally:
         os.killpg(other.pid, signal.SIGKILL)
         other.wait()
@@ -296,7 +298,7 @@ def test_cancel_a_command_that_stops_on_sigterm(store):
     assert time.monotonic() - started < 5  # no need to wait for the grace period
     assert job.status == CANCELLED and job.exit_code == 0 and job.cancel_requested_at
     assert "got SIGTERM, saving" in backend.logs(job)
-    assert not jobs._group_members(job.pgid, job.proc_start_time)
+    assert not group_members(job.pgid, job.proc_start_time)
 
 
 def test_cancel_signals_the_main_process_not_its_helpers(store):
@@ -333,7 +335,7 @@ def test_cancel_a_command_that_ignores_sigterm_kills_it_after_the_grace(store):
     assert 1.0 <= took < 10
     assert job.status == CANCELLED and "killed" in job.error
     assert "SIGKILL" in backend.logs(job)
-    assert not jobs._group_members(job.pgid, job.proc_start_time)
+    assert not group_members(job.pgid, job.proc_start_time)
 
 
 def test_cancel_without_waiting_is_finished_by_the_watcher(store):
@@ -383,7 +385,7 @@ def test_max_cpu_jobs_queues_the_second_job_until_the_first_ends(store):
 
 
 def test_cuda_visible_devices_comes_from_the_picked_gpu(store, monkeypatch):
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [jobs.Gpu("0", "A100"), jobs.Gpu("1", "A100")])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [jobs.Gpu("0", "A100"), jobs.Gpu("1", "A100")])
     backend = LocalBackend(store, max_cpu_jobs=1)
     a = jobs.submit_job(store, py(WAIT_FOR_GO), name="a", backend=backend)  # any free GPU
     b = jobs.submit_job(store, py(WAIT_FOR_GO), name="b", backend=backend)
@@ -432,7 +434,7 @@ def test_gpus_and_gpu_memory_come_from_nvidia_smi(store, tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert real_list_gpus() == []
 
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [jobs.Gpu("0")])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [jobs.Gpu("0")])
     backend = LocalBackend(store)
     job = jobs.submit_job(store, py(WAIT_FOR_GO), name="on gpu", backend=backend)
     wait_log(job, "ready")

@@ -17,6 +17,8 @@ import pytest
 from core import jobs
 from core.cli import main
 from core.jobs import CANCELLED, QUEUED, RUNNING, JobStore, LocalBackend
+from core.jobs.processes import group_members
+from core.jobs.store import now
 
 PY = sys.executable
 
@@ -50,12 +52,12 @@ def py(code: str) -> list[str]:
 
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(jobs, "list_gpus", lambda: [])
+    monkeypatch.setattr("core.jobs.local.list_gpus", lambda: [])
     monkeypatch.setenv("RESTUDIO_MAX_CPU_JOBS", "1")
     st = JobStore(tmp_path / "ws")
     yield st
     for job in st.list_jobs(status=RUNNING, backend="local"):  # never leave a test's processes behind
-        for proc in jobs._group_members(job.pgid, job.proc_start_time):
+        for proc in group_members(job.pgid, job.proc_start_time):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
 
@@ -102,7 +104,7 @@ def test_the_list_shows_what_the_train_view_shows(store: JobStore, capsys: pytes
         + "\n"
     )
     stopping = store.create(name="being cancelled", command=py("pass"), kind="train", config=config)
-    store.update(stopping.id, status=RUNNING, cancel_requested_at=jobs._now())
+    store.update(stopping.id, status=RUNNING, cancel_requested_at=now())
     done = store.create(name="cancelled early " + "x" * 40, command=py("pass"), kind="train", config=config)
     store.update(done.id, status=RUNNING)
     store.update(done.id, status=CANCELLED)

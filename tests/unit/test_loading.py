@@ -24,14 +24,9 @@ from core.common.schema import (
     TACRED_SCHEMA,
     DataError,
 )
-from core.data.loading import (
-    LoadResult,
-    from_hf_dataset,
-    load_file,
-    load_gold,
-    load_hf_klue,
-    load_label_map,
-)
+from core.data.label_maps import load_label_map
+from core.data.loading import from_hf_dataset, load_file, load_gold, load_hf_klue
+from core.data.validation import LoadResult
 
 HEADER = ["id", "sentence", "subject_entity", "object_entity", "label", "source"]
 SENTENCE = "이순신은 1545년에 태어났다."

@@ -207,7 +207,7 @@ def test_cancel_a_sleeping_job(ray_address, store):
 
 
 def test_a_job_the_cluster_does_not_know_is_lost(ray_address, store, monkeypatch):
-    monkeypatch.setattr(jobs, "RAY_SUBMIT_GRACE_S", 0.0)
+    monkeypatch.setattr("core.jobs.ray_backend.RAY_SUBMIT_GRACE_S", 0.0)
     backend = RayBackend(ray_address, store)
     job = store.create(name="forgotten", command=[PY, "-c", "pass"], backend="ray", ray_address=ray_address)
     store.update(job.id, ray_job_id="restudio-never-submitted")

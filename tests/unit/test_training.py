@@ -1,4 +1,4 @@
-"""The training entrypoint: config validation, the run folder, cancel (core.train.training)."""
+"""The training entrypoint: config validation, the run folder, cancel (core.train.training and its siblings)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,11 @@ import pytest
 from core.common.schema import KLUE_LABELS
 from core.data.importing import DEMO_NAME, seed_demo
 from core.store.workspace import Split, Workspace
+from core.train.config import DEMO_DATASET, TrainConfig, config_help, load_config, parse_overrides
+from core.train.config import ConfigError as TrainConfigError
 from core.train.metrics import read_submission
 from core.train.model import load_run_model, predict_proba
-from core.train.training import (
-    DEMO_DATASET,
-    TrainConfig,
-    config_help,
-    load_config,
-    main,
-    parse_overrides,
-    train,
-    validate,
-)
-from core.train.training import ConfigError as TrainConfigError
+from core.train.training import main, train, validate
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,429 @@
+"""Probabilities and attributions for one encoded example: what the model predicts and why.
+
+:func:`predict` gives the class probabilities; :func:`masked_probabilities` gives them with tokens removed
+(ERASER deletion or ``[PAD]``), which :func:`faithfulness` (ERASER comprehensiveness and sufficiency) and
+occlusion build on. The four attribution methods (:func:`integrated_gradients`, :func:`input_x_gradient`,
+:func:`saliency`, :func:`occlusion`) run Captum on the target label's softmax probability under the
+model's lock, merge token scores into word units (:func:`merge_scores`) and score their own
+faithfulness; :func:`ig_convergence` measures IG's error against its steps. Captum is imported inside the
+methods so that the views load without it. The entry point that runs them together is
+:func:`core.analysis.explain.explain`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.analysis.explain_encoding import EncodedExample, Example, encode_example
+from core.analysis.explain_load import Explainer
+
+__all__ = [
+    "DEFAULT_KS",
+    "IG_STEPS",
+    "faithfulness",
+    "input_x_gradient",
+    "integrated_gradients",
+    "masked_probabilities",
+    "merge_scores",
+    "occlusion",
+    "predict",
+    "saliency",
+    "target_probabilities",
+]
+
+#: Gauss-Legendre points for IG by default. On the trained demo model 16 points beat the 50-step
+#: Riemann trapezoid's error (8 do not); on BERT-base (bench/explain.py) they are far below it.
+IG_STEPS = 16
+#: ERASER's bins: the top 1, 5, 10, 20 and 50 % of the content tokens (at least one token each).
+DEFAULT_KS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
+
+
+# -- prediction -----------------------------------------------------------------------------------------
+
+
+def resolve_target(explainer: Explainer, target: int | str | None, probs: np.ndarray) -> int:
+    if target is None:
+        return int(np.argmax(probs))
+    if isinstance(target, str):
+        if target not in explainer.labels:
+            raise ValueError(f"Unknown target label {target!r}; the model's labels are {', '.join(explainer.labels)}.")
+        return explainer.labels.index(target)
+    if not 0 <= int(target) < len(explainer.labels):
+        raise ValueError(f"Target index {target} is outside 0..{len(explainer.labels) - 1}.")
+    return int(target)
+
+
+def _probs(explainer: Explainer, encoded: EncodedExample) -> np.ndarray:
+    with torch.inference_mode():
+        logits = explainer.forward(*encoded.tensors(device=explainer.device)).logits
+    return torch.softmax(logits.double(), dim=-1)[0].cpu().numpy()
+
+
+def masked_probabilities(
+    explainer: Explainer, encoded: EncodedExample, masks: np.ndarray, *, mode: str = "delete"
+) -> np.ndarray:
+    """Class probabilities with some tokens removed, one row of ``masks`` (True = keep) per variant.
+
+    ``mode="delete"`` (ERASER): a removed token becomes ``[PAD]`` with attention mask 0, so no other
+    position can attend to it; this is deletion except that the remaining tokens keep their positions
+    (so the entity-start head still finds its tokens). ``mode="pad"`` (occlusion, IG's baseline): the
+    token becomes ``[PAD]`` and stays attended. One batched forward pass; float64 softmax.
+    """
+    if mode not in ("delete", "pad"):
+        raise ValueError(f"mode must be 'delete' or 'pad', got {mode!r}.")
+    masks = np.atleast_2d(np.asarray(masks, dtype=bool))
+    if masks.shape[1] != len(encoded):
+        raise ValueError(f"Each mask needs {len(encoded)} entries (one per token), got {masks.shape[1]}.")
+    ids, _, types, subj, obj = encoded.tensors(len(masks), explainer.device)
+    keep = torch.from_numpy(masks).to(explainer.device)
+    ids = torch.where(keep, ids, torch.full_like(ids, explainer.pad_id))
+    with explainer.lock, torch.inference_mode():
+        attend = keep.long() if mode == "delete" else torch.ones_like(ids)
+        logits = explainer.forward(ids, attend, types, subj, obj).logits
+    return torch.softmax(logits.double(), dim=-1).cpu().numpy()
+
+
+def target_probabilities(explainer: Explainer, encoded: EncodedExample, masks: np.ndarray, target: int) -> np.ndarray:
+    """The target column of :func:`masked_probabilities`."""
+    return masked_probabilities(explainer, encoded, masks)[:, target]
+
+
+def predict(explainer: Explainer, example: Example | EncodedExample, *, top: int | None = None) -> dict[str, Any]:
+    """Probabilities for every label (model order), the predicted label, and the gold one if known."""
+    encoded = example if isinstance(example, EncodedExample) else encode_example(explainer, example)
+    with explainer.lock:
+        probs = _probs(explainer, encoded)
+    order = np.argsort(-probs, kind="stable")
+    ranked = [{"label": explainer.labels[i], "prob": float(probs[i])} for i in order[: top or len(order)]]
+    pred = int(order[0])
+    gold = encoded.example.label
+    return {
+        "id": encoded.example.id,
+        "labels": list(explainer.labels),
+        "probs": [float(p) for p in probs],
+        "pred_label": explainer.labels[pred],
+        "pred_prob": float(probs[pred]),
+        "gold_label": gold,
+        "correct": None if gold is None else gold == explainer.labels[pred],
+        "ranked": ranked,
+    }
+
+
+# -- attributions --------------------------------------------------------------------------------------
+
+
+def merge_scores(encoded: EncodedExample, token_scores: Sequence[float] | np.ndarray) -> list[dict[str, Any]]:
+    """Word-level scores: the sum of each unit's token scores, plus ``norm`` (divided by the max |score|).
+
+    Units whose tokens every method keeps (special tokens, markers) are included with their sum too.
+    """
+    scores = np.asarray(token_scores, dtype=np.float64)
+    if scores.shape != (len(encoded),):
+        raise ValueError(f"Expected {len(encoded)} token scores, got shape {scores.shape}.")
+    sums = np.zeros(len(encoded.units), dtype=np.float64)
+    np.add.at(sums, np.asarray(encoded.unit_of, dtype=np.int64), scores)
+    scale = float(np.abs(sums).max()) if len(sums) else 0.0
+    out = []
+    for i, unit in enumerate(encoded.units):
+        out.append(
+            {
+                "text": unit["text"],
+                "kind": unit["kind"],
+                "tokens": list(unit["tokens"]),
+                "score": float(sums[i]),
+                "norm": float(sums[i] / scale) if scale > 0 else 0.0,
+            }
+        )
+    return out
+
+
+def faithfulness(
+    explainer: Explainer,
+    encoded: EncodedExample,
+    token_scores: Sequence[float] | np.ndarray,
+    target: int,
+    *,
+    ks: Sequence[float] = DEFAULT_KS,
+) -> dict[str, Any]:
+    """ERASER comprehensiveness and sufficiency of a ranking of the content tokens (DeYoung et al., 2020).
+
+    For each k, the top ``max(1, round(k * n))`` content tokens by score are removed
+    (comprehensiveness: ``p(x) - p(x without them)``, higher is better) or kept alone with the special
+    tokens and markers (sufficiency: ``p(x) - p(only them)``, lower is better); both are averaged over
+    the bins (AOPC). Removal is :func:`target_probabilities`' masking. All variants run in one batch.
+    """
+    scores = np.asarray(token_scores, dtype=np.float64)
+    content = np.flatnonzero(encoded.content)
+    base = np.ones(len(encoded), dtype=bool)
+    if content.size == 0:
+        return {"comprehensiveness": 0.0, "sufficiency": 0.0, "bins": []}
+    # Highest score first; ties broken by position so the result is deterministic.
+    ranked = content[np.lexsort((content, -scores[content]))]
+    sizes = [max(1, min(content.size, round(k * content.size))) for k in ks]
+    masks = [base]
+    for size in sizes:
+        top = ranked[:size]
+        comp = base.copy()
+        comp[top] = False
+        suff = base.copy()
+        suff[np.setdiff1d(content, top)] = False
+        masks += [comp, suff]
+    probs = target_probabilities(explainer, encoded, np.stack(masks), target)
+    p = float(probs[0])
+    bins = []
+    for i, (k, size) in enumerate(zip(ks, sizes, strict=True)):
+        bins.append(
+            {
+                "k": float(k),
+                "n_tokens": int(size),
+                "comprehensiveness": p - float(probs[1 + 2 * i]),
+                "sufficiency": p - float(probs[2 + 2 * i]),
+            }
+        )
+    return {
+        "comprehensiveness": float(np.mean([b["comprehensiveness"] for b in bins])),
+        "sufficiency": float(np.mean([b["sufficiency"] for b in bins])),
+        "prob": p,
+        "bins": bins,
+    }
+
+
+def prob_forward(explainer: Explainer) -> Callable[..., torch.Tensor]:
+    def forward(
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None,
+        subj_pos: torch.Tensor,
+        obj_pos: torch.Tensor,
+    ) -> torch.Tensor:
+        logits = explainer.forward(input_ids, attention_mask, token_type_ids, subj_pos, obj_pos).logits
+        return torch.softmax(logits.float(), dim=-1)
+
+    return forward
+
+
+def extra_args(explainer: Explainer, encoded: EncodedExample) -> tuple[Any, ...]:
+    _, mask, types, subj, obj = encoded.tensors(device=explainer.device)
+    return (mask, types, subj, obj)
+
+
+def baseline_ids(explainer: Explainer, encoded: EncodedExample) -> torch.Tensor:
+    """[PAD] for every content token; special tokens and entity markers kept."""
+    ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
+    content = torch.from_numpy(encoded.content)[None, :].to(explainer.device)
+    return torch.where(content, torch.full_like(ids, explainer.pad_id), ids)
+
+
+def _result(
+    explainer: Explainer,
+    encoded: EncodedExample,
+    method: str,
+    target: int,
+    token_scores: np.ndarray,
+    started: float,
+    *,
+    ks: Sequence[float] | None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "method": method,
+        "target": int(target),
+        "target_label": explainer.labels[target],
+        "tokens": list(encoded.tokens),
+        "token_scores": [float(s) for s in token_scores],
+        "words": merge_scores(encoded, token_scores),
+        "wall_s": time.perf_counter() - started,
+        **dict(extra or {}),
+    }
+    if ks is not None:
+        out["faithfulness"] = faithfulness(explainer, encoded, token_scores, target, ks=ks)
+    return out
+
+
+def _prepare(
+    explainer: Explainer, example: Example | EncodedExample, target: int | str | None
+) -> tuple[EncodedExample, int]:
+    encoded = example if isinstance(example, EncodedExample) else encode_example(explainer, example)
+    probs = _probs(explainer, encoded) if target is None else np.zeros(len(explainer.labels))
+    return encoded, resolve_target(explainer, target, probs)
+
+
+def integrated_gradients(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    *,
+    target: int | str | None = None,
+    n_steps: int = IG_STEPS,
+    method: str = "gausslegendre",
+    internal_batch_size: int | None = None,
+    ks: Sequence[float] | None = DEFAULT_KS,
+) -> dict[str, Any]:
+    """Layer Integrated Gradients on the token embeddings, summed over the hidden size per token.
+
+    ``delta`` is Captum's convergence delta: ``sum(attributions) - (f(x) - f(baseline))`` with ``f`` the
+    target probability; ``f_x`` and ``f_baseline`` are reported so completeness can be checked.
+    ``internal_batch_size`` defaults to all steps in one batch up to ~8k tokens per batch: one large
+    batch keeps the matrix multiplications busy, the cap bounds memory on long inputs.
+    """
+    from captum.attr import LayerIntegratedGradients
+
+    started = time.perf_counter()
+    with explainer.lock:
+        encoded, tgt = _prepare(explainer, example, target)
+        if internal_batch_size is None:
+            internal_batch_size = max(1, min(n_steps, 8192 // max(1, len(encoded))))
+        ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
+        baseline = baseline_ids(explainer, encoded)
+        lig = LayerIntegratedGradients(prob_forward(explainer), explainer.embeddings)
+        attributions = lig.attribute(
+            ids,
+            baselines=baseline,
+            target=tgt,
+            additional_forward_args=extra_args(explainer, encoded),
+            n_steps=int(n_steps),
+            method=method,
+            internal_batch_size=int(internal_batch_size),
+        )
+        scores = attributions.sum(dim=-1)[0].detach().double().cpu().numpy()
+        # Captum's convergence delta, sum(attributions) - (f(x) - f(baseline)), computed here from one
+        # two-row forward pass that also gives f(x) and f(baseline) to the caller (Captum's own
+        # return_convergence_delta would run that forward pass a second time).
+        with torch.inference_mode():
+            _, mask, types, subj, obj = encoded.tensors(2, explainer.device)
+            both = torch.cat([ids, baseline])
+            f = prob_forward(explainer)(both, mask, types, subj, obj)[:, tgt].double().cpu().numpy()
+        delta = float(scores.sum() - (f[0] - f[1]))
+        elapsed = time.perf_counter() - started
+        out = _result(
+            explainer,
+            encoded,
+            "integrated_gradients",
+            tgt,
+            scores,
+            started,
+            ks=ks,
+            extra={
+                "delta": delta,
+                "f_x": float(f[0]),
+                "f_baseline": float(f[1]),
+                "n_steps": int(n_steps),
+                "integration": method,
+            },
+        )
+    out["wall_s"] = elapsed
+    return out
+
+
+def _gradient_attribution(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    target: int | str | None,
+    ks: Sequence[float] | None,
+    *,
+    method: str,
+) -> dict[str, Any]:
+    """Captum ``LayerGradientXActivation`` on the embeddings, reduced over the hidden size per ``method``.
+
+    ``input_x_gradient`` multiplies the gradient by the embedding and sums (signed); ``saliency`` keeps the
+    bare gradient and takes its L2 norm (unsigned).
+    """
+    from captum.attr import LayerGradientXActivation
+
+    started = time.perf_counter()
+    with explainer.lock:
+        encoded, tgt = _prepare(explainer, example, target)
+        multiply = method == "input_x_gradient"
+        layer = LayerGradientXActivation(prob_forward(explainer), explainer.embeddings, multiply_by_inputs=multiply)
+        ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
+        attr = layer.attribute(ids, target=tgt, additional_forward_args=extra_args(explainer, encoded))
+        per_dim = attr[0].detach().double()
+        scores = (per_dim.sum(dim=-1) if multiply else per_dim.norm(dim=-1)).cpu().numpy()
+        elapsed = time.perf_counter() - started
+        out = _result(explainer, encoded, method, tgt, scores, started, ks=ks)
+    out["wall_s"] = elapsed
+    return out
+
+
+def input_x_gradient(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    *,
+    target: int | str | None = None,
+    ks: Sequence[float] | None = DEFAULT_KS,
+) -> dict[str, Any]:
+    """Gradient x embedding (Captum ``LayerGradientXActivation``), summed over the hidden size: signed."""
+    return _gradient_attribution(explainer, example, target, ks, method="input_x_gradient")
+
+
+def saliency(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    *,
+    target: int | str | None = None,
+    ks: Sequence[float] | None = DEFAULT_KS,
+) -> dict[str, Any]:
+    """Saliency: the L2 norm of the target probability's gradient at each token embedding (unsigned)."""
+    return _gradient_attribution(explainer, example, target, ks, method="saliency")
+
+
+def occlusion(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    *,
+    target: int | str | None = None,
+    ks: Sequence[float] | None = DEFAULT_KS,
+) -> dict[str, Any]:
+    """Word occlusion: ``p(x) - p(x with the word's tokens as [PAD])`` per word (Captum ``FeatureAblation``).
+
+    Captum's sliding-window ``Occlusion`` cannot follow word boundaries, so ``FeatureAblation`` with one
+    feature group per word unit does the occluding; special tokens and markers get a baseline equal to
+    themselves (score 0). A word's score is split evenly over its tokens, so merging gives it back.
+    """
+    from captum.attr import FeatureAblation
+
+    started = time.perf_counter()
+    with explainer.lock:
+        encoded, tgt = _prepare(explainer, example, target)
+        ids = torch.tensor([encoded.input_ids], dtype=torch.long, device=explainer.device)
+        mask = torch.tensor([encoded.unit_of], dtype=torch.long, device=explainer.device)
+        ablation = FeatureAblation(prob_forward(explainer))
+        with torch.inference_mode():
+            attr = ablation.attribute(
+                ids,
+                baselines=baseline_ids(explainer, encoded),
+                target=tgt,
+                additional_forward_args=extra_args(explainer, encoded),
+                feature_mask=mask,
+                perturbations_per_eval=max(1, len(encoded.units)),
+            )
+        per_token = attr[0].double().cpu().numpy()
+        sizes = np.bincount(np.asarray(encoded.unit_of), minlength=len(encoded.units))
+        scores = per_token / sizes[np.asarray(encoded.unit_of)]
+        # Kept tokens are 'ablated' into themselves; drop the float noise of the batched re-run.
+        scores[~encoded.content] = 0.0
+        elapsed = time.perf_counter() - started
+        out = _result(explainer, encoded, "occlusion", tgt, scores, started, ks=ks)
+    out["wall_s"] = elapsed
+    return out
+
+
+def ig_convergence(
+    explainer: Explainer,
+    example: Example | EncodedExample,
+    *,
+    target: int | str | None = None,
+    steps: Sequence[int] = (4, 8, 16, 32, 50, 64),
+    methods: Sequence[str] = ("riemann_trapezoid", "gausslegendre"),
+) -> list[dict[str, Any]]:
+    """|delta| and wall time of IG for each integration rule and number of steps (bench and tests)."""
+    rows = []
+    for method in methods:
+        for n in steps:
+            res = integrated_gradients(explainer, example, target=target, n_steps=n, method=method, ks=None)
+            rows.append({"method": method, "n_steps": int(n), "abs_delta": abs(res["delta"]), "wall_s": res["wall_s"]})
+    return rows
