@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 from typing import NoReturn
 
@@ -14,6 +13,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core import jobs
 from core.common.config import ConfigError, load_server_config
+from core.common.settings import Settings
 from core.serve import auth
 from views.common import access, can_edit, workspace
 
@@ -112,7 +112,7 @@ def sidebar_identity(config: auth.AuthConfig) -> None:
             st.logout()
     elif who.can_edit:
         if "author" not in st.session_state:
-            st.session_state["author"] = os.environ.get("RESTUDIO_AUTHOR", "")
+            st.session_state["author"] = Settings.from_env().author
         st.text_input(
             "Your name",
             key="author",
@@ -128,7 +128,7 @@ def sidebar_identity(config: auth.AuthConfig) -> None:
 
 auth_config = gate()
 ws = workspace()
-if not os.environ.get("RESTUDIO_NO_WATCHER"):
+if not Settings.from_env().no_watcher:
     # One daemon thread per server process reconciles jobs every 2 s: queued jobs start and
     # killed ones are marked even when nobody has the Train page open.
     jobs.ensure_watcher(str(ws.root))

@@ -102,7 +102,7 @@ def reference_corrections(ws: Any, dataset_id: int, part: str | None = None) -> 
     """``Workspace.corrections`` before the one-call JSON decode."""
     import pandas as pd
 
-    from core.store.workspace import _decode
+    from core.store import database
 
     query = (
         "SELECT c.id, c.change_id, c.part, c.row_id, c.field, c.before, c.after, c.reason, c.author,"
@@ -113,10 +113,10 @@ def reference_corrections(ws: Any, dataset_id: int, part: str | None = None) -> 
     if part is not None:
         query += " AND c.part = ?"
         params.append(part)
-    with ws._connect() as con:
+    with database.connect(ws.db_path) as con:
         frame = pd.read_sql_query(query + " ORDER BY c.id", con, params=params)
     for col in ("before", "after"):
-        frame[col] = [_decode(v) for v in frame[col]]
+        frame[col] = [None if v is None else json.loads(v) for v in frame[col]]
     return frame
 
 
@@ -729,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         functions = bench_functions(home, dataset_id, args.repeat)
         apptest, charts = bench_apptest(home, args.app_root, args.repeat)
         browser = None if skipped else bench_browser(home, args.app_root, args.browser_repeat, charts, args.timeout)
-    # The issue allows a browser or an AppTest timing; the AppTest timing is the app's own cost. The
+    # A browser or an AppTest timing would do; the AppTest timing is the app's own cost. The
     # browser's is reported beside it with its floor: a new chromium session on a page holding only a
     # title already takes more than the 1 s target on a 2-core machine, so no app code can meet it there.
     met = (

@@ -6,7 +6,7 @@ download) with 30 labels is saved as an ordinary local HF checkpoint and loaded 
 code the view runs. The input is a demo row lengthened to exactly 64 tokens.
 
 Target: RE Studio's IG (Gauss-Legendre, ``core.analysis.attributions.IG_STEPS`` points, one batch) at an error
-(|convergence delta|) no larger than the issue's reference (50 steps, Riemann trapezoid; Captum's own
+(|convergence delta|) no larger than the reference (50 steps, Riemann trapezoid; Captum's own
 default rule is Gauss-Legendre) in at most half the time. Prints one JSON object.
 
     .venv/bin/python bench/explain.py [--repeats 3] [--threads N] [--device cpu|cuda]
@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(convergence[-1]), file=sys.stderr, flush=True)  # progress
 
         def captum_defaults() -> dict:
-            # The reference the issue sets: n_steps=50 (Captum's default), riemann_trapezoid, no internal
+            # The reference: n_steps=50 (Captum's default), riemann_trapezoid, no internal
             # batching, Captum's own convergence delta. (Captum's default *method* is gausslegendre; its
-            # 50-step error is in ig_convergence.)
+            # 50-step error is in the ig_convergence rows.)
             from captum.attr import LayerIntegratedGradients
 
             lig = LayerIntegratedGradients(prob_forward(explainer), explainer.embeddings)

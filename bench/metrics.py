@@ -46,7 +46,7 @@ from core.train.metrics import auprc_many, micro_f1_many, reference_auprc, refer
 
 ROWS = 7765
 CLASSES = 30
-#: Subsets of 12 ensemble members, what issue 5 scores exhaustively.
+#: Subsets of 12 ensemble members, what the Ensemble view scores exhaustively.
 ENSEMBLE_SETS = 2**12 - 1
 
 

@@ -213,6 +213,7 @@ def job_config(args: argparse.Namespace, workspace: Path) -> dict[str, Any]:
 
 def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """One job through core.train.training.train; throughput from its own trainer.train() wall time."""
+    from core.store.runs import RunDir
     from core.train.training import train
 
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -224,7 +225,7 @@ def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     samples = summary["n_train"] * summary["epochs"]
     # The Trainer's last evaluation during training (the same compute_metrics as the plain side): equal
     # figures on both sides show they trained the same model the same way.
-    evals = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    evals = [json.loads(line) for line in RunDir(run_dir).metrics.read_text(encoding="utf-8").splitlines()]
     last_eval = [row["eval_micro_f1"] for row in evals if row["kind"] == "eval" and "eval_loss" in row]
     return {
         "samples_per_s": samples / summary["train_wall_s"],

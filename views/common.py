@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +16,7 @@ import streamlit as st
 from streamlit import runtime
 
 from core.common.config import ConfigError, ServerConfig, load_server_config
+from core.common.settings import resolve_home
 from core.data import audit as audit_core
 from core.serve.auth import Access, AuthConfig, AuthConfigError, decide_access, load_auth, secrets_paths
 from core.store.workspace import DatasetInfo, Workspace
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def workspace_root() -> str:
-    return os.environ.get("RESTUDIO_HOME") or str(ROOT / "workspace")
+    # The app's default is the checkout's own workspace, wherever Streamlit was started from.
+    return str(resolve_home(default=ROOT / "workspace"))
 
 
 @st.cache_resource(show_spinner=False)
@@ -103,6 +104,17 @@ def row_versions(root: str, dataset_id: int, part: str, revision: int) -> Mappin
     return _shared_versions(root, dataset_id, part, revision)
 
 
+#: The minority-type threshold's session key (the Data view's sidebar slider) and its default, the audit's.
+MINORITY_THRESHOLD_KEY = "minority_threshold"
+MINORITY_THRESHOLD = 0.05
+
+
+def minority_threshold() -> float:
+    """The minority-type threshold this session set in the Data view's sidebar (the default until then),
+    so every view that shows flagged rows flags the same ones as the Data view."""
+    return float(st.session_state.get(MINORITY_THRESHOLD_KEY, MINORITY_THRESHOLD))
+
+
 @st.cache_data(max_entries=8, show_spinner="Auditing…")
 def audit_report(root: str, dataset_id: int, revision: int, threshold: float) -> audit_core.AuditReport:
     # st.cache_data (a pickled copy per run) kept here: the report is small (3-13 ms to unpickle at 32k
@@ -147,16 +159,20 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
 
 
 @st.cache_data(max_entries=8, show_spinner="Finding label issues…")
-def label_issues(root: str, dataset_id: int, revision: int, oof_path: str, threshold: float):
-    """(confident-learning issues, no_relation view, oof metadata) for the current rows, cached by revision."""
+def label_issues(
+    root: str, dataset_id: int, revision: int, oof_path: str, threshold: float
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(confident-learning issues, no_relation view, oof info) for the current rows, cached by revision:
+    :func:`core.analysis.label_issues.dataset_label_issues` on the file ``oof_path``."""
     from core.analysis import label_issues
-    from core.train import crossval
 
-    ids, probs, labels, meta = crossval.load_oof(oof_path)
-    rows, aligned, _ = label_issues.align_oof(current_frame(root, dataset_id, "train", revision), ids, probs)
-    issues = label_issues.find_label_issues(rows, aligned, label_names=labels)
-    nr_view = label_issues.no_relation_view(rows, aligned, label_names=labels, threshold=threshold)
-    return issues, nr_view, meta
+    frame = current_frame(root, dataset_id, "train", revision)
+    found = label_issues.dataset_label_issues(
+        workspace_at(root), dataset_id, view="both", path=oof_path, frame=frame, revision=revision, threshold=threshold
+    )
+    assert found is not None  # a path is given, so there is a file to read
+    (issues, nr_view), info = found
+    return issues, nr_view, info
 
 
 def flash(kind: str, message: str) -> None:

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from core.analysis import label_issues
+from core.analysis import label_issue_finder, label_issues
 from core.common.schema import MAX_DATASET_NAME, SCHEMAS, DataError
 from core.data import fixes
 from core.data.augment import entity_swap
 from core.data.export import export_frame
+from core.data.finders import Finder, FinderInput, finders
 from core.data.importing import MAX_UPLOAD_MB, import_uploaded
 from core.data.splits import create_split
 from core.serve import display
@@ -318,16 +319,15 @@ def overview(info: DatasetInfo, report, test_frame: pd.DataFrame | None) -> None
         st.table(div.style.format({"JS divergence (train vs test)": "{:.3f}"}).hide(axis="index"))
 
 
-def flag_counts(report, invalid: pd.DataFrame) -> dict[str, int]:
-    return {
-        "Type flags": len(report.type_flags),
-        "Duplicates": report.duplicates.extra_rows,
-        "Conflicts": report.label_conflicts.groups,
-        "Offsets": len(report.offset_mismatches),
-        "Train/test overlap": report.overlap.shared_triples if report.overlap else 0,
-        "Invalid rows": int(invalid["row"].nunique()) if len(invalid) else 0,
-        "Label issues": None,
-    }
+def finder_input(info: DatasetInfo, report, train: pd.DataFrame) -> FinderInput:
+    return FinderInput(
+        report=report, train=train, invalid_rows=ws.invalid_rows(info.id, "train"), root=root, dataset_id=info.id
+    )
+
+
+def flag_counts(source: FinderInput) -> dict[str, int | None]:
+    """Each registered finder's count by its title, in display order (None: no count shown)."""
+    return {finder.title: finder.counted(source) for finder in finders()}
 
 
 def type_flags_section(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
@@ -635,7 +635,7 @@ def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revisio
         "no_relation view confidence", 0.5, 0.99, 0.8, 0.01, key="li_threshold", persist_state=SESSION
     )
     issues, nr_view, meta = common.label_issues(root, info.id, revision, str(path), threshold)
-    if meta.get("revision") != revision:
+    if meta["stale"]:
         st.caption(
             f"Probabilities from revision {display.plain(meta.get('revision'))} (k={display.plain(meta.get('k'))}); "
             "the data changed since, "
@@ -725,7 +725,9 @@ def invalid_section(info: DatasetInfo) -> None:
 
 
 def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str, int]) -> None:
-    counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
+    source = finder_input(info, report, train)
+    by_title = {finder.title: finder for finder in finders()}
+    counts = flag_counts(source)
     kinds = list(counts)
     kind = (
         st.segmented_control(
@@ -739,20 +741,28 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str,
         )
         or kinds[0]
     )
-    if kind == "Type flags":
-        type_flags_section(info, report, train, versions)
-    elif kind == "Duplicates":
-        duplicates_section(info, report, train, versions)
-    elif kind == "Conflicts":
-        conflicts_section(info, report, train, versions)
-    elif kind == "Offsets":
-        offsets_section(info, report, train, versions)
-    elif kind == "Train/test overlap":
-        overlap_section(report)
-    elif kind == "Label issues":
-        label_issues_section(info, versions, ws.revision(info.id))
-    else:
-        invalid_section(info)
+    finder = by_title[kind]
+    # Finders with fix buttons draw their own section from the detailed report; any other finder gets
+    # its findings table, so a new finder shows up here without a change to this view.
+    sections = {
+        "type_flags": lambda: type_flags_section(info, report, train, versions),
+        "duplicates": lambda: duplicates_section(info, report, train, versions),
+        "conflicts": lambda: conflicts_section(info, report, train, versions),
+        "offsets": lambda: offsets_section(info, report, train, versions),
+        "overlap": lambda: overlap_section(report),
+        "invalid_rows": lambda: invalid_section(info),
+        label_issue_finder.KIND: lambda: label_issues_section(info, versions, ws.revision(info.id)),
+    }
+    sections.get(finder.kind, lambda: findings_section(finder, source))()
+
+
+def findings_section(finder: Finder, source: FinderInput) -> None:
+    st.caption(finder.help)
+    table = finder.run(source)
+    if table.empty:
+        st.success(f"No {finder.title.lower()}.")
+        return
+    st.dataframe(table, hide_index=True, width="stretch", height=280, key=f"findings_{finder.kind}")
 
 
 def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
@@ -1097,14 +1107,14 @@ with st.sidebar:
         "Minority-type threshold",
         0.01,
         0.20,
-        0.05,
+        common.MINORITY_THRESHOLD,
         0.01,
-        key="minority_threshold",
+        key=common.MINORITY_THRESHOLD_KEY,
         persist_state=SESSION,
         help="A type whose share among a label's rows is below this is flagged, with the majority type as the fix.",
     )
 report = common.audit_report(root, info.id, revision, threshold)
-counts = flag_counts(report, ws.invalid_rows(info.id, "train"))
+counts = flag_counts(finder_input(info, report, train))
 
 cols = st.columns(6)
 cols[0].metric("Train rows", f"{len(train):,}")

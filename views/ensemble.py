@@ -324,10 +324,10 @@ if h1.button("Run the honesty check", key="ens_honesty_run"):
     bar.empty()
 report = st.session_state.get("ens_honesty")
 if report is not None:
-    summary = pd.DataFrame(report["summary"]).T.reset_index(names="procedure")
+    summary = pd.DataFrame({p: row.to_dict() for p, row in report.summary.items()}).T.reset_index(names="procedure")
     h2.dataframe(summary, hide_index=True, key="ens_honesty_summary")
     h2.caption(
-        f"Gain = ensemble minus the best single member (both picked on the selection half), {report['metric']}, "
+        f"Gain = ensemble minus the best single member (both picked on the selection half), {report.metric}, "
         f"over {len(summary) and int(summary['splits'].iloc[0])} seeded half splits. The selection-half gain is "
         "optimistic; the held-out gain is what to expect on new rows."
     )

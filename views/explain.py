@@ -28,6 +28,7 @@ from core.analysis.explain_encoding import Example, example_from_row, make_examp
 from core.analysis.explain_load import Explainer
 from core.common.schema import SCHEMAS, LabelSchema
 from core.serve import display
+from core.store.runs import RunDir
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.train.model import ModelNotAvailable
 from views import common
@@ -89,7 +90,7 @@ def load(source: ModelSource) -> Explainer | None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _explain(source: ModelSource, key: tuple, target: str | None, methods: tuple[str, ...]) -> dict:
+def _explain(source: ModelSource, key: tuple, target: str | None, methods: tuple[str, ...]) -> ex.Explanation:
     return ex.explain(source.explainer(), Example(*key), target=target, methods=methods)
 
 
@@ -113,7 +114,7 @@ def _predictions(path: str, mtime: float) -> pd.DataFrame:
 def succeeded_runs() -> dict[str, ModelSource]:
     out = {}
     for job in reversed(jobs.JobStore(root).list_jobs()):
-        if job.status == "succeeded" and (Path(job.run_dir) / "checkpoint").exists():
+        if job.status == "succeeded" and RunDir(job.run_dir).checkpoint.exists():
             name = f"#{job.id} {job.name}"
             out[name] = ModelSource(
                 name=name,
@@ -121,7 +122,7 @@ def succeeded_runs() -> dict[str, ModelSource]:
                 key=f"job{job.id}",
                 owner=f"run {name}",
                 dataset=(job.config or {}).get("dataset"),
-                predictions=Path(job.run_dir) / "dev_predictions.csv",
+                predictions=RunDir(job.run_dir).dev_predictions,
             )
     return out
 
@@ -295,7 +296,7 @@ def pick_example(source: ModelSource, labels: list[str]) -> Example | None:
     if pred:
         shown = shown[shown["pred_label"].isin(pred)]
     if flagged:
-        report = common.audit_report(root, info.id, revision, 0.05)
+        report = common.audit_report(root, info.id, revision, common.minority_threshold())
         ids = set(report.type_flags["id"].astype(str)) | set(report.offset_mismatches["id"].astype(str))
         for group in report.duplicates.id_groups + report.label_conflicts.id_groups:
             ids |= set(group)
@@ -380,19 +381,19 @@ def run_panel(source: ModelSource, example: Example, methods: list[str], *, atte
     except ValueError as exc:
         st.error(display.plain(str(exc)))
         return
-    pred = out["prediction"]
+    pred = out.prediction
     gold = pred["gold_label"]
     verdict = "" if gold is None else (" ✓" if pred["correct"] else f" ✗ (gold {display.plain(gold)})")
     st.markdown(f"Predicted **{display.plain(pred['pred_label'])}** ({pred['pred_prob']:.2f}){verdict}")
     st.plotly_chart(probability_figure(pred), key=f"xp_probs_{source.key}")
-    n_tokens = len(out["encoded"]["tokens"])
+    n_tokens = len(out.encoded["tokens"])
     with st.expander(f"Encoded input ({n_tokens} tokens, {display.plain(explainer.input_format)})"):
-        st.html(tokens_html(out["encoded"]))
-        if out["encoded"]["note"]:
-            st.caption(display.plain(out["encoded"]["note"]))
-    st.markdown(f"**Attributions for {display.plain(out['target_label'])}** (red: for the target, blue: against)")
+        st.html(tokens_html(out.encoded))
+        if out.encoded["note"]:
+            st.caption(display.plain(out.encoded["note"]))
+    st.markdown(f"**Attributions for {display.plain(out.target_label)}** (red: for the target, blue: against)")
     for method in methods:
-        result = out["attributions"][method]
+        result = out.attributions[method]
         st.markdown(f"*{METHOD_NAMES[method]}*")
         st.html(strip_html(result))
         st.caption(faithfulness_caption(result))

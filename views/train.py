@@ -15,8 +15,8 @@ from core.common.schema import DataError
 from core.serve import display
 from core.store import runs
 from core.train import crossval, training
-from core.train.config import LIMITS, PRESETS, SCHEDULERS, ConfigError, TrainConfig
-from core.train.encoding import INPUT_FORMATS
+from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, ConfigError, TrainConfig
+from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from views import common
 
 ws = common.workspace()
@@ -29,12 +29,12 @@ MAIN = ["model", "input_format", "head", "loss", "epochs", "batch_size", "lr", "
 HIDDEN = {"dataset", "workspace", "split", "labels"}  # set by the dataset and split pickers, not typed
 CHOICES = {
     "input_format": list(INPUT_FORMATS),
-    "head": ["entity_start", "cls"],
-    "loss": ["ce", "weighted_ce", "focal"],
+    "head": sorted(HEADS, key=lambda head: head != DEFAULTS["head"]),  # the default first, as the form always had
+    "loss": list(LOSSES),
     "scheduler": list(SCHEDULERS),
-    "type_language": ["en", "ko"],
-    "fp16": ["auto", "true", "false"],
-    "bf16": ["auto", "true", "false"],
+    "type_language": list(TYPE_LANGUAGES),
+    "fp16": list(PRECISIONS),
+    "bf16": list(PRECISIONS),
 }
 #: Material icons for the job notice (emoji need a font a server or a viewer may not have).
 STATUS_ICON = {
@@ -232,6 +232,7 @@ def new_job_form(dataset: str, split: str) -> None:
     ray_address = clusters.get(cluster or "") if backend == "ray" else None
     owner = common.identity()
     try:
+        gpu_request = jobs.normalize_gpu(gpu)
         resolved = training.validate(config)
         if folds:
             group = crossval.submit_crossval(
@@ -240,7 +241,7 @@ def new_job_form(dataset: str, split: str) -> None:
                 k=folds,
                 backend=backend,
                 name=name.strip() or None,
-                gpu={"auto": None, "cpu": ""}.get(gpu, gpu),
+                gpu=gpu_request,
                 ray_address=ray_address,
                 owner=owner,
             )
@@ -251,7 +252,7 @@ def new_job_form(dataset: str, split: str) -> None:
             resolved.to_dict(),
             name=name.strip() or f"{resolved.input_format} · {resolved.head} · {resolved.model}",
             backend=backend,
-            gpu={"auto": None, "cpu": ""}.get(gpu, gpu),
+            gpu=gpu_request,
             ray_address=ray_address,
             parent_id=st.session_state.get("train_parent"),
             owner=owner,
@@ -284,11 +285,7 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
         st.info(f"{label} is queued" + (f" behind {ahead} other job(s)." if ahead else ": it starts next."), icon=icon)
     elif status == "running":
         prog = jobs.progress(job)
-        where = (
-            f" (step {prog['step']:,} of {prog['max_steps']:,})"
-            if prog["step"] is not None and prog["max_steps"]
-            else ""
-        )
+        where = f" (step {prog.step:,} of {prog.max_steps:,})" if prog.step is not None and prog.max_steps else ""
         st.info(f"{label} is running{where}.", icon=icon)
     elif status == "cancelling":
         st.warning(f"{label} is cancelling: it stops at the next step and saves its checkpoint.", icon=icon)
@@ -306,51 +303,38 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
         st.error(f"{label} {status}: {display.plain(reason)}", icon=icon)
 
 
-def _usage_text(usage: dict[str, float | None]) -> str:
+def _usage_text(usage: jobs.ResourceUsage) -> str:
     parts = []
-    if usage["cpu_percent"] is not None:
-        parts.append(f"{usage['cpu_percent']:.0f}%")
-    if usage["rss_mb"] is not None:
-        parts.append(f"{usage['rss_mb']:,.0f} MB")
-    if usage["gpu_mem_mb"] is not None:
-        parts.append(f"GPU {usage['gpu_mem_mb']:,.0f} MB")
+    if usage.cpu_percent is not None:
+        parts.append(f"{usage.cpu_percent:.0f}%")
+    if usage.rss_mb is not None:
+        parts.append(f"{usage.rss_mb:,.0f} MB")
+    if usage.gpu_mem_mb is not None:
+        parts.append(f"GPU {usage.gpu_mem_mb:,.0f} MB")
     return " · ".join(parts)
 
 
 def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     """The job table, newest first. Resource use is text: a finished job has none (blank, not "None")."""
-    rows = []
-    for job in reversed(all_jobs):
-        prog = jobs.progress(job)
-        summary = runs.read_summary(job.run_dir) or {}
-        last = prog["last_metrics"]
-        dev = summary.get("dev") or {}
-        config = job.config or {}
-        device = "CPU" if job.gpu == "" else (f"GPU {job.gpu}" if job.gpu else "")
-        rows.append(
-            {
-                "id": job.id,
-                "job": job.name,
-                "owner": job.owner or "",
-                "status": job.display_status,
-                "progress": prog["fraction"] or 0.0,
-                "dev micro-F1": dev.get("micro_f1", last.get("eval_micro_f1")),
-                "dev AUPRC": dev.get("auprc", last.get("eval_auprc")),
-                "model": config.get("model"),
-                "format": config.get("input_format"),
-                "created": display.format_time(job.created_at),
-                "ETA": "" if prog["eta_s"] is None else f"{int(prog['eta_s'] // 60)}m {int(prog['eta_s'] % 60):02d}s",
-                "resources": " · ".join(
-                    x
-                    for x in (
-                        job.backend,
-                        device,
-                        _usage_text(jobs.resource_usage(job)) if job.status == "running" else "",
-                    )
-                    if x
-                ),
-            }
-        )
+    rows = [
+        {
+            "id": row.id,
+            "job": row.job,
+            "owner": row.owner,
+            "status": row.status,
+            "progress": row.progress,
+            "dev micro-F1": row.dev_micro_f1,
+            "dev AUPRC": row.dev_auprc,
+            "model": row.model,
+            "format": row.input_format,
+            "created": display.format_time(row.created_at),
+            "ETA": "" if row.eta_s is None else f"{int(row.eta_s // 60)}m {int(row.eta_s % 60):02d}s",
+            "resources": " · ".join(
+                x for x in (row.backend, row.device, _usage_text(row.usage) if row.usage is not None else "") if x
+            ),
+        }
+        for row in jobs.job_rows(all_jobs)
+    ]
     table = pd.DataFrame(rows)
     # Scores as text: a job without one shows a blank cell (st.dataframe prints a missing number as "None").
     for col in ("dev micro-F1", "dev AUPRC"):
@@ -479,7 +463,7 @@ def crossval_section(all_jobs: list[jobs.Job]) -> None:
     groups = list(dict.fromkeys(j.group_id for j in all_jobs if j.group_id))
     if not groups:
         return
-    stitched = {meta.get("group_id") for d in ws.datasets() for _, meta in crossval.list_oof(root, d.id)}
+    stitched = {meta.group_id for d in ws.datasets() for _, meta in crossval.list_oof(root, d.id)}
     st.markdown("#### Cross-validation")
     for group in reversed(groups):
         status = crossval.crossval_status(root, group)
@@ -506,7 +490,7 @@ def log_box(text: str, *, height: int = 260) -> None:
     )
 
 
-def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
+def job_detail(store: jobs.JobStore, all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
     # No status in the label: a picked option keeps the label it had when picked, so it would go stale.
     labels = {j.id: f"#{j.id} {j.name}" for j in reversed(all_jobs)}
     follow_id = st.session_state.pop("train_follow", None)
@@ -575,7 +559,7 @@ def job_detail(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
     log_box(log or "(no output yet)")
 
 
-def jobs_panel() -> None:
+def jobs_panel(store: jobs.JobStore) -> None:
     all_jobs = store.list_jobs()
     if not all_jobs:
         st.info("No jobs yet: submit one above.")
@@ -614,7 +598,7 @@ def jobs_panel() -> None:
     st.markdown("#### Curves")
     curves_section(all_jobs, new_ids)
     st.markdown("#### Job")
-    job_detail(all_jobs, new_ids)
+    job_detail(store, all_jobs, new_ids)
 
 
 # -- page -------------------------------------------------------------------------------------
@@ -635,4 +619,4 @@ with st.expander(
 
 active = any(j.status in ("queued", "running") for j in store.list_jobs())
 # Refresh by itself while something runs (AppTest cannot run timers; the browser test checks this).
-st.fragment(run_every=2.0 if active else None)(jobs_panel)()
+st.fragment(run_every=2.0 if active else None)(jobs_panel)(store)

@@ -11,7 +11,6 @@ Explain that writes HTML; bertviz is imported inside :func:`bertviz_html`.
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -190,8 +189,3 @@ def bertviz_html(
         '<!doctype html><html><head><meta charset="utf-8"><title>attention</title></head>'
         f'<body style="margin:0">{head}\n{page}</body></html>'
     )
-
-
-def escape_text(text: str) -> str:
-    """HTML-escaped text (the views build heat strips from it)."""
-    return html.escape(text, quote=True)

@@ -5,9 +5,8 @@
 occlusion build on. The four attribution methods (:func:`integrated_gradients`, :func:`input_x_gradient`,
 :func:`saliency`, :func:`occlusion`) run Captum on the target label's softmax probability under the
 model's lock, merge token scores into word units (:func:`merge_scores`) and score their own
-faithfulness; :func:`ig_convergence` measures IG's error against its steps. Captum is imported inside the
-methods so that the views load without it. The entry point that runs them together is
-:func:`core.analysis.explain.explain`.
+faithfulness. Captum is imported inside the methods so that the views load without it. The entry point that
+runs them together is :func:`core.analysis.explain.explain`.
 """
 
 from __future__ import annotations
@@ -410,20 +409,3 @@ def occlusion(
         out = _result(explainer, encoded, "occlusion", tgt, scores, started, ks=ks)
     out["wall_s"] = elapsed
     return out
-
-
-def ig_convergence(
-    explainer: Explainer,
-    example: Example | EncodedExample,
-    *,
-    target: int | str | None = None,
-    steps: Sequence[int] = (4, 8, 16, 32, 50, 64),
-    methods: Sequence[str] = ("riemann_trapezoid", "gausslegendre"),
-) -> list[dict[str, Any]]:
-    """|delta| and wall time of IG for each integration rule and number of steps (bench and tests)."""
-    rows = []
-    for method in methods:
-        for n in steps:
-            res = integrated_gradients(explainer, example, target=target, n_steps=n, method=method, ks=None)
-            rows.append({"method": method, "n_steps": int(n), "abs_delta": abs(res["delta"]), "wall_s": res["wall_s"]})
-    return rows

@@ -451,27 +451,6 @@ def pareto_front(f1: np.ndarray, auprc: np.ndarray) -> np.ndarray:
 # command line
 
 
-def add_ensemble_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``ensemble`` on an argparse subparsers object; its handler is :func:`cli_ensemble`."""
-    parser = subparsers.add_parser(
-        "ensemble",
-        help="score every combination of prediction files (soft, hard, greedy) against a gold file",
-        description=(
-            "Score every combination (up to 12 members) of submission-format prediction files by soft and "
-            "hard voting, plus greedy weighted ensembles (Caruana et al., 2004), with KLUE micro-F1 and AUPRC."
-        ),
-    )
-    parser.add_argument("preds", nargs="+", help="submission-format CSVs (id,pred_label,probs) on the gold ids")
-    parser.add_argument("--gold", required=True, help="labeled dataset file or an id,label CSV")
-    parser.add_argument("--method", default="all", choices=["soft", "hard", "greedy", "all"])
-    parser.add_argument("--steps", type=int, default=GREEDY_STEPS, help="greedy additions after the sorted start")
-    parser.add_argument("--top", type=int, default=20, help="rows shown without --json")
-    parser.add_argument("--json", action="store_true", help="a JSON list on stdout, best first")
-    parser.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
-    parser.set_defaults(func=cli_ensemble)
-    return parser
-
-
 def _json_rows(table: pd.DataFrame, names: Sequence[str]) -> list[dict[str, Any]]:
     out = []
     for row in table.itertuples(index=False):
@@ -499,7 +478,8 @@ def cli_ensemble(args: argparse.Namespace) -> int:
         if show_progress:
             print(f"\rscored {done:,}/{total:,} subsets", end="" if done < total else "\n", file=sys.stderr)
 
-    table = leaderboard(members, methods=methods, steps=args.steps, progress=progress)
+    steps = GREEDY_STEPS if args.steps is None else args.steps
+    table = leaderboard(members, methods=methods, steps=steps, progress=progress)
     rows = _json_rows(table, members.names)
     if args.json:
         json.dump(rows, sys.stdout, ensure_ascii=False)
@@ -521,7 +501,6 @@ __all__ = [
     "MAX_EXHAUSTIVE",
     "METHODS",
     "GreedyResult",
-    "add_ensemble_parser",
     "cli_ensemble",
     "combine_many",
     "ensemble_probs",

@@ -12,7 +12,8 @@ the report gives the mean and spread of the held-out gain next to the in-sample 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -117,6 +118,69 @@ def _select(members: MemberSet, *, procedure: str, metric: str, steps: int) -> t
     raise ValueError(f"unknown procedure {procedure!r}; known: best subset, greedy.")
 
 
+@dataclass(frozen=True)
+class HonestSplit:
+    """One seeded half split and one selection procedure of :func:`honest_gain`.
+
+    ``members`` and ``weights`` are the chosen recipe; ``best_single`` the member picked on the selection
+    half. Values are ``metric`` on the selection half and on the held-out half; ``*_gain`` is the
+    ensemble's value minus the best single member's on that half.
+    """
+
+    seed: int
+    procedure: str
+    method: str
+    members: tuple[str, ...]
+    weights: tuple[float, ...]
+    best_single: str
+    selection_ensemble: float
+    selection_single: float
+    heldout_ensemble: float
+    heldout_single: float
+    selection_gain: float
+    heldout_gain: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (``members`` and ``weights`` as lists)."""
+        return {**asdict(self), "members": list(self.members), "weights": list(self.weights)}
+
+
+@dataclass(frozen=True)
+class HonestSummary:
+    """One procedure's splits together: mean and standard deviation (ddof=1; 0 for one split) of the
+    selection-half and held-out gains, and the share of splits whose held-out gain is positive."""
+
+    splits: int
+    selection_gain_mean: float
+    selection_gain_std: float
+    heldout_gain_mean: float
+    heldout_gain_std: float
+    heldout_gain_positive_share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict of the fields."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class HonestReport:
+    """The honesty report of :func:`honest_gain`: every split, and a summary per procedure."""
+
+    metric: str
+    rows_per_half: tuple[int, int]
+    splits: tuple[HonestSplit, ...]
+    summary: Mapping[str, HonestSummary]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (``metric``, ``rows_per_half``, ``splits``, ``summary``), for JSON."""
+        return {
+            "metric": self.metric,
+            "rows_per_half": list(self.rows_per_half),
+            "splits": [split.to_dict() for split in self.splits],
+            "summary": {procedure: row.to_dict() for procedure, row in self.summary.items()},
+        }
+
+
 def honest_gain(
     members: MemberSet,
     *,
@@ -125,7 +189,7 @@ def honest_gain(
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     steps: int = GREEDY_STEPS,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
+) -> HonestReport:
     """Gain of a selected ensemble over the best single member on rows it was not selected on.
 
     For each seed the dev rows are shuffled and cut in two halves. On the selection half the
@@ -140,18 +204,19 @@ def honest_gain(
 
     Returns
     -------
-    dict
-        ``metric``, ``splits`` (one record per seed and procedure: selection and held-out values of
-        both, the gains, the chosen recipe), and ``summary``: per procedure, the mean and standard
-        deviation (ddof=1; 0 for one split) of the in-sample gain and of the held-out gain, and the
-        share of splits whose held-out gain is positive.
+    HonestReport
+        ``metric``, ``rows_per_half``, ``splits`` (one :class:`HonestSplit` per seed and procedure:
+        selection and held-out values of both, the gains, the chosen recipe), and ``summary``: per
+        procedure, a :class:`HonestSummary` (mean and standard deviation, ddof=1 or 0 for one split, of
+        the in-sample gain and of the held-out gain, and the share of splits whose held-out gain is
+        positive).
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {metric!r}.")
     n = len(members.ids)
     if n < 4:
         raise DataError(f"{n} rows are too few to split in a selection half and a held-out half.")
-    records = []
+    records: list[HonestSplit] = []
     total = len(seeds) * len(procedures)
     done = 0
     for seed in seeds:
@@ -167,42 +232,47 @@ def honest_gain(
             preds, scores = ensemble_probs(held, method=method, weights=weights)
             f1, area = score(held, preds[None], scores[None])
             held_value = float(f1[0] if metric == "micro_f1" else area[0])
+            selection_single = float(single_pick[metric][best])
+            heldout_single = float(single_held[metric][best])
             records.append(
-                {
-                    "seed": int(seed),
-                    "procedure": procedure,
-                    "method": method,
-                    "members": [members.names[i] for i, w in enumerate(weights) if w],
-                    "weights": list(weights),
-                    "best_single": members.names[best],
-                    "selection_ensemble": value,
-                    "selection_single": float(single_pick[metric][best]),
-                    "heldout_ensemble": held_value,
-                    "heldout_single": float(single_held[metric][best]),
-                }
+                HonestSplit(
+                    seed=int(seed),
+                    procedure=procedure,
+                    method=method,
+                    members=tuple(members.names[i] for i, w in enumerate(weights) if w),
+                    weights=tuple(weights),
+                    best_single=members.names[best],
+                    selection_ensemble=value,
+                    selection_single=selection_single,
+                    heldout_ensemble=held_value,
+                    heldout_single=heldout_single,
+                    selection_gain=value - selection_single,
+                    heldout_gain=held_value - heldout_single,
+                )
             )
-            records[-1]["selection_gain"] = records[-1]["selection_ensemble"] - records[-1]["selection_single"]
-            records[-1]["heldout_gain"] = records[-1]["heldout_ensemble"] - records[-1]["heldout_single"]
             done += 1
             if progress is not None:
                 progress(done, total)
     summary = {}
     for procedure in procedures:
-        rows = [r for r in records if r["procedure"] == procedure]
-        sel = np.array([r["selection_gain"] for r in rows])
-        held = np.array([r["heldout_gain"] for r in rows])
-        summary[procedure] = {
-            "splits": len(rows),
-            "selection_gain_mean": float(sel.mean()),
-            "selection_gain_std": float(sel.std(ddof=1)) if len(rows) > 1 else 0.0,
-            "heldout_gain_mean": float(held.mean()),
-            "heldout_gain_std": float(held.std(ddof=1)) if len(rows) > 1 else 0.0,
-            "heldout_gain_positive_share": float((held > 0).mean()),
-        }
-    return {"metric": metric, "rows_per_half": [n // 2, n - n // 2], "splits": records, "summary": summary}
+        rows = [r for r in records if r.procedure == procedure]
+        sel = np.array([r.selection_gain for r in rows])
+        held = np.array([r.heldout_gain for r in rows])
+        summary[procedure] = HonestSummary(
+            splits=len(rows),
+            selection_gain_mean=float(sel.mean()),
+            selection_gain_std=float(sel.std(ddof=1)) if len(rows) > 1 else 0.0,
+            heldout_gain_mean=float(held.mean()),
+            heldout_gain_std=float(held.std(ddof=1)) if len(rows) > 1 else 0.0,
+            heldout_gain_positive_share=float((held > 0).mean()),
+        )
+    return HonestReport(metric=metric, rows_per_half=(n // 2, n - n // 2), splits=tuple(records), summary=summary)
 
 
 __all__ = [
+    "HonestReport",
+    "HonestSplit",
+    "HonestSummary",
     "diversity",
     "honest_gain",
     "per_class_comparison",

@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.common.schema import KLUE_SCHEMA, NO_RELATION, SCHEMAS, DataError, LabelSchema
-from core.train.metrics import (
-    _read_submission,  # the reader that also returns pred_label, needed for the label-order check
-    read_gold,
-)
+from core.common.schema import KLUE_SCHEMA, NO_RELATION, DataError, LabelSchema
+from core.store.runs import RunDir
+from core.train.metrics import read_gold, read_submission_with_labels
+from core.train.predict import submission_labels
 
 _EXAMPLES = 5
 
@@ -133,7 +132,7 @@ def read_member(path: str | os.PathLike[str], label_names: Sequence[str]) -> tup
     another label order than ``label_names`` (a file made with the dataset's own order instead of
     the baseline order, say); mixing it with the other members would average unrelated classes.
     """
-    ids, probs, pred_labels = _read_submission(path, label_names)
+    ids, probs, pred_labels = read_submission_with_labels(path, label_names)
     if pred_labels is not None:
         index = {name: i for i, name in enumerate(label_names)}
         chosen = probs[np.arange(len(ids)), [index[p] for p in pred_labels]]
@@ -264,23 +263,16 @@ def finished_runs(root: Any, dataset: str | int | None = None) -> list[RunMember
     wanted = None if dataset is None else ws.dataset(dataset).id
     out = []
     for job in JobStore(ws).list_jobs(status="succeeded"):
-        run = Path(job.run_dir)
-        summary = read_summary(run)
-        dev = run / "dev_predictions.csv"
+        run = RunDir(job.run_dir)
+        summary = read_summary(run.path)
+        dev = run.dev_predictions
         if summary is None or not dev.is_file() or summary.get("status") != "succeeded":
             continue
         if wanted is not None and summary.get("dataset_id") != wanted:
             continue
-        test = run / "test_predictions.csv"
-        out.append(RunMember(job.id, job.name, str(run), str(dev), str(test) if test.is_file() else None, summary))
+        test = run.test_predictions
+        out.append(RunMember(job.id, job.name, str(run.path), str(dev), str(test) if test.is_file() else None, summary))
     return out
-
-
-def submission_order(schema_name: str, labels: Sequence[str]) -> tuple[str, ...]:
-    """The label order of a run's prediction files: the schema's baseline order when the dataset has
-    the same label set, else the dataset's own order (what ``core.train.training`` writes)."""
-    base = SCHEMAS[schema_name].labels if schema_name in SCHEMAS else tuple(labels)
-    return tuple(base) if set(base) == set(labels) else tuple(labels)
 
 
 def members_from_runs(root: Any, runs: Sequence[RunMember], *, dataset: str | int) -> MemberSet:
@@ -298,7 +290,7 @@ def members_from_runs(root: Any, runs: Sequence[RunMember], *, dataset: str | in
         raise DataError("Pick at least one finished run.")
     ws = root if hasattr(root, "db_path") else Workspace(root)
     info = ws.dataset(dataset)
-    label_names = submission_order(info.schema_name, info.labels)
+    label_names = submission_labels(info.schema_name, info.labels)
     first_ids: list[str] | None = None
     probs = []
     for run in runs:
@@ -351,5 +343,4 @@ __all__ = [
     "members_from_runs",
     "read_member",
     "renamed",
-    "submission_order",
 ]

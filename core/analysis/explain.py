@@ -30,7 +30,7 @@ Methods (all for any target label)
     baseline that replaces every content token by ``[PAD]`` and keeps special tokens and entity markers;
     the convergence delta (sum of attributions minus ``f(x) - f(baseline)``) is reported. Default:
     Gauss-Legendre quadrature with :data:`~core.analysis.attributions.IG_STEPS` points in one batch, which
-    matches the error of 50-step Riemann trapezoid (the reference the issue sets) in under half the time
+    matches the error of 50-step Riemann trapezoid (the reference the bench sets) in under half the time
     (``bench/explain.py``).
     ``input_x_gradient`` (gradient x embedding, signed), ``saliency`` (gradient norm, unsigned) and
     ``occlusion`` (Captum ``FeatureAblation`` with one feature group per word: the change in the target
@@ -62,7 +62,8 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +80,10 @@ from core.analysis.attributions import (
 )
 from core.analysis.explain_encoding import Example, encode_example
 from core.analysis.explain_load import CheckpointError, Explainer, load_hf, load_run, run_folder
+from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RunDir
 from core.train.encoding import INPUT_FORMATS
 
-__all__ = ["INTERPRETERS", "METHODS", "clear_cache", "explain", "load_explainer"]
+__all__ = ["INTERPRETERS", "METHODS", "Explanation", "clear_cache", "explain", "load_explainer"]
 
 METHODS: tuple[str, ...] = ("integrated_gradients", "input_x_gradient", "saliency", "occlusion")
 _CACHE_SIZE = 4
@@ -137,14 +139,10 @@ def load_explainer(
         raise ValueError(f"Unknown input format {input_format!r}; choose one of {', '.join(INPUT_FORMATS)}.")
     path = Path(source).expanduser()
     folder = run_folder(path) if path.exists() else None
-    if folder is None and (path / "checkpoint").is_dir():
-        from core.train.model import HEAD_FILE
-
+    if folder is None and RunDir(path).checkpoint.is_dir():
         # A run whose checkpoint lost its head file: not a plain HF checkpoint to try instead.
         raise CheckpointError(owner or f"run {path.name}", HEAD_FILE, "the file is missing")
     if folder is not None:
-        from core.train.model import HEAD_FILE
-
         key: tuple[Any, ...] = ("run", str(folder.resolve()), (folder / HEAD_FILE).stat().st_mtime_ns)
     else:
         stamp = (path / "config.json").stat().st_mtime_ns if (path / "config.json").exists() else None
@@ -161,7 +159,7 @@ def load_explainer(
                 return _CACHE[key]
         try:
             if folder is not None:
-                run = folder.parent if folder.name == "checkpoint" else folder
+                run = folder.parent if folder.name == CHECKPOINT_DIR else folder
                 explainer = load_run(folder, owner or f"run {run.name}")
             else:
                 explainer = load_hf(
@@ -189,6 +187,39 @@ INTERPRETERS: dict[str, Callable[..., dict[str, Any]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """What :func:`explain` found for one example.
+
+    Attributes
+    ----------
+    encoded
+        The example as the model saw it (``EncodedExample.as_dict``: tokens, word units, note).
+    prediction
+        :func:`~core.analysis.attributions.predict`'s probabilities, predicted and gold label.
+    target, target_label
+        The label explained (index in the model's label order, and its name).
+    attributions
+        Method name -> that interpreter's result (word scores, faithfulness, timing), in the order asked.
+    """
+
+    encoded: Mapping[str, Any]
+    prediction: Mapping[str, Any]
+    target: int
+    target_label: str
+    attributions: Mapping[str, Mapping[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (``encoded``, ``prediction``, ``target``, ``target_label``, ``attributions``)."""
+        return {
+            "encoded": dict(self.encoded),
+            "prediction": dict(self.prediction),
+            "target": self.target,
+            "target_label": self.target_label,
+            "attributions": {m: dict(r) for m, r in self.attributions.items()},
+        }
+
+
 def explain(
     explainer: Explainer,
     example: Example,
@@ -196,7 +227,7 @@ def explain(
     target: int | str | None = None,
     methods: Sequence[str] = METHODS,
     ks: Sequence[float] | None = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Explanation:
     """Encoding, prediction and every requested attribution for one example (target: predicted label)."""
     unknown = [m for m in methods if m not in INTERPRETERS]
     if unknown:
@@ -205,10 +236,10 @@ def explain(
         encoded = encode_example(explainer, example)
         prediction = predict(explainer, encoded)
         tgt = resolve_target(explainer, target, np.asarray(prediction["probs"]))
-        return {
-            "encoded": encoded.as_dict(),
-            "prediction": prediction,
-            "target": tgt,
-            "target_label": explainer.labels[tgt],
-            "attributions": {m: INTERPRETERS[m](explainer, encoded, target=tgt, ks=ks) for m in methods},
-        }
+        return Explanation(
+            encoded=encoded.as_dict(),
+            prediction=prediction,
+            target=tgt,
+            target_label=explainer.labels[tgt],
+            attributions={m: INTERPRETERS[m](explainer, encoded, target=tgt, ks=ks) for m in methods},
+        )

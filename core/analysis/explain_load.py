@@ -23,6 +23,9 @@ from typing import Any
 
 import torch
 
+from core.common.errors import RestudioError
+from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RunDir
+
 __all__ = ["CheckpointError", "Explainer"]
 
 
@@ -87,15 +90,13 @@ class Explainer:
 
 
 def run_folder(source: Path) -> Path | None:
-    from core.train.model import CHECKPOINT_DIR, HEAD_FILE
-
-    for folder in (source, source / CHECKPOINT_DIR):
+    for folder in (source, RunDir(source).checkpoint):
         if (folder / HEAD_FILE).exists():
             return folder
     return None
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RestudioError, ValueError):
     """A model's files are there but do not load: corrupt, cut short, or not what their name says.
 
     The message names the model as the user knows it (``run #3 name``, or the checkpoint as given) and
@@ -120,7 +121,7 @@ def _load_errors() -> tuple[type[BaseException], ...]:
 
 #: Checkpoint files read as JSON, in the order they are checked (the small files that describe the model first).
 _JSON_FILES = (
-    "re_head.json",
+    HEAD_FILE,
     "config.json",
     "tokenizer_config.json",
     "tokenizer.json",
@@ -217,7 +218,7 @@ def load_run(folder: Path, owner: str) -> Explainer:
         raise _checkpoint_error(owner, folder, exc) from exc
     model.eval()
     return Explainer(
-        name=str(folder.parent if folder.name == "checkpoint" else folder),
+        name=str(folder.parent if folder.name == CHECKPOINT_DIR else folder),
         kind="run",
         model=model,
         tokenizer=tokenizer,

@@ -20,6 +20,7 @@ Typical use::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,11 +34,12 @@ __all__ = [
     "DEFAULT_FILTER",
     "FILTERS",
     "SCORE_METHODS",
+    "VIEWS",
     "align_oof",
     "dataset_label_issues",
-    "drop_changes",
     "find_label_issues",
     "no_relation_view",
+    "oof_is_stale",
     "relabel_changes",
 ]
 
@@ -45,7 +47,7 @@ __all__ = [
 #: are mislabeled (``count.num_label_issues``, from the confident joint) and flags that many rows of lowest
 #: self-confidence, so the flagged set is exactly the top of the ranked table the user reads. On the demo's
 #: 5-fold, 6-epoch tiny-model probabilities it also scored best against the injected label flips (precision
-#: 0.76, recall 0.94, vs 0.63 / 0.87 for cleanlab's default ``prune_by_noise_rate``; see the report of issue 6).
+#: 0.76, recall 0.94, vs 0.63 / 0.87 for cleanlab's default ``prune_by_noise_rate``).
 DEFAULT_FILTER = "low_self_confidence"
 FILTERS: tuple[str, ...] = (
     "prune_by_noise_rate",
@@ -288,39 +290,91 @@ def relabel_changes(
     return changes
 
 
-def drop_changes(issues: pd.DataFrame, versions: Mapping[str, int]) -> list[RowChange]:
-    """Drop each listed row (for findings that are not worth keeping under any label)."""
-    return [RowChange(str(rid), versions.get(str(rid), 0), drop=True) for rid in issues["id"]]
+def oof_is_stale(meta: Mapping[str, Any], revision: int) -> bool:
+    """Whether out-of-fold probabilities (their sidecar ``meta``) predate the dataset's ``revision``.
+
+    When they do, rows relabelled since are judged by their new label against the old probabilities, so
+    readers say so; a sidecar without a revision counts as stale.
+    """
+    try:
+        return int(meta["revision"]) != int(revision)
+    except (KeyError, TypeError, ValueError):
+        return True
+
+
+#: What :func:`dataset_label_issues` computes: ``"both"`` gives (issues, no_relation view).
+VIEWS: tuple[str, ...] = ("issues", "no_relation", "both")
+_NO_RELATION_OPTIONS = frozenset({"threshold", "no_relation"})
 
 
 def dataset_label_issues(
-    root: Any, dataset_id: int, *, view: str = "issues", **options: Any
-) -> tuple[pd.DataFrame, dict[str, Any]] | None:
-    """Label issues (or the no_relation view) of a dataset's current train rows from its newest
+    root: Any,
+    dataset_id: int,
+    *,
+    view: str = "issues",
+    path: str | os.PathLike[str] | None = None,
+    frame: pd.DataFrame | None = None,
+    revision: int | None = None,
+    **options: Any,
+) -> tuple[pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame], dict[str, Any]] | None:
+    """Label issues (or the no_relation view, or both) of a dataset's current train rows from its newest
     out-of-fold file (:func:`core.train.crossval.latest_oof`); None when it has none yet.
 
-    ``view`` is ``"issues"`` (:func:`find_label_issues`) or ``"no_relation"`` (:func:`no_relation_view`);
-    ``options`` go to that function. The returned info is the file's sidecar plus ``path``,
-    ``missing_ids`` (rows dropped since) and ``stale`` (the dataset changed since the cross-validation:
-    rows relabelled since are judged by their new label against the old probabilities).
+    Parameters
+    ----------
+    root : workspace root or Workspace
+    dataset_id : int
+    view : str, keyword-only
+        ``"issues"`` (:func:`find_label_issues`), ``"no_relation"`` (:func:`no_relation_view`) or ``"both"``
+        (a tuple of the two tables, in that order, from one read of the file).
+    path : path-like, optional, keyword-only
+        The out-of-fold file to read instead of the newest one (e.g. the one a caller already found).
+    frame : pandas.DataFrame, optional, keyword-only
+        The dataset's current train rows, when the caller already has them (default: read them).
+    revision : int, optional, keyword-only
+        The revision ``frame`` is at (default: the dataset's current revision), for ``stale``.
+    **options
+        Passed to the view's function; with ``"both"``, ``threshold`` and ``no_relation`` go to
+        :func:`no_relation_view` and the others to :func:`find_label_issues`.
+
+    Returns
+    -------
+    (table, info) or None
+        ``info`` is the file's sidecar plus ``path``, ``missing_ids`` (rows dropped since) and ``stale``
+        (:func:`oof_is_stale`: the dataset changed since the cross-validation).
     """
     from core.store.workspace import Workspace
     from core.train.crossval import latest_oof, load_oof
 
-    if view not in ("issues", "no_relation"):
-        raise ValueError(f"view must be 'issues' or 'no_relation', got {view!r}.")
-    found = latest_oof(root, dataset_id)
-    if found is None:
-        return None
+    if view not in VIEWS:
+        raise ValueError(f"view must be 'issues', 'no_relation' or 'both', got {view!r}.")
+    if path is None:
+        found = latest_oof(root, dataset_id)
+        if found is None:
+            return None
+        path = found[0]
     ws = Workspace(root) if not isinstance(root, Workspace) else root
-    ids, probs, label_names, meta = load_oof(found[0])
-    rows, row_probs, missing = align_oof(ws.current_frame(dataset_id), ids, probs)
-    finder = find_label_issues if view == "issues" else no_relation_view
-    table = finder(rows, row_probs, label_names=label_names, **options)
+    ids, probs, label_names, meta = load_oof(path)
+    if frame is None:
+        frame = ws.current_frame(dataset_id)
+    rows, row_probs, missing = align_oof(frame, ids, probs)
+    table: pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]
+    if view == "issues":
+        table = find_label_issues(rows, row_probs, label_names=label_names, **options)
+    elif view == "no_relation":
+        table = no_relation_view(rows, row_probs, label_names=label_names, **options)
+    else:
+        nr_options = {k: v for k, v in options.items() if k in _NO_RELATION_OPTIONS}
+        issue_options = {k: v for k, v in options.items() if k not in _NO_RELATION_OPTIONS}
+        table = (
+            find_label_issues(rows, row_probs, label_names=label_names, **issue_options),
+            no_relation_view(rows, row_probs, label_names=label_names, **nr_options),
+        )
+    sidecar = meta.to_dict()
     info = {
-        **meta,
-        "path": str(found[0]),
+        **sidecar,
+        "path": str(path),
         "missing_ids": missing,
-        "stale": int(meta["revision"]) != ws.revision(dataset_id),
+        "stale": oof_is_stale(sidecar, ws.revision(dataset_id) if revision is None else revision),
     }
     return table, info

@@ -31,7 +31,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,10 +38,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from core.common.errors import RestudioError
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class ConfigError(ValueError):
+class ConfigError(RestudioError, ValueError):
     """The server configuration file exists but is not valid; the message names the file and key."""
 
 
@@ -60,7 +61,10 @@ class ServerConfig:
 
 
 def config_path() -> Path:
-    return Path(os.environ.get("RESTUDIO_CONFIG") or ROOT / "restudio.toml")
+    # Imported here: settings raises this module's ConfigError.
+    from core.common.settings import Settings
+
+    return Path(Settings.from_env().config_file or ROOT / "restudio.toml")
 
 
 def _get(table: Mapping[str, Any], key: str, kind: type, default: Any, *, where: str, path: Path) -> Any:

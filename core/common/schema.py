@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from core.common.errors import RestudioError
+
 NO_RELATION = "no_relation"
 
 #: Label order of the competition baseline; submission ``probs`` follow it.
@@ -284,7 +286,7 @@ class InvalidRow:
         return {"row": self.row, "field": self.field, "reason": self.reason, "id": self.id}
 
 
-class DataError(Exception):
+class DataError(RestudioError):
     """A file could not be read at all (wrong encoding, not a dataset, unreadable).
 
     The message names the file and says what to do; the CLI prints it on one

@@ -20,7 +20,9 @@ to word their messages and suggestions, and over the small (label, type) tables.
 This module is the entry point: :func:`audit`, its :class:`AuditReport` and the renderings. The work
 lives in three siblings: :mod:`core.data.audit_codes` (the integer codes),
 :mod:`core.data.audit_distributions` (the distribution tables and their divergence) and
-:mod:`core.data.audit_detectors` (the ``find_*`` detectors and their reports).
+:mod:`core.data.audit_detectors` (the ``find_*`` detectors and their reports). :mod:`core.data.finders`
+turns each flag kind of a report into the one findings table every finder returns; the report stays
+the detailed result the CLI prints and the fixes work from.
 """
 
 from __future__ import annotations

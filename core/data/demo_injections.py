@@ -34,7 +34,7 @@ class InjectionPlan:
 
     @classmethod
     def for_size(cls, n_train: int) -> InjectionPlan:
-        k = n_train / 3000  # the brief's counts are for 3,000 rows; scale with the size
+        k = n_train / 3000  # the planned counts are for 3,000 rows; scale with the size
         flips = max(2, round(40 * k))
         return cls(
             duplicates=max(1, round(20 * k)),

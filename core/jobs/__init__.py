@@ -67,8 +67,8 @@ from core.jobs.backend import (
     cancel_budget_s,
 )
 from core.jobs.gpu import Gpu, list_gpus
-from core.jobs.local import EXIT_FILE, START_TIMEOUT_S, LocalBackend, wrap_main
-from core.jobs.monitor import progress, resource_usage
+from core.jobs.local import START_TIMEOUT_S, LocalBackend, wrap_main
+from core.jobs.monitor import JobRow, Progress, ResourceUsage, job_rows, progress, resource_usage
 from core.jobs.ray_backend import (
     RAY_CONFIG_HINT,
     RAY_EXCLUDES,
@@ -85,8 +85,6 @@ from core.jobs.store import (
     CANCELLED,
     FAILED,
     FINAL,
-    JOB_CONFIG_FILE,
-    JOB_LOG_FILE,
     LOST,
     QUEUED,
     RUN_DIR_TOKEN,
@@ -115,6 +113,8 @@ from core.jobs.submit import (
     training_command,
 )
 from core.jobs.watch import Watcher, ensure_watcher
+from core.store.runs import JOB_CONFIG_FILE, JOB_LOG_FILE
+from core.store.runs import JOB_EXIT_FILE as EXIT_FILE
 
 __all__ = [
     "BACKENDS",
@@ -145,10 +145,13 @@ __all__ = [
     "Gpu",
     "Job",
     "JobError",
+    "JobRow",
     "JobStore",
     "LocalBackend",
+    "Progress",
     "QueueFull",
     "RayBackend",
+    "ResourceUsage",
     "TransitionError",
     "Watcher",
     "backend_for",
@@ -159,6 +162,7 @@ __all__ = [
     "default_owner",
     "ensure_watcher",
     "job_logs",
+    "job_rows",
     "list_gpus",
     "normalize_gpu",
     "predict_command",

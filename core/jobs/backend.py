@@ -9,31 +9,25 @@ to each job (:func:`cancel_budget_s`), the environment that carries the server's
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from core.common.config import load_server_config
-from core.jobs.store import JOB_LOG_FILE, Job
-from core.store.runs import log_tail
+from core.common.settings import CANCEL_BUDGET_ENV, HUB_DOWNLOAD_ENV, Settings, SettingsError
+from core.jobs.store import Job
+from core.store.runs import JOB_LOG_FILE, log_tail
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_GRACE_S = 20.0
-#: Passed to every job: seconds a cancelled training run may spend, from SIGTERM, on stopping, saving and
-#: predicting (core.train.callbacks reads it; what does not fit is left for a ``predict`` job).
-CANCEL_BUDGET_ENV = "RESTUDIO_CANCEL_BUDGET_S"
-#: Kept between the end of that budget and SIGKILL: the run's last summary write and the interpreter's
+#: Kept between the end of a job's cancel budget (``$RESTUDIO_CANCEL_BUDGET_S``, passed to every job and
+#: read by core.train.callbacks) and SIGKILL: the run's last summary write and the interpreter's
 #: exit (freeing torch), and the wrapper's record, on a machine that may be busy.
 CANCEL_MARGIN_S = 5.0
 LOG_TAIL_LINES = 30
-#: Set for every job of a server whose ``restudio.toml`` turns hub downloads off (``core.train.config``
-#: reads it, as ``HUB_DOWNLOAD_ENV``): a Ray job does not see the server's file, so the refusal travels
-#: with the job. It can only forbid downloads, never allow them.
-HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
 
 
 # -- the backend interface -------------------------------------------------------------------------
@@ -65,12 +59,19 @@ def cancel_budget_s(grace_s: float) -> float:
     three quarters of it, never below 0; lowered further by ``$RESTUDIO_CANCEL_BUDGET_S`` when the process
     that starts jobs has it set (never raised by it: a budget past the grace ends in SIGKILL)."""
     budget = max(0.0, min(grace_s - CANCEL_MARGIN_S, 0.75 * grace_s))
-    own = os.environ.get(CANCEL_BUDGET_ENV, "").strip()
-    if own:
+    try:
+        own = Settings.from_env().cancel_budget_s
+    except SettingsError as exc:
+        if exc.name != CANCEL_BUDGET_ENV:
+            raise
+        # A value a job would refuse can still lower the budget here: negative counts as 0.
+        own = None
         try:
-            budget = min(budget, max(0.0, float(own)))
+            own = max(0.0, float(exc.raw.strip()))
         except ValueError:
-            log.warning("ignoring %s=%r: not a number of seconds", CANCEL_BUDGET_ENV, own)
+            log.warning("ignoring %s=%r: not a number of seconds", CANCEL_BUDGET_ENV, exc.raw.strip())
+    if own is not None:
+        budget = min(budget, own)
     return budget
 
 

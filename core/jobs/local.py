@@ -27,8 +27,8 @@ from typing import Any
 import psutil
 
 from core.common.atomic import atomic_write_text
+from core.common.settings import CANCEL_BUDGET_ENV, HOME_ENV, JOB_ID_ENV, RUN_DIR_ENV, Settings, SettingsError
 from core.jobs.backend import (
-    CANCEL_BUDGET_ENV,
     DEFAULT_GRACE_S,
     REPO_ROOT,
     cancel_budget_s,
@@ -53,11 +53,10 @@ from core.jobs.store import (
     iso_to_epoch,
     now,
 )
-from core.store.runs import log_tail
+from core.store.runs import RunDir, log_tail
 
 log = logging.getLogger(__name__)
 
-EXIT_FILE = "job_exit.json"
 #: A running local job whose pid was never recorded (the process that claimed it died while
 #: starting it) is marked lost after this long.
 START_TIMEOUT_S = 60.0
@@ -102,10 +101,10 @@ class LocalBackend:
     ) -> None:
         if max_cpu_jobs is None:
             # One setting for every backend object of the process (the app's, its Watcher's, the CLI's).
-            env = os.environ.get("RESTUDIO_MAX_CPU_JOBS", "1")
-            if not env.strip().isdigit():
-                raise JobError(f"RESTUDIO_MAX_CPU_JOBS must be a whole number >= 0, got {env!r}")
-            max_cpu_jobs = int(env)
+            try:
+                max_cpu_jobs = Settings.from_env().max_cpu_jobs
+            except SettingsError as exc:  # refused as a job action is, with the variable named
+                raise JobError(str(exc)) from exc
         if max_cpu_jobs < 0:
             raise JobError(f"max_cpu_jobs must be >= 0, got {max_cpu_jobs}")
         if grace_s < 0:
@@ -278,7 +277,7 @@ class LocalBackend:
         gpus = self.gpus()
         claimed: list[int] = []
         failed: list[int] = []
-        with self.store._transaction() as con:
+        with self.store.transaction() as con:
             rows = con.execute("SELECT id, gpu FROM jobs WHERE status = ? AND backend = ?", (RUNNING, self.name))
             busy_gpus: set[str] = set()
             cpu_jobs = 0
@@ -331,10 +330,12 @@ class LocalBackend:
         env.update(
             CUDA_VISIBLE_DEVICES=job.gpu or "",
             PYTHONUNBUFFERED="1",
-            RESTUDIO_JOB_ID=str(job.id),
-            RESTUDIO_RUN_DIR=str(run_dir),
-            RESTUDIO_HOME=str(self.store.root),
-            **{CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}"},
+            **{
+                JOB_ID_ENV: str(job.id),
+                RUN_DIR_ENV: str(run_dir),
+                HOME_ENV: str(self.store.root),
+                CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}",
+            },
             **hub_env(),
         )
         argv = [self.python, "-m", "core.jobs", "_wrap", "--db", str(self.store.db_path), "--job", str(job.id)]
@@ -365,7 +366,7 @@ class LocalBackend:
 
 
 def _read_exit_file(job: Job) -> dict[str, Any] | None:
-    path = job.run_path / EXIT_FILE
+    path = RunDir(job.run_path).job_exit
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -378,7 +379,7 @@ def _read_exit_file(job: Job) -> dict[str, Any] | None:
 
 def _summary_status(job: Job) -> str | None:
     try:
-        summary = json.loads((job.run_path / "summary.json").read_text(encoding="utf-8"))
+        summary = json.loads(RunDir(job.run_path).summary.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return summary.get("status") if isinstance(summary, dict) else None
@@ -430,7 +431,7 @@ def wrap_main(argv: Sequence[str]) -> int:
     print(f"[restudio] job {job.id} {status} {now()} ({describe_exit(code)})", flush=True)
     record = {"status": status, "exit_code": code, "error": error, "finished_at": now()}
     # The file first: if the database cannot be written, reconcile still learns the result from it.
-    atomic_write_text(job.run_path / EXIT_FILE, lambda fh: json.dump(record, fh))
+    atomic_write_text(RunDir(job.run_path).job_exit, lambda fh: json.dump(record, fh))
     store.transition(job.id, status, expect={RUNNING}, exit_code=code, error=error)
     # This job's slot is free now: start what waits in the local queue, so the queue drains
     # even when no app (and so no Watcher) is running, e.g. jobs queued by `python -m core seed`.

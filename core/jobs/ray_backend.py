@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from core.common.config import ServerConfig, load_server_config
+from core.common.settings import CANCEL_BUDGET_ENV, JOB_ID_ENV, RUN_DIR_ENV, Settings
 from core.jobs.backend import (
-    CANCEL_BUDGET_ENV,
     DEFAULT_GRACE_S,
     LOG_TAIL_LINES,
     REPO_ROOT,
@@ -134,9 +134,10 @@ def ray_excludes(
     folder = Path(working_dir)
     out = [*RAY_EXCLUDES, *(p for p in extra if p not in RAY_EXCLUDES)]
     places: list[tuple[str | os.PathLike[str], bool]] = [(w, True) for w in workspaces]
-    for env, is_dir in (("RESTUDIO_HOME", True), ("RESTUDIO_CONFIG", False)):
-        if os.environ.get(env, "").strip():
-            places.append((os.environ[env].strip(), is_dir))
+    settings = Settings.from_env()
+    for value, is_dir in ((settings.home, True), (settings.config_file, False)):
+        if value and value.strip():
+            places.append((value.strip(), is_dir))
     for place, is_dir in places:
         relative = _inside(Path(place).expanduser(), folder)
         if relative is not None:
@@ -279,8 +280,8 @@ class RayBackend:
         job = self.store.update(job.id, ray_address=self.address, ray_job_id=submission_id)
         env_vars = {
             "PYTHONUNBUFFERED": "1",
-            "RESTUDIO_JOB_ID": str(job.id),
-            "RESTUDIO_RUN_DIR": job.run_dir,
+            JOB_ID_ENV: str(job.id),
+            RUN_DIR_ENV: job.run_dir,
             # Read by Ray's job supervisor: SIGTERM, then SIGKILL this many seconds later.
             "RAY_JOB_STOP_WAIT_TIME_S": str(math.ceil(self.grace_s)),
             CANCEL_BUDGET_ENV: f"{cancel_budget_s(self.grace_s):g}",

@@ -24,7 +24,10 @@ from typing import Any
 
 from core.common.atomic import atomic_write_text
 from core.common.config import ServerConfig, load_server_config
+from core.common.errors import RestudioError
+from core.common.settings import Settings
 from core.store import database
+from core.store.runs import RunDir
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -43,10 +46,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 BACKENDS: tuple[str, ...] = ("local", "ray")
 
-#: Written into the run folder by :func:`submit_training`; ``core.train.training`` writes the resolved
-#: ``config.json`` next to it.
-JOB_CONFIG_FILE = "job_config.json"
-JOB_LOG_FILE = "job.log"
 #: Occurrences in a command are replaced with the job's run folder when the job is created.
 RUN_DIR_TOKEN = "{run_dir}"
 
@@ -85,7 +84,7 @@ CREATE INDEX IF NOT EXISTS jobs_group ON jobs (group_id);
 _ADDED_COLUMNS: dict[str, str] = {"owner": "TEXT"}
 
 
-class JobError(Exception):
+class JobError(RestudioError):
     """A job request that cannot be honoured (unknown job, bad option); the message says why."""
 
 
@@ -143,7 +142,7 @@ class Job:
 
     @property
     def log_path(self) -> Path:
-        return Path(self.run_dir) / JOB_LOG_FILE
+        return RunDir(self.run_dir).job_log
 
     @property
     def cancelling(self) -> bool:
@@ -226,7 +225,7 @@ def _slug(name: str) -> str:
 
 def default_owner() -> str:
     """Who launches a job from outside the app (the CLI, a script): ``$RESTUDIO_AUTHOR``, else the OS user."""
-    name = os.environ.get("RESTUDIO_AUTHOR", "").strip()
+    name = Settings.from_env().author.strip()
     if name:
         return name
     try:
@@ -291,7 +290,7 @@ class JobStore:
     def _migrate(self) -> None:
         """Add the columns a database made by an older version lacks. Checked again under the write
         lock: another process opening the same database may have added them meanwhile."""
-        with self._transaction() as con:
+        with self.transaction() as con:
             have = {row["name"] for row in con.execute("PRAGMA table_info(jobs)")}
             for column, declaration in _ADDED_COLUMNS.items():
                 if column not in have:
@@ -300,7 +299,8 @@ class JobStore:
     def _connect(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         return database.connect(self.db_path)
 
-    def _transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+    def transaction(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """A write transaction on the job database: what a backend reads and claims in it stays consistent."""
         return database.transaction(self.db_path)
 
     # -- reading ------------------------------------------------------------------------------
@@ -373,7 +373,7 @@ class JobStore:
         gpu_request = normalize_gpu(gpu)
         owner = default_owner() if owner is None else owner.strip()
         config_json = None if config is None else json.dumps(dict(config), ensure_ascii=False, indent=2)
-        with self._transaction() as con:
+        with self.transaction() as con:
             if caps is not None:
                 _check_caps(con, owner, 1, caps)
             cur = con.execute(
@@ -407,7 +407,7 @@ class JobStore:
             )
             run_dir.mkdir(parents=True)
             if config_json is not None:
-                atomic_write_text(run_dir / JOB_CONFIG_FILE, lambda fh: fh.write(config_json + "\n"))
+                atomic_write_text(RunDir(run_dir).job_config, lambda fh: fh.write(config_json + "\n"))
         return self.get_job(job_id)
 
     def update(self, job_id: int, **fields: Any) -> Job:
@@ -434,7 +434,7 @@ class JobStore:
         if unknown:
             raise JobError(f"cannot update job field(s) {unknown}; updatable: {', '.join(sorted(_UPDATABLE))}")
         values = dict(fields)
-        with self._transaction() as con:
+        with self.transaction() as con:
             row = con.execute("SELECT status FROM jobs WHERE id = ?", (int(job_id),)).fetchone()
             if row is None:
                 raise JobError(f"no job with id {job_id} in {self.db_path}")

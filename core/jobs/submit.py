@@ -19,7 +19,6 @@ from core.jobs.local import LocalBackend
 from core.jobs.ray_backend import RayBackend
 from core.jobs.store import (
     BACKENDS,
-    JOB_CONFIG_FILE,
     QUEUED,
     RUN_DIR_TOKEN,
     RUNNING,
@@ -29,7 +28,7 @@ from core.jobs.store import (
     normalize_gpu,
     server_caps,
 )
-from core.store.runs import pending_predictions
+from core.store.runs import JOB_CONFIG_FILE, pending_predictions
 
 
 def backend_for(job: Job, store_or_root: Any = None, **options: Any) -> Backend:

@@ -25,7 +25,6 @@ import hashlib
 import hmac
 import importlib.util
 import logging
-import os
 import secrets as _random
 import threading
 import time
@@ -36,10 +35,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from core.common.config import ServerConfig
+from core.common.errors import RestudioError
+from core.common.settings import SECRETS_FILE_ENV, Settings
 
 log = logging.getLogger("restudio.auth")
 
-SECRETS_ENV = "RESTUDIO_SECRETS_FILE"
+SECRETS_ENV = SECRETS_FILE_ENV
 
 # What Streamlit's st.login reads from [auth] (besides named provider tables), and what this gate adds.
 _OIDC_SHARED = ("redirect_uri", "cookie_secret")
@@ -51,7 +52,7 @@ _KNOWN_KEYS = (*_OWN_KEYS, *_OIDC_SHARED, *_OIDC_PROVIDER, *_OIDC_OPTIONAL)
 Mode = Literal["off", "password", "oidc"]
 
 
-class AuthConfigError(ValueError):
+class AuthConfigError(RestudioError, ValueError):
     """The secrets exist but do not configure the gate correctly; the message names the file and key."""
 
 
@@ -68,9 +69,9 @@ class AuthConfig:
 
 def secrets_paths(streamlit_files: Sequence[str]) -> list[str]:
     """The secrets locations to check: ``RESTUDIO_SECRETS_FILE`` when set, else Streamlit's own list."""
-    override = os.environ.get(SECRETS_ENV)
-    if override:
-        return [p for p in override.split(os.pathsep) if p]
+    override = Settings.from_env().secrets_files
+    if override is not None:
+        return list(override)
     return list(streamlit_files)
 
 

@@ -1,7 +1,26 @@
-"""Read run folders (written by :mod:`core.train.training`): metrics, summary, config, logs.
+"""Run folders: :class:`RunDir`, the names of the files in one, and the readers of metrics, summary, config, logs.
 
-The Train view, the jobs' progress and ETA, and the ensemble view all read runs
-through here, so a change in the run-folder layout has one place to go.
+The trainer (:mod:`core.train.training`, :mod:`core.train.run_writer`, :mod:`core.train.predict`), the job
+backends (:mod:`core.jobs`), cross-validation, the ensemble and Explain all name a run's files through
+:class:`RunDir`, so a change in the run-folder layout has one place to go. A run folder holds::
+
+    config.json            RunDir.config            the resolved training config
+    metrics.jsonl          RunDir.metrics           one JSON record per line, appended as training goes
+    train.log              RunDir.train_log         the trainer's human-readable log
+    summary.json           RunDir.summary           status, scores, the prediction files written and pending
+    checkpoint/            RunDir.checkpoint        the best model (its head: RunDir.checkpoint_head)
+    re_head.json           RunDir.checkpoint_head   in checkpoint/: the head, its labels and input format
+    dev_predictions.csv    RunDir.dev_predictions   submission format, the schema's baseline label order
+    oof_predictions.csv    RunDir.oof_predictions   with folds: the held-out fold's predictions
+    test_predictions.csv   RunDir.test_predictions  the dataset's test part, when it has one
+    fold_ids.json          RunDir.fold_ids          with folds: the train ids and the held-out ids
+    .predictions.lock      RunDir.predictions_lock  the lock of whoever writes the predictions
+    _trainer/              RunDir.trainer_dir       the Trainer's own checkpoints while it trains
+    job_config.json        RunDir.job_config        a job's config, as submitted
+    job.log                RunDir.job_log           a job's stdout and stderr
+    job_exit.json          RunDir.job_exit          a job's exit status, written by its wrapper
+
+A run's label order is no file of its own: ``summary.json`` (``labels``) and ``re_head.json`` hold it.
 """
 
 from __future__ import annotations
@@ -9,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +39,110 @@ if TYPE_CHECKING:  # pandas and numpy load lazily: the job wrapper and jobs' pro
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.json"
+TRAIN_LOG_FILE = "train.log"
+CHECKPOINT_DIR = "checkpoint"
+HEAD_FILE = "re_head.json"
+FOLD_IDS_FILE = "fold_ids.json"
+PREDICTIONS_LOCK_FILE = ".predictions.lock"
+TRAINER_DIR = "_trainer"
+JOB_CONFIG_FILE = "job_config.json"
+JOB_LOG_FILE = "job.log"
+JOB_EXIT_FILE = "job_exit.json"
+#: The prediction files a run writes, in the order it writes them: dev first (the summary's dev scores),
+#: then the held-out fold (cross-validation), then the test part.
+PREDICTION_FILES: dict[str, str] = {
+    "dev": "dev_predictions.csv",
+    "oof": "oof_predictions.csv",
+    "test": "test_predictions.csv",
+}
+
+
+@dataclass(frozen=True, init=False)
+class RunDir:
+    """The files of one run folder, by what they hold: ``RunDir(path).summary`` is its ``summary.json``.
+
+    Only names: nothing is read or created here, and a file need not exist yet.
+    """
+
+    path: Path
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "path", Path(path))
+
+    def file(self, name: str) -> Path:
+        """A file of the run by its name (as ``summary.json`` lists prediction files)."""
+        return self.path / name
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def train_log(self) -> Path:
+        return self.path / TRAIN_LOG_FILE
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY_FILE
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT_DIR
+
+    @property
+    def checkpoint_head(self) -> Path:
+        return self.checkpoint / HEAD_FILE
+
+    def predictions(self, part: str) -> Path:
+        """The prediction file of ``part``: ``dev``, ``oof`` (the held-out fold) or ``test``."""
+        return self.path / PREDICTION_FILES[part]
+
+    @property
+    def dev_predictions(self) -> Path:
+        return self.predictions("dev")
+
+    @property
+    def oof_predictions(self) -> Path:
+        return self.predictions("oof")
+
+    @property
+    def test_predictions(self) -> Path:
+        return self.predictions("test")
+
+    @property
+    def fold_ids(self) -> Path:
+        return self.path / FOLD_IDS_FILE
+
+    @property
+    def predictions_lock(self) -> Path:
+        return self.path / PREDICTIONS_LOCK_FILE
+
+    @property
+    def trainer_dir(self) -> Path:
+        return self.path / TRAINER_DIR
+
+    @property
+    def job_config(self) -> Path:
+        return self.path / JOB_CONFIG_FILE
+
+    @property
+    def job_log(self) -> Path:
+        return self.path / JOB_LOG_FILE
+
+    @property
+    def job_exit(self) -> Path:
+        return self.path / JOB_EXIT_FILE
+
+    @property
+    def attempt_outputs(self) -> tuple[Path, ...]:
+        """Files a training attempt writes that must not survive into the next attempt in the same folder."""
+        return (self.summary, self.dev_predictions, self.test_predictions, self.oof_predictions, self.fold_ids)
+
+
 #: Curves the Train view draws, with their titles.
 CURVES: dict[str, str] = {
     "loss": "Training loss",
@@ -36,7 +160,7 @@ def read_metric_records(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]
     writer) is skipped, and the rest kept.
     """
     try:
-        data = (Path(run_dir) / METRICS_FILE).read_bytes()
+        data = RunDir(run_dir).metrics.read_bytes()
     except FileNotFoundError:
         return []
     records = []
@@ -61,7 +185,7 @@ def read_metrics(run_dir: str | os.PathLike[str]) -> pd.DataFrame:
 
 def read_json(run_dir: str | os.PathLike[str], name: str) -> dict[str, Any] | None:
     try:
-        return json.loads((Path(run_dir) / name).read_text(encoding="utf-8"))
+        return json.loads(RunDir(run_dir).file(name).read_text(encoding="utf-8"))
     except (FileNotFoundError, json.JSONDecodeError):
         return None
 
@@ -89,15 +213,15 @@ def pending_predictions(run_dir: str | os.PathLike[str]) -> list[str]:
     pending = summary.get("pending_predictions")
     if isinstance(pending, list):
         return [str(name) for name in pending]
-    run = Path(run_dir)
-    if summary.get("status") not in ("cancelled", "succeeded") or not (run / "checkpoint" / "re_head.json").is_file():
+    run = RunDir(run_dir)
+    if summary.get("status") not in ("cancelled", "succeeded") or not run.checkpoint_head.is_file():
         return []
-    expected = ["dev_predictions.csv"]
-    if (run / "fold_ids.json").is_file():
-        expected.append("oof_predictions.csv")
+    expected = [PREDICTION_FILES["dev"]]
+    if run.fold_ids.is_file():
+        expected.append(PREDICTION_FILES["oof"])
     if summary.get("n_test"):
-        expected.append("test_predictions.csv")
-    return [name for name in expected if not (run / name).is_file()]
+        expected.append(PREDICTION_FILES["test"])
+    return [name for name in expected if not run.file(name).is_file()]
 
 
 def log_tail(path: str | os.PathLike[str], *, lines: int = 40, max_bytes: int = 256 * 1024) -> str:

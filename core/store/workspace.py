@@ -36,10 +36,12 @@ import pandas as pd
 import pyarrow as pa
 
 from core.common.atomic import READ_ONLY, atomic_write_bytes
+from core.common.errors import RestudioError
 from core.common.schema import EDITABLE_FIELDS, INT_FIELDS, SCHEMAS, DataError, LabelSchema, check_dataset_name
+from core.common.settings import DEFAULT_HOME as DEFAULT_HOME
+from core.common.settings import resolve_home
 from core.store import database
 
-DEFAULT_HOME = "workspace"
 PARTS: tuple[str, ...] = ("train", "test")
 #: Pseudo-field a correction uses to drop (or, undone, restore) a row.
 DROPPED = "_dropped"
@@ -117,11 +119,11 @@ CREATE TABLE IF NOT EXISTS splits (
 """
 
 
-class ConflictError(Exception):
+class ConflictError(RestudioError):
     """A change was refused because a row moved on since its author loaded it."""
 
 
-class AlreadyUndoneError(ValueError):
+class AlreadyUndoneError(RestudioError, ValueError):
     """An undo was refused because the change set was undone before (``undone_by`` names the undo)."""
 
     def __init__(self, message: str, *, change_id: int, undone_by: int) -> None:
@@ -238,7 +240,7 @@ class Workspace:
     which keeps it safe to share across Streamlit's script threads."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root or os.environ.get("RESTUDIO_HOME") or DEFAULT_HOME).resolve()
+        self.root = resolve_home(root)
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "files").mkdir(exist_ok=True)
         (self.root / "datasets").mkdir(exist_ok=True)

@@ -13,8 +13,6 @@ contract sits in one place. transformers is imported only when the callbacks are
 from __future__ import annotations
 
 import contextlib
-import math
-import os
 import signal
 import sys
 import threading
@@ -22,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from core.common.settings import CANCEL_BUDGET_ENV, Settings, SettingsError
 from core.train.config import ConfigError
 from core.train.run_writer import RunWriter
 
@@ -37,9 +36,6 @@ __all__ = [
     "trainer_callbacks",
 ]
 
-#: Set by the job backends for each job: seconds a cancelled run may spend, from the stop request, on
-#: stopping, saving and predicting before it must exit (a margin under the grace before SIGKILL).
-CANCEL_BUDGET_ENV = "RESTUDIO_CANCEL_BUDGET_S"
 #: The budget without the variable (a run started by hand): under the jobs' default 20 s grace.
 DEFAULT_CANCEL_BUDGET_S = 10.0
 
@@ -48,16 +44,11 @@ def cancel_budget_s() -> float:
     """Seconds a stopped run may spend, counted from the stop request, before it must have exited:
     ``$RESTUDIO_CANCEL_BUDGET_S`` (the job backends set it a safety margin under their grace period),
     else :data:`DEFAULT_CANCEL_BUDGET_S`. Raises :class:`ConfigError` for a value that is not a number >= 0."""
-    raw = os.environ.get(CANCEL_BUDGET_ENV, "").strip()
-    if not raw:
-        return DEFAULT_CANCEL_BUDGET_S
     try:
-        value = float(raw)
-    except ValueError:
-        value = float("nan")
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{CANCEL_BUDGET_ENV} must be a number of seconds >= 0, got {raw!r}.")
-    return value
+        budget = Settings.from_env().cancel_budget_s
+    except SettingsError as exc:  # the training config's error, as a run's other refusals
+        raise ConfigError(str(exc)) from exc
+    return DEFAULT_CANCEL_BUDGET_S if budget is None else budget
 
 
 class CancelledBeforeTraining(Exception):
@@ -164,9 +155,9 @@ def signals_stop(flag: StopFlag, writer: RunWriter) -> Iterator[None]:
 
 
 def is_entrypoint() -> bool:
-    """This process is ``python -m core ...`` or ``python -m core.train.training`` (not a test or the app)."""
+    """This process is ``python -m core ...`` (not a test or the app)."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) in ("core.__main__", "core.train.training")
+    return getattr(spec, "name", None) == "core.__main__"
 
 
 # -- Trainer callbacks ----------------------------------------------------------------------------------

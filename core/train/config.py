@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from core.common.config import load_server_config
+from core.common.errors import RestudioError
+from core.common.settings import HUB_DOWNLOAD_ENV, Settings, resolve_home
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 
 __all__ = [
@@ -64,9 +66,6 @@ PRECISIONS: tuple[str, ...] = ("auto", "true", "false")
 DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.data.importing.DEMO_NAME, without importing the loaders here
 
 
-#: Set by the job backends (``core.jobs.HUB_DOWNLOAD_ENV``) for every job of a server whose
-#: ``restudio.toml`` turns hub downloads off: a Ray job does not see the server's file. Only forbids.
-HUB_DOWNLOAD_ENV = "RESTUDIO_HUB_DOWNLOAD"
 #: The tiny demo backbone's longest input (``core.train.model.build_tiny_model``: 512 positions).
 TINY_MAX_LENGTH = 512
 #: Cross-validation trains one model per fold: more than this is a typo, not a plan.
@@ -94,7 +93,7 @@ LIMITS: dict[str, int | float] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(RestudioError, ValueError):
     """A training config was refused before anything started; the message says what to change."""
 
 
@@ -335,7 +334,7 @@ def hub_downloads_allowed() -> bool:
     """Whether a hub id not in the local cache may be downloaded: ``[models] allow_hub_download`` of the
     server's ``restudio.toml`` (default yes), and not forbidden by ``$RESTUDIO_HUB_DOWNLOAD=0``, which the
     job backends set for the jobs of a server that forbids it. Nothing here can turn downloads on."""
-    if os.environ.get(HUB_DOWNLOAD_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+    if not Settings.from_env().hub_download:
         return False
     return load_server_config().allow_hub_download
 
@@ -427,9 +426,7 @@ def _check_model(model: str) -> str | None:
 
 
 def workspace_root(cfg: TrainConfig) -> Path:
-    from core.store.workspace import DEFAULT_HOME
-
-    return Path(cfg.workspace or os.environ.get("RESTUDIO_HOME") or DEFAULT_HOME).expanduser().resolve()
+    return resolve_home(cfg.workspace)
 
 
 def resolve(config: TrainConfig | Mapping[str, Any]) -> TrainConfig:

@@ -27,9 +27,8 @@ import argparse
 import json
 import os
 import secrets
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,13 +36,15 @@ from typing import Any
 import numpy as np
 
 from core.common.atomic import atomic_write_text
+from core.common.errors import RestudioError
 from core.common.schema import DataError
+from core.store.runs import RunDir
 
 __all__ = [
     "CrossvalError",
     "CrossvalStatus",
     "FoldJob",
-    "add_crossval_parser",
+    "OofMeta",
     "cli_crossval",
     "crossval_status",
     "fold_configs",
@@ -63,11 +64,9 @@ MAX_K = 10
 CONFIRM_ABOVE_K = 5
 DEFAULT_SEED = 42
 OOF_DIR = "oof"
-FOLD_IDS_FILE = "fold_ids.json"
-OOF_FILE = "oof_predictions.csv"
 
 
-class CrossvalError(ValueError):
+class CrossvalError(RestudioError, ValueError):
     """A cross-validation group that cannot be started or stitched; the message says why."""
 
 
@@ -190,6 +189,72 @@ class CrossvalStatus:
         return float(sum(f.fraction or 0.0 for f in self.folds) / self.k)
 
 
+@dataclass(frozen=True)
+class OofMeta:
+    """The sidecar of a stitched out-of-fold file (``r<revision>-<group_id>.json``).
+
+    Attributes
+    ----------
+    group_id, dataset_id, dataset, revision, split, split_revision
+        The group and the dataset revision and split its folds trained on.
+    k, seed
+        The number of folds and the fold seed.
+    job_ids, run_dirs
+        The fold jobs (empty when stitched from run folders alone) and their run folders, fold order.
+    config
+        The folds' shared training config (without ``fold``).
+    labels
+        Label names in the file's probability column order.
+    n_rows, n_train_rows, n_dev_rows, dev_ids
+        Rows in the file: out-of-fold train rows, then dev rows (mean of the k models), and the dev ids.
+    fold_scores, dev_scores
+        Each fold's held-out and dev scores from its ``summary.json`` (None where missing).
+    created_at
+        When it was stitched (ISO 8601, UTC).
+    """
+
+    group_id: str | None = None
+    dataset_id: int | None = None
+    dataset: str | None = None
+    revision: int | None = None
+    split: str | None = None
+    split_revision: int | None = None
+    k: int | None = None
+    seed: int | None = None
+    job_ids: tuple[int, ...] = ()
+    run_dirs: tuple[str, ...] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    n_rows: int | None = None
+    n_train_rows: int | None = None
+    n_dev_rows: int | None = None
+    dev_ids: tuple[str, ...] = ()
+    fold_scores: tuple[Any, ...] = ()
+    dev_scores: tuple[Any, ...] = ()
+    created_at: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OofMeta:
+        """Read a sidecar's JSON object. Fields it lacks keep their defaults (a sidecar written by hand or
+        by an older version may hold only ``labels`` and ``revision``); other keys are ignored."""
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name in _OOF_SEQUENCES:
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sidecar's JSON object, keys in the file's order."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _OOF_SEQUENCES:
+            out[name] = list(out[name])
+        out["config"] = dict(self.config)
+        return out
+
+
+_OOF_SEQUENCES = ("job_ids", "run_dirs", "labels", "dev_ids", "fold_scores", "dev_scores")
+
+
 def crossval_status(root: Any, group_id: str) -> CrossvalStatus:
     """The folds of a group (after a reconcile of the local backend, so finished jobs are recorded)."""
     from core.jobs import JobStore, LocalBackend, progress
@@ -208,7 +273,7 @@ def crossval_status(root: Any, group_id: str) -> CrossvalStatus:
         if not cfg.get("folds"):
             raise CrossvalError(f"Job {job.id} of group {group_id!r} is not a cross-validation fold.")
         k = int(cfg["folds"])
-        folds.append(FoldJob(int(cfg["fold"]), job.id, job.status, job.run_dir, progress(job)["fraction"]))
+        folds.append(FoldJob(int(cfg["fold"]), job.id, job.status, job.run_dir, progress(job).fraction))
     return CrossvalStatus(group_id, k, tuple(sorted(folds, key=lambda f: f.fold)))
 
 
@@ -287,9 +352,9 @@ def stitch_runs(
         raise CrossvalError("No fold runs to stitch.")
     ws = Workspace(_root(root))
     runs = [Path(r) for r in run_dirs]
-    summaries = [_read_json(r / "summary.json") for r in runs]
-    fold_ids = [_read_json(r / FOLD_IDS_FILE) for r in runs]
-    configs = [_read_json(r / "config.json") for r in runs]
+    summaries = [_read_json(RunDir(r).summary) for r in runs]
+    fold_ids = [_read_json(RunDir(r).fold_ids) for r in runs]
+    configs = [_read_json(RunDir(r).config) for r in runs]
     for run, summary in zip(runs, summaries, strict=True):
         if summary.get("status") != "succeeded":
             raise CrossvalError(f"{run}: the run {summary.get('status', 'did not finish')}, not succeeded.")
@@ -328,9 +393,10 @@ def stitch_runs(
         if twice:
             other = owner[next(iter(twice))]
             raise CrossvalError(f"{run}: rows {_few(twice)} are held out here and in {other} too.")
-        file_ids, probs = _read_predictions(run / OOF_FILE, label_names)
+        oof_file = RunDir(run).oof_predictions
+        file_ids, probs = _read_predictions(oof_file, label_names)
         if set(file_ids) != held_ids or len(file_ids) != len(held_ids):
-            raise CrossvalError(f"{run}: {OOF_FILE} does not hold exactly the fold's held-out ids.")
+            raise CrossvalError(f"{run}: {oof_file.name} does not hold exactly the fold's held-out ids.")
         owner.update(dict.fromkeys(held_ids, run))
         oof_ids += file_ids
         oof_probs.append(probs)
@@ -341,7 +407,7 @@ def stitch_runs(
     dev_ids: list[str] = []
     ids_out, probs_out = oof_ids, np.vstack(oof_probs)
     if include_dev:
-        dev_sets = [_read_predictions(run / "dev_predictions.csv", label_names) for run in runs]
+        dev_sets = [_read_predictions(RunDir(run).dev_predictions, label_names) for run in runs]
         dev_ids = dev_sets[0][0]
         for run, (ids, _) in zip(runs, dev_sets, strict=True):
             if ids != dev_ids:
@@ -359,32 +425,32 @@ def stitch_runs(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"r{revision}-{group_id}.csv"
     write_submission(path, ids_out, probs_out, label_names=label_names)
-    meta = {
-        "group_id": group_id,
-        "dataset_id": info.id,
-        "dataset": info.name,
-        "revision": revision,
-        "split": first["split"],
-        "split_revision": first["split_revision"],
-        "k": k,
-        "seed": seed,
-        "job_ids": [int(j) for j in job_ids],
-        "run_dirs": [str(r) for r in runs],
-        "config": _group_config(configs[0]),
-        "labels": list(label_names),
-        "n_rows": len(ids_out),
-        "n_train_rows": len(oof_ids),
-        "n_dev_rows": len(dev_ids),
-        "dev_ids": dev_ids,
-        "fold_scores": [s.get("holdout") for s in summaries],
-        "dev_scores": [s.get("dev") for s in summaries],
-        "created_at": _now(),
-    }
-    atomic_write_text(path.with_suffix(".json"), lambda fh: json.dump(meta, fh, ensure_ascii=False, indent=2))
+    meta = OofMeta(
+        group_id=group_id,
+        dataset_id=info.id,
+        dataset=info.name,
+        revision=revision,
+        split=first["split"],
+        split_revision=first["split_revision"],
+        k=k,
+        seed=seed,
+        job_ids=tuple(int(j) for j in job_ids),
+        run_dirs=tuple(str(r) for r in runs),
+        config=_group_config(configs[0]),
+        labels=tuple(label_names),
+        n_rows=len(ids_out),
+        n_train_rows=len(oof_ids),
+        n_dev_rows=len(dev_ids),
+        dev_ids=tuple(dev_ids),
+        fold_scores=tuple(s.get("holdout") for s in summaries),
+        dev_scores=tuple(s.get("dev") for s in summaries),
+        created_at=_now(),
+    )
+    atomic_write_text(path.with_suffix(".json"), lambda fh: json.dump(meta.to_dict(), fh, ensure_ascii=False, indent=2))
     return path
 
 
-def list_oof(root: Any, dataset_id: int) -> list[tuple[Path, dict[str, Any]]]:
+def list_oof(root: Any, dataset_id: int) -> list[tuple[Path, OofMeta]]:
     """Every stitched out-of-fold file of a dataset with its sidecar, newest revision (then time) first."""
     folder = _root(root) / OOF_DIR / str(int(dataset_id))
     found = []
@@ -393,30 +459,36 @@ def list_oof(root: Any, dataset_id: int) -> list[tuple[Path, dict[str, Any]]]:
         if not csv.exists():
             continue
         try:
-            meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            meta = OofMeta.from_dict(json.loads(sidecar.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
             continue  # a half-written or foreign file is not an out-of-fold result; list_oof shows the rest
         found.append((csv, meta))
-    return sorted(found, key=lambda item: (item[1].get("revision", -1), item[1].get("created_at", "")), reverse=True)
+    return sorted(
+        found,
+        key=lambda item: (-1 if item[1].revision is None else item[1].revision, item[1].created_at or ""),
+        reverse=True,
+    )
 
 
-def latest_oof(root: Any, dataset_id: int) -> tuple[Path, dict[str, Any]] | None:
+def latest_oof(root: Any, dataset_id: int) -> tuple[Path, OofMeta] | None:
     """The newest stitched out-of-fold file of a dataset and its sidecar, or None.
 
-    Compare ``meta["revision"]`` with ``Workspace.revision(dataset_id)``: when the data changed since,
+    Compare ``meta.revision`` with ``Workspace.revision(dataset_id)``: when the data changed since,
     the probabilities are those of the older revision (rows relabelled since keep their old scores).
     """
     found = list_oof(root, dataset_id)
     return found[0] if found else None
 
 
-def load_oof(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, tuple[str, ...], dict[str, Any]]:
+def load_oof(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray, tuple[str, ...], OofMeta]:
     """(ids, probabilities, label names in column order, sidecar) of a stitched out-of-fold file."""
     path = Path(path)
-    meta = _read_json(path.with_suffix(".json"))
-    labels = tuple(meta["labels"])
-    ids, probs = _read_predictions(path, labels)
-    return ids, probs, labels, meta
+    sidecar = path.with_suffix(".json")
+    meta = OofMeta.from_dict(_read_json(sidecar))
+    if not meta.labels:
+        raise CrossvalError(f"{sidecar} names no labels: it is not an out-of-fold sidecar.")
+    ids, probs = _read_predictions(path, meta.labels)
+    return ids, probs, meta.labels, meta
 
 
 # -- in-process (CLI, tests) --------------------------------------------------------------------------
@@ -460,45 +532,6 @@ def run_crossval(
     return stitch_runs(configs[0]["workspace"], runs, group_id=group_id, include_dev=include_dev)
 
 
-def add_crossval_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``crossval`` on an argparse subparsers object (``core.cli`` calls this)."""
-    from core.train.config import config_help
-
-    parser = subparsers.add_parser(
-        "crossval",
-        help="k-fold cross-validation: out-of-fold probabilities for every training row (for label issues)",
-        description=(
-            "Train k models, each without one stratified fold of the split's train rows, and stitch their "
-            "out-of-fold probabilities into WORKSPACE/oof/<dataset id>/r<revision>-<group>.csv. By default the "
-            "folds run here one after the other; --submit queues them as background jobs instead, and "
-            "--stitch GROUP stitches a finished group."
-        ),
-        epilog="training options (in CONFIG or with --set key=value):\n" + config_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("config", nargs="?", default=None, help="YAML or JSON training config (omit: defaults)")
-    parser.add_argument(
-        "-k", "--folds", type=int, default=DEFAULT_K, help=f"number of folds, 2 to {MAX_K} (default {DEFAULT_K})"
-    )
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"fold seed (default {DEFAULT_SEED})")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one option"
-    )
-    parser.add_argument("--out-dir", default=None, help="folder for the fold runs (default WORKSPACE/runs/<time>-cv)")
-    parser.add_argument("--no-dev", action="store_true", help="leave the dev rows out of the stitched file")
-    parser.add_argument("--submit", action="store_true", help="queue the folds as background jobs and return")
-    parser.add_argument("--backend", default="local", choices=("local", "ray"), help="with --submit")
-    parser.add_argument(
-        "--ray-cluster",
-        default=None,
-        metavar="NAME",
-        help="with --submit --backend ray: one of the clusters in restudio.toml's [ray.clusters]",
-    )
-    parser.add_argument("--stitch", metavar="GROUP", default=None, help="stitch a finished group and exit")
-    parser.set_defaults(func=cli_crossval)
-    return parser
-
-
 def cli_crossval(args: argparse.Namespace) -> int:
     """Run ``crossval`` from parsed arguments: 0 on success; bad input raises CrossvalError/ConfigError
     (ValueError subclasses) and DataError, which ``core.cli`` turns into a one-line message (exit 2)."""
@@ -535,27 +568,10 @@ def cli_crossval(args: argparse.Namespace) -> int:
     path = run_crossval(raw, k=args.folds, seed=args.seed, out_dir=out_dir, include_dev=not args.no_dev, echo=True)
     meta = load_oof(path)[3]
     print(
-        f"Out-of-fold probabilities for {meta['n_rows']} rows ({meta['n_train_rows']} train, {meta['n_dev_rows']} dev) "
-        f"of {meta['dataset']!r} revision {meta['revision']}: {path}"
+        f"Out-of-fold probabilities for {meta.n_rows} rows ({meta.n_train_rows} train, {meta.n_dev_rows} dev) "
+        f"of {meta.dataset!r} revision {meta.revision}: {path}"
     )
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.train.crossval ...`` (the ``crossval`` arguments), for use before the CLI wires it."""
-    parser = argparse.ArgumentParser(prog="python -m core")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_crossval_parser(sub)
-    args = parser.parse_args(["crossval", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return args.func(args)
-    except (ValueError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def retrain_cleaned(

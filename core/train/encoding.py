@@ -32,12 +32,14 @@ import contextlib
 import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from core.common.schema import KLUE_TYPE_NAMES_KO, LabelSchema
+
+if TYPE_CHECKING:  # the frames come from callers; the training config imports this module for its constants
+    import pandas as pd
 
 __all__ = [
     "INPUT_FORMATS",
@@ -261,7 +263,7 @@ def _check_special_tokens(tokenizer: Any, frame: pd.DataFrame, input_format: str
     added = set(tokenizer.get_added_vocab())
     for col, role, plain in (("subj_type", "S", "[E1]"), ("obj_type", "O", "[E2]")):
         types = frame[col].astype(str)
-        for etype in pd.unique(types):
+        for etype in types.unique():
             opener = f"<{role}:{etype}>" if input_format == "typed_entity_marker" else plain
             if opener not in added:
                 where = frame.loc[types == etype, "id"].iloc[0]

@@ -18,7 +18,7 @@ AUPRC
 
 Why hand-written fast paths
 ---------------------------
-The ensemble view (issue 5) scores every subset of up to 12 members: 4,095 sets of 7,765 x 30
+The ensemble view scores every subset of up to 12 members: 4,095 sets of 7,765 x 30
 probabilities. The sklearn recipe costs about 52 ms a set (30 calls of input validation, a stable
 argsort of floats and array copies, plus ``f1_score``), i.e. about 3.5 minutes for the 4,095 subsets
 on the 2-core development machine. :func:`auprc_many` and :func:`micro_f1_many` score many sets at
@@ -468,10 +468,19 @@ def _parse_probs(cell: str, n_classes: int) -> tuple[list[float] | None, str | N
     return values, None
 
 
-def _read_submission(
+def read_submission_with_labels(
     path: str | os.PathLike[str], label_names: Sequence[str]
 ) -> tuple[list[str], np.ndarray, list[str] | None]:
-    """ids, probs and the ``pred_label`` column (None when the file has none)."""
+    """Read a submission / prediction CSV as :func:`read_submission` does, and keep its ``pred_label`` column.
+
+    Returns
+    -------
+    ids : list of str
+        In file order.
+    probs : numpy.ndarray of float64, shape (n, len(label_names))
+    pred_labels : list of str or None
+        The ``pred_label`` column, None when the file has none (the ensemble's label-order check reads it).
+    """
     p = Path(path)
     name = os.fspath(path)
     check_file(p, name)
@@ -534,7 +543,7 @@ def read_submission(path: str | os.PathLike[str], *, label_names: Sequence[str])
         The message names the file, the first bad row (1-based, header not counted) and its field,
         and how many more problems there are.
     """
-    ids, probs, _ = _read_submission(path, label_names)
+    ids, probs, _ = read_submission_with_labels(path, label_names)
     return ids, probs
 
 
@@ -639,7 +648,7 @@ def score_files(
         missing and extra, with examples).
     """
     gold_ids, labels = read_gold(gold_path, schema=schema)
-    pred_ids, probs, pred_labels = _read_submission(pred_path, schema.labels)
+    pred_ids, probs, pred_labels = read_submission_with_labels(pred_path, schema.labels)
     position = {rid: i for i, rid in enumerate(pred_ids)}
     missing = [rid for rid in gold_ids if rid not in position]
     gold_set = set(gold_ids)
@@ -675,6 +684,7 @@ __all__ = [
     "per_class_f1",
     "read_gold",
     "read_submission",
+    "read_submission_with_labels",
     "reference_auprc",
     "reference_micro_f1",
     "score",

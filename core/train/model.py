@@ -41,7 +41,9 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer, DataCollatorWithP
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from core.common.atomic import atomic_write_text
+from core.common.errors import RestudioError
 from core.common.schema import LabelSchema
+from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RunDir
 from core.train.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
 
 __all__ = [
@@ -66,8 +68,6 @@ __all__ = [
 
 HEADS: tuple[str, ...] = ("cls", "entity_start")
 LOSSES: tuple[str, ...] = ("ce", "weighted_ce", "focal")
-CHECKPOINT_DIR = "checkpoint"
-HEAD_FILE = "re_head.json"
 #: Bumped when the checkpoint layout changes, so an old reader can refuse a newer folder clearly.
 CHECKPOINT_VERSION = 1
 
@@ -214,7 +214,7 @@ class REModel(nn.Module):
 # -- loading and building ----------------------------------------------------------------------------
 
 
-class ModelNotAvailable(ValueError):
+class ModelNotAvailable(RestudioError, ValueError):
     """A hub model that is not in the local cache, on a server where hub downloads are off."""
 
 
@@ -362,8 +362,8 @@ def _checkpoint_dir(path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if (path / HEAD_FILE).exists():
         return path
-    if (path / CHECKPOINT_DIR / HEAD_FILE).exists():
-        return path / CHECKPOINT_DIR
+    if RunDir(path).checkpoint_head.exists():
+        return RunDir(path).checkpoint
     raise FileNotFoundError(f"{path}: no {HEAD_FILE} here or in {CHECKPOINT_DIR}/ (not a finished RE Studio run).")
 
 

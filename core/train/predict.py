@@ -26,7 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.common.errors import RestudioError
 from core.common.schema import NO_RELATION, SCHEMAS
+from core.store.runs import PREDICTION_FILES, RunDir
 from core.train.config import resolve
 from core.train.dataset import TrainingData, load_data
 from core.train.run_writer import now, write_json
@@ -41,14 +43,6 @@ __all__ = [
     "predictions_lock",
     "submission_labels",
 ]
-
-#: The prediction files a run writes, in the order it writes them: dev first (the summary's dev scores),
-#: then the held-out fold (cross-validation), then the test part.
-PREDICTION_FILES: dict[str, str] = {
-    "dev": "dev_predictions.csv",
-    "oof": "oof_predictions.csv",
-    "test": "test_predictions.csv",
-}
 
 
 def submission_labels(schema_name: str, labels: Sequence[str]) -> tuple[str, ...]:
@@ -165,12 +159,12 @@ def predict_parts(
             break
         seconds += time.monotonic() - t0
         rows_done += len(part.frame)
-        _write_predictions(run / part.file, part.frame["id"].astype(str).tolist(), probs, data)
+        _write_predictions(RunDir(run).file(part.file), part.frame["id"].astype(str).tolist(), probs, data)
         if part.score_key is not None:
             summary[part.score_key] = _scores(part.frame, probs, data.labels)
         summary["predictions"] = [*summary.get("predictions", []), part.file]
         summary["pending_predictions"] = [f for f in summary.get("pending_predictions", []) if f != part.file]
-        write_json(run / "summary.json", summary)
+        write_json(RunDir(run).summary, summary)
         written.append(part.file)
     return written
 
@@ -198,7 +192,7 @@ def predictions_lock(run: Path, *, wait: bool) -> Iterator[bool]:
     """
     import fcntl
 
-    with open(run / ".predictions.lock", "a+b") as fh:
+    with open(RunDir(run).predictions_lock, "a+b") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -210,7 +204,7 @@ def predictions_lock(run: Path, *, wait: bool) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-class PredictionError(ValueError):
+class PredictionError(RestudioError, ValueError):
     """:func:`complete_predictions` cannot make a run's pending predictions; the message says why."""
 
 
@@ -232,7 +226,8 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
     from core.train import model as re_model
 
     run = Path(run_dir).resolve()
-    summary = _read_json_file(run / "summary.json")
+    files = RunDir(run)
+    summary = _read_json_file(files.summary)
     if summary is None:
         raise PredictionError(f"{run}: no summary.json (not a run folder, or the run has not finished).")
     if not pending_predictions(run):
@@ -240,7 +235,7 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
     with predictions_lock(run, wait=False) as held:
         if not held:
             raise PredictionError(f"{run}: another process is making this run's predictions right now.")
-        summary = _read_json_file(run / "summary.json") or summary  # as the last holder left it
+        summary = _read_json_file(files.summary) or summary  # as the last holder left it
         # Also a run from before pending_predictions existed, killed while predicting: its missing files.
         pending = pending_predictions(run)
         summary["pending_predictions"] = list(pending)
@@ -250,14 +245,14 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
             raise PredictionError(f"{run}: unknown pending prediction file(s) {unknown}.")
         if not pending:
             return []
-        if not (run / "checkpoint" / re_model.HEAD_FILE).exists():
+        if not files.checkpoint_head.exists():
             raise PredictionError(f"{run}: no saved checkpoint to predict with.")
-        config = _read_json_file(run / "config.json")
+        config = _read_json_file(files.config)
         if config is None:
             raise PredictionError(f"{run}: no config.json.")
         cfg = resolve(config)
 
-        log_file = open(run / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+        log_file = open(files.train_log, "a", encoding="utf-8")  # noqa: SIM115
 
         def log(message: str) -> None:
             line = f"{datetime.now().strftime('%Y-%m-%d %H:%M:%S')} {message}"
@@ -308,7 +303,7 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
                 log=log,
             )
             summary["predictions_completed_at"] = now()
-            write_json(run / "summary.json", summary)
+            write_json(files.summary, summary)
             dev = summary.get("dev")
             done = f"wrote {', '.join(written)}" if written else "nothing written"
             log(done + (f"; dev micro-F1 {dev['micro_f1']:.2f}, AUPRC {dev['auprc']:.2f}" if dev else ""))
@@ -318,7 +313,7 @@ def complete_predictions(run_dir: str | os.PathLike[str], *, echo: bool = False)
 
 
 def _holdout_rows(run: Path, train_rows: pd.DataFrame) -> pd.DataFrame:
-    folds = _read_json_file(run / "fold_ids.json")
+    folds = _read_json_file(RunDir(run).fold_ids)
     if folds is None or "holdout_ids" not in folds:
         raise PredictionError(f"{run}: oof_predictions.csv is pending but fold_ids.json is missing.")
     wanted = [str(i) for i in folds["holdout_ids"]]

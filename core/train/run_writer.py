@@ -5,7 +5,7 @@
 killed mid-way keeps everything up to then). :func:`write_json` writes ``config.json`` and
 ``summary.json`` atomically, and :func:`now` is the UTC time stamp they carry. It is separate so that the
 trainer, its callbacks and :func:`core.train.predict.complete_predictions` write the run folder the same
-way; the folder's layout is described in :mod:`core.train.training`.
+way; the folder's layout is described in :mod:`core.train.training`, its file names in :class:`core.store.runs.RunDir`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 
 from core.common.atomic import atomic_write_text
+from core.store.runs import RunDir
 
 __all__ = ["RunWriter", "now", "write_json"]
 
@@ -40,10 +41,11 @@ class RunWriter:
         self._lock = threading.RLock()
         # Emptied first: the folder belongs to this run, and lines of an earlier attempt would corrupt its
         # curves. Then appended to ("a" = O_APPEND), because a logging handler writes to train.log too.
-        for name in ("metrics.jsonl", "train.log"):
-            (run_dir / name).write_bytes(b"")
-        self._metrics: IO[str] = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        self._log: IO[str] = open(run_dir / "train.log", "a", encoding="utf-8")  # noqa: SIM115
+        files = RunDir(run_dir)
+        for path in (files.metrics, files.train_log):
+            path.write_bytes(b"")
+        self._metrics: IO[str] = open(files.metrics, "a", encoding="utf-8")  # noqa: SIM115
+        self._log: IO[str] = open(files.train_log, "a", encoding="utf-8")  # noqa: SIM115
 
     def wall(self) -> float:
         return round(time.time() - self.started, 3)

@@ -7,7 +7,8 @@ Hugging Face ``Trainer`` fine-tunes :class:`core.train.model.REModel` with dynam
 group-by-length sampling, mixed precision where the GPU has it, gradient accumulation, warmup and a
 scheduler, early stopping on dev micro-F1 and the best checkpoint restored at the end.
 
-The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.store.runs`, the Train and ensemble views)::
+The run folder it writes (readers: :mod:`core.jobs`, :mod:`core.store.runs`, the Train and ensemble views;
+every file name comes from :class:`core.store.runs.RunDir`)::
 
     config.json            the resolved config (every option, defaults filled)
     metrics.jsonl          one JSON object per line, appended and flushed as it happens:
@@ -51,7 +52,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.common.schema import NO_RELATION, SCHEMAS, DataError
+from core.common.schema import NO_RELATION, SCHEMAS
+from core.store.runs import CHECKPOINT_DIR, RunDir
 from core.train.callbacks import (
     CancelledBeforeTraining,
     EvaluationStopped,
@@ -73,7 +75,6 @@ from core.train.config import (
     ConfigError,
     TrainConfig,
     check_values,
-    config_help,
     hub_downloads_allowed,
     load_config,
     parse_overrides,
@@ -84,9 +85,7 @@ from core.train.config import (
 from core.train.dataset import load_data
 from core.train.predict import (
     PREDICTION_FILES,
-    PredictionError,
     PredictionPart,
-    complete_predictions,
     describe_files,
     predict_parts,
     predictions_lock,
@@ -95,11 +94,8 @@ from core.train.run_writer import RunWriter, now, write_json
 
 __all__ = [
     "EXIT_CANCELLED",
-    "add_train_parser",
     "cli_train",
     "default_run_dir",
-    "main",
-    "predict_main",
     "train",
     "validate",
 ]
@@ -147,10 +143,6 @@ def _precision(cfg: TrainConfig) -> tuple[bool, bool, str]:
     return fp16, bf16, device
 
 
-#: Files a run writes that must not survive from an earlier attempt in the same folder.
-_RUN_OUTPUTS = ("summary.json", "dev_predictions.csv", "test_predictions.csv", "oof_predictions.csv", "fold_ids.json")
-
-
 def train(
     config: TrainConfig | Mapping[str, Any],
     run_dir: str | os.PathLike[str],
@@ -172,15 +164,16 @@ def train(
     budget = cancel_budget_s()
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
-    for stale in _RUN_OUTPUTS:  # from an earlier attempt in the same folder
-        (run / stale).unlink(missing_ok=True)
-    write_json(run / "config.json", cfg.to_dict())
+    files = RunDir(run)
+    for stale in files.attempt_outputs:  # from an earlier attempt in the same folder
+        stale.unlink(missing_ok=True)
+    write_json(files.config, cfg.to_dict())
     writer = RunWriter(run, started, echo=echo)
     flag = StopFlag(stop, budget_s=budget)
     writer.log(f"run folder {run}; config: {json.dumps(cfg.to_dict(), ensure_ascii=False)}")
     summary: dict[str, Any] = {"status": "running", "started_at": started_at, "run_dir": str(run)}
     try:
-        with signals_stop(flag, writer), _library_warnings_to(run / "train.log"):
+        with signals_stop(flag, writer), _library_warnings_to(files.train_log):
             summary.update(_train(cfg, run, writer, flag))
     except CancelledBeforeTraining as early:
         # Nothing trained yet: no checkpoint and no predictions to make, only the record of the stop.
@@ -196,17 +189,17 @@ def train(
             wall_s=writer.wall(),
             finished_at=now(),
         )
-        write_json(run / "summary.json", summary)
+        write_json(files.summary, summary)
         writer.log(f"cancelled before training started ({early.stage}): nothing to save")
         writer.record("end", status="cancelled")
     except BaseException as exc:
         summary.update(status="failed", error=f"{type(exc).__name__}: {exc}", wall_s=writer.wall(), finished_at=now())
-        write_json(run / "summary.json", summary)
+        write_json(files.summary, summary)
         writer.log(f"FAILED: {type(exc).__name__}: {exc}")
         writer.record("end", status="failed")
         raise
     finally:
-        shutil.rmtree(run / "_trainer", ignore_errors=True)
+        shutil.rmtree(files.trainer_dir, ignore_errors=True)
         writer.close()
     return summary
 
@@ -247,6 +240,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     from core.train.encoding import encode
     from core.train.metrics import auprc, micro_f1
 
+    files = RunDir(run)
     # Before the first step a stop ends the run at once (flag.check): importing torch, building the tiny
     # backbone and encoding 29k rows take tens of seconds together, and nothing before step 1 is worth saving.
     flag.check("importing the libraries")
@@ -269,7 +263,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     if data.holdout is not None:
         # Written before training starts: the record of exactly which rows this model may learn from.
         write_json(
-            run / "fold_ids.json",
+            files.fold_ids,
             {
                 "folds": cfg.folds,
                 "fold": cfg.fold,
@@ -349,7 +343,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
 
     per_epoch = cfg.eval_steps == 0
     args = TrainingArguments(
-        output_dir=str(run / "_trainer"),  # the Trainer's own checkpoints; removed at the end
+        output_dir=str(files.trainer_dir),  # the Trainer's own checkpoints; removed at the end
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
@@ -426,7 +420,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     # 7. Save the model, then the summary, then predictions (most important first if killed). -----------
     # A cancelled run predicts only until its budget is spent (the job's grace period minus a margin);
     # what is left is listed in pending_predictions for complete_predictions (`python -m core predict`).
-    re_model.save_checkpoint(model, tokenizer, run / "checkpoint")
+    re_model.save_checkpoint(model, tokenizer, files.checkpoint)
     parts = [PredictionPart(PREDICTION_FILES["dev"], data.dev, "dev", encoded=dev_enc)]
     if data.holdout is not None:  # the held-out fold, for cross-validation (core.train.crossval stitches them)
         parts.append(PredictionPart(PREDICTION_FILES["oof"], data.holdout, "holdout"))
@@ -460,12 +454,12 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         "device": device,
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
         "parameters": n_params,
-        "checkpoint": "checkpoint",
+        "checkpoint": CHECKPOINT_DIR,
         "predictions": [],
         "pending_predictions": [part.file for part in parts],
         "finished_at": now(),
     }
-    write_json(run / "summary.json", summary)
+    write_json(files.summary, summary)
     with predictions_lock(run, wait=False):
         predict_parts(
             run,
@@ -493,7 +487,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         )
     summary["wall_s"] = writer.wall()
     summary["finished_at"] = now()
-    write_json(run / "summary.json", summary)
+    write_json(files.summary, summary)
     writer.record(
         "end",
         status=status,
@@ -518,34 +512,6 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
 
 
 # -- command line -----------------------------------------------------------------------------------------
-
-
-def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``train`` on an argparse subparsers object (``core.cli`` calls this)."""
-    parser = subparsers.add_parser(
-        "train",
-        help="fine-tune a relation classifier on a workspace dataset and write a run folder",
-        description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",
-        epilog="options (in CONFIG or with --set key=value):\n" + config_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_arguments(parser)
-    parser.set_defaults(func=cli_train)
-    return parser
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", default=None, help="YAML or JSON file of options (omit: all defaults)")
-    parser.add_argument("--run-dir", default=None, help="run folder (default: WORKSPACE/runs/<time>-<model>-<format>)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one option (repeatable); VALUE is read as YAML",
-    )
-    parser.add_argument("--check", action="store_true", help="validate and print the resolved config; do not train")
 
 
 def cli_train(args: argparse.Namespace) -> int:
@@ -577,54 +543,10 @@ def _exit_now_if_entrypoint(code: int) -> None:
     Unloading torch and transformers takes 3-4 s on a busy 2-core machine (measured: import both, then
     exit), a fifth of the grace period before SIGKILL. Everything the run writes is closed by now
     (atomic files, the run writer, the log handler), so only stdout and stderr need flushing. Only when
-    this module's CLI is the program (``python -m core`` / ``python -m core.train.training``), never in a
+    this process is the CLI (``python -m core``), never in a
     process that merely called :func:`cli_train` (a test, the app).
     """
     if is_entrypoint():
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-def predict_main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core predict RUN_DIR [RUN_DIR ...]``: :func:`complete_predictions` for each run.
-
-    Exits 0 when every run's pending predictions are written (or none were pending), 2 with a one-line
-    message when a run cannot be completed.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m core predict",
-        description="Make the prediction files a cancelled run left for later (summary.json's "
-        "pending_predictions) from its saved checkpoint, and update its summary.",
-    )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (WORKSPACE/runs/...)")
-    args = parser.parse_args(argv)
-    for run_dir in args.run_dirs:
-        try:
-            written = complete_predictions(run_dir, echo=True)
-        except (ConfigError, DataError, PredictionError, FileNotFoundError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"{run_dir}: " + (f"wrote {', '.join(written)}" if written else "no predictions were pending"))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m core.train.training CONFIG [--run-dir DIR] [--set key=value ...]`` (the ``train`` arguments)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m core train",
-        description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",
-        epilog="options (in CONFIG or with --set key=value):\n" + config_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return cli_train(args)
-    except (ConfigError, DataError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

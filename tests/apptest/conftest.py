@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.importing import seed_demo
-from core.store.workspace import Workspace
+from tests.helpers.workspaces import demo_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
 def demo_home(tmp_path_factory) -> Path:
-    home = tmp_path_factory.mktemp("demo-ws")
-    seed_demo(Workspace(home))
-    return home
+    return demo_workspace(tmp_path_factory.mktemp("demo-ws"))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.analysis import ensemble_members
-from tests.unit.test_ensemble import RUN_VARIANTS, make_demo_runs
+from tests.helpers.runs import RUN_VARIANTS, make_demo_runs
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 

@@ -23,8 +23,9 @@ from core.analysis import ensemble_members, ensemble_uploads
 from core.data.importing import import_dataset, seed_demo
 from core.serve import display
 from core.store.workspace import Workspace
-from tests.unit.test_explain import _tiny_checkpoint
-from tests.unit.test_explain_safety import HTML_IMG, MD_IMG, corrupt, register_run
+from tests.helpers.models import corrupt, hf_classifier, tiny_checkpoint
+from tests.helpers.payloads import HTML_IMG, MD_IMG
+from tests.helpers.runs import register_run
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +42,7 @@ def home(tmp_path_factory) -> Path:
     seed_demo(ws)
     source = home / "demo-source"
     import_dataset(ws, DATASET, source / "train.csv", test_path=source / "test.csv", gold_path=source / "test_gold.csv")
-    tiny = _tiny_checkpoint(tmp_path_factory.mktemp("safety-tiny"), "typed_entity_marker_punct")
+    tiny = tiny_checkpoint(tmp_path_factory.mktemp("safety-tiny"), "typed_entity_marker_punct")
     broken = Path(shutil.copytree(tiny, tmp_path_factory.mktemp("safety-broken") / "run"))
     corrupt(broken / "checkpoint" / "model.safetensors", "garbage")
     register_run(home, "tiny ok", checkpoint_run=tiny, seed=1)
@@ -144,8 +145,6 @@ def test_a_viewer_cannot_pull_a_hub_model_onto_the_server(open_explain, tmp_path
     models only: a hub id that is not cached is refused before anything is contacted, and says why."""
     import socket
 
-    from tests.unit.test_explain import hf_classifier
-
     def refuse(self: socket.socket, address: object) -> None:
         raise AssertionError(f"a connection to {address} was attempted")
 
@@ -176,8 +175,6 @@ def test_run_dataset_and_label_names_show_as_text(open_explain, home, tmp_path):
 
 
 def test_label_names_of_a_checkpoint_show_as_text(open_explain, tmp_path):
-    from tests.unit.test_explain import hf_classifier
-
     labels = ["no_relation", HTML_IMG, MD_IMG, "<a href=http://203.0.113.9/>link</a>"]
     folder = hf_classifier(tmp_path, labels)
     at = open_explain(run=CHECKPOINT, model=str(folder), text=SENTENCE, subj="홍길동", obj="회사")
@@ -224,7 +221,6 @@ def test_a_checkpoint_folder_with_a_corrupt_pytorch_model_bin(open_explain, tmp_
     from transformers import AutoModelForSequenceClassification
 
     from core.common.schema import KLUE_LABELS
-    from tests.unit.test_explain import hf_classifier
 
     folder = hf_classifier(tmp_path, KLUE_LABELS)
     model = AutoModelForSequenceClassification.from_pretrained(folder)

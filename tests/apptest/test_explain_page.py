@@ -11,7 +11,9 @@ from streamlit.testing.v1 import AppTest
 from core.data.importing import seed_demo
 from core.serve import display
 from core.store.workspace import Workspace
-from tests.unit.test_explain import XSS_IMG, hf_classifier, register_run_copy, trained_run_dir
+from tests.helpers.models import hf_classifier
+from tests.helpers.payloads import XSS_IMG
+from tests.helpers.runs import register_run_copy, trained_run_dir
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,3 +128,41 @@ def test_a_workspace_without_runs_still_explains_a_checkpoint(tmp_path, monkeypa
     at.text_input(key="xp_model").input(str(hf_checkpoint)).run()
     assert not at.exception, at.exception
     assert any(m.value.startswith("Predicted **") for m in at.markdown)
+
+
+def _flagged_ids(home: Path, threshold: float) -> set[str]:
+    """The train rows the Data view flags at this minority-type threshold (types, offsets, duplicates, conflicts)."""
+    from core.data import audit
+
+    ws = Workspace(home)
+    info = ws.datasets()[-1]
+    test = ws.current_frame(info.id, "test") if "test" in info.parts else None
+    report = audit.audit(ws.current_frame(info.id), test, schema=info.schema, minority_threshold=threshold)
+    ids = set(report.type_flags["id"].astype(str)) | set(report.offset_mismatches["id"].astype(str))
+    for group in report.duplicates.id_groups + report.label_conflicts.id_groups:
+        ids |= set(group)
+    return ids
+
+
+def test_flagged_rows_follow_the_data_views_minority_threshold(open_page, home):
+    at = open_page()
+    rows = {o.split(" · ")[0] for o in at.selectbox(key="xp_row").options}  # the dev rows with predictions
+    low, high = (_flagged_ids(home, t) & rows for t in (0.05, 0.2))
+    assert low != high  # the demo's dev rows tell the two thresholds apart
+
+    def flagged_shown() -> tuple[set[str], str]:
+        """The rows listed with "Flagged only" on, and the row shown before (listed too, flagged or not)."""
+        before = at.query_params["example"]
+        before = before[0] if isinstance(before, list) else before
+        at.toggle(key="xp_flagged").set_value(True).run()
+        assert not at.exception, at.exception
+        return {o.split(" · ")[0] for o in at.selectbox(key="xp_row").options}, before
+
+    shown, before = flagged_shown()
+    assert shown - {before} == low - {before}  # the sidebar's default threshold
+    at.switch_page("views/data.py").run()
+    at.slider(key="minority_threshold").set_value(0.2).run()
+    at.switch_page("views/explain.py").run()
+    assert not at.exception, at.exception
+    shown, before = flagged_shown()
+    assert shown - {before} == high - {before}

@@ -7,7 +7,7 @@ import pytest
 
 from core import jobs
 from core.store.workspace import Workspace
-from tests.unit.test_crossval import demo_with_crossval
+from tests.helpers.workspaces import demo_with_crossval
 
 pytestmark = [pytest.mark.apptest, pytest.mark.slow]
 

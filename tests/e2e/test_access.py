@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ROOT, _free_port, wait_for_app
+from tests.e2e.app_utils import free_port, wait_for_app
+from tests.e2e.conftest import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,7 +32,7 @@ def secrets_file(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app_url(app_home, secrets_file) -> Iterator[str]:
     """Overrides the shared server: this one reads its gate from ``secrets_file``."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "RESTUDIO_HOME": str(app_home),

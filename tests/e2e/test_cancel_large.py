@@ -17,8 +17,7 @@ from core import jobs
 from core.data.demo import write_large_csv
 from core.data.importing import import_dataset
 from core.store.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
-from tests.e2e.test_returning_user import notice, submit_job
+from tests.e2e.app_utils import notice, submit_job, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NAME = "klue-size"

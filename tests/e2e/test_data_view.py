@@ -10,21 +10,14 @@ import pytest
 from playwright.sync_api import expect
 
 from core.store.workspace import Workspace
-from tests.e2e.conftest import upload, wait_for_app
+from tests.e2e.app_utils import open_section, upload, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
 
 def _section(page, name: str) -> None:
-    page.locator(".st-key-data_section button", has_text=name).first.click()
-    _settled(page)
+    open_section(page, name)
     _no_traceback(page)
-
-
-def _settled(page) -> None:
-    """The run has finished and drawn: elements of the previous run stay (marked stale) until replaced."""
-    wait_for_app(page)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
 
 
 def _no_traceback(page) -> None:

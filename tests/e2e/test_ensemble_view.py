@@ -12,8 +12,8 @@ from core.analysis import ensemble_members
 from core.common.schema import KLUE_SCHEMA
 from core.store.workspace import Workspace
 from core.train.metrics import read_submission
-from tests.e2e.conftest import wait_for_app
-from tests.unit.test_ensemble import make_demo_runs
+from tests.e2e.app_utils import wait_for_app
+from tests.helpers.runs import make_demo_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

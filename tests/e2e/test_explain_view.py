@@ -15,8 +15,8 @@ import pytest
 
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
-from tests.unit.test_explain import register_run_copy, trained_run_dir
+from tests.e2e.app_utils import wait_for_app
+from tests.helpers.runs import register_run_copy, trained_run_dir
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +104,9 @@ def test_attention_views_show_markup_tokens_as_text(page, tmp_path):
     """With a tokenizer that knows ``<`` and ``>``, markup becomes tokens: still text, no script runs."""
     from core.analysis import explain as ex
     from core.analysis.attention import attention, bertviz_html
-    from tests.unit.test_explain import _tiny_checkpoint, malicious
+    from tests.helpers.models import malicious, tiny_checkpoint
 
-    explainer = ex.load_explainer(_tiny_checkpoint(tmp_path, "typed_entity_marker_punct"))
+    explainer = ex.load_explainer(tiny_checkpoint(tmp_path, "typed_entity_marker_punct"))
     data = attention(explainer, malicious())
     assert any("<" in t for t in data["tokens"]) and any("script" in t for t in data["tokens"])
     dialogs: list[str] = []

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from core.data.importing import import_dataset, seed_demo
 from core.store.workspace import Workspace
-from tests.e2e.conftest import upload, wait_for_app
+from tests.e2e.app_utils import open_section, settled, upload
 
 pytestmark = pytest.mark.e2e
 
@@ -42,16 +42,6 @@ def app_home(tmp_path_factory) -> Path:
     return home
 
 
-def _settled(page) -> None:
-    wait_for_app(page)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=60_000)
-
-
-def _section(page, name: str) -> None:
-    page.locator(".st-key-data_section button", has_text=name).first.click()
-    _settled(page)
-
-
 def _no_fetched_payload(page) -> None:
     """No image points the browser at the payload hosts or files, no payload tag became an element, and
     no link hides its address: markdown turns a bare URL into a link whose text is that URL (GFM
@@ -66,7 +56,7 @@ def _no_fetched_payload(page) -> None:
 
 def test_payloads_show_as_text_in_every_data_section(page, app_url, app_home):
     page.goto(app_url)
-    _settled(page)
+    settled(page)
     # The payload dataset is the newest, so it is the selected one; its name is text in the sidebar.
     expect(page.locator(".st-key-dataset input")).to_have_value(DATASET)
 
@@ -80,18 +70,18 @@ def test_payloads_show_as_text_in_every_data_section(page, app_url, app_home):
     author = page.locator(".st-key-author input")
     author.fill(AUTHOR)
     author.press("Enter")
-    _settled(page)
-    _section(page, "Edit row")
+    settled(page)
+    open_section(page, "Edit row")
     row_box = page.locator(".st-key-edit_id input")
     row_box.fill(ROW_ID)
     row_box.press("Enter")
-    _settled(page)
+    settled(page)
     start = page.locator('[class*="st-key-edit_subj_start_"] input')
     end = page.locator('[class*="st-key-edit_subj_end_"] input')
     start.fill(end.input_value())  # a one-character span: a real change
     page.locator('[class*="st-key-edit_reason_"] input').fill(REASON)
     page.locator('[data-testid="stFormSubmitButton"] button', has_text="Save").click()
-    _settled(page)
+    settled(page)
     success = page.locator('[data-testid="stAlertContentSuccess"]').first
     expect(success).to_contain_text(f"(1 row(s)): {REASON}. Undo it from the audit log.")
     _no_fetched_payload(page)
@@ -99,11 +89,11 @@ def test_payloads_show_as_text_in_every_data_section(page, app_url, app_home):
     # A typed row id that does not exist is echoed as text.
     row_box.fill(f"{ROW_ID} missing")
     row_box.press("Enter")
-    _settled(page)
+    settled(page)
     expect(page.locator('[data-testid="stAlertContentError"]').first).to_contain_text(f"{ROW_ID} missing")
 
     # Audit log: author, reason and row id as text in the feed, the undo picker and the author filter.
-    _section(page, "Audit log")
+    open_section(page, "Audit log")
     feed = page.locator('[data-testid="stMarkdownContainer"]', has_text="· row").first
     expect(feed).to_contain_text(AUTHOR)
     expect(feed).to_contain_text(REASON)
@@ -117,26 +107,26 @@ def test_payloads_show_as_text_in_every_data_section(page, app_url, app_home):
     _no_fetched_payload(page)
 
     # Flags > Invalid rows names the file as uploaded, as text.
-    _section(page, "Flags")
+    open_section(page, "Flags")
     page.locator(".st-key-flag_kind button", has_text="Invalid rows").first.click()
-    _settled(page)
+    settled(page)
     expect(page.locator('[data-testid="stMarkdownContainer"]', has_text=FILE_NAME).first).to_be_visible()
 
-    _section(page, "Import & export")
+    open_section(page, "Import & export")
     expect(page.locator('[data-testid="stMarkdownContainer"]', has_text="dev ids").first).to_be_visible()
     _no_fetched_payload(page)
 
 
 def test_upload_with_payload_names_shows_them_as_text(page, app_url, app_home, tmp_path):
     page.goto(app_url)
-    _settled(page)
-    _section(page, "Import & export")
+    settled(page)
+    open_section(page, "Import & export")
     name = f"up {IMG_MD} `u"
     page.locator(".st-key-import_name input").fill(name)
     data = (app_home / "demo-source" / "train.csv").read_bytes()
     upload(page, "import_train", {"name": FILE_NAME, "mimeType": "text/csv", "buffer": data})
     page.get_by_role("button", name="Import", exact=True).click()
-    _settled(page)
+    settled(page)
     expect(page.locator('[data-testid="stAlertContentSuccess"]').first).to_contain_text(
         f"Imported {name}; it is now the selected dataset."
     )
@@ -147,7 +137,7 @@ def test_upload_with_payload_names_shows_them_as_text(page, app_url, app_home, t
     page.locator(".st-key-import_name_1 input").fill("broken upload")
     upload(page, "import_train_1", {"name": FILE_NAME, "mimeType": "text/csv", "buffer": b"id,sentence\n1,hi\n"})
     page.get_by_role("button", name="Import", exact=True).click()
-    _settled(page)
+    settled(page)
     error = page.locator('[data-testid="stAlertContentError"]').first
     expect(error).to_contain_text(f"Not imported: {FILE_NAME} lacks the required column(s)")
     assert not re.search(r"/tmp|restudio-upload", error.inner_text())

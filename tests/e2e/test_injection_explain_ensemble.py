@@ -22,9 +22,10 @@ from playwright.sync_api import expect
 from core.analysis import ensemble_members
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
-from tests.unit.test_explain import _tiny_checkpoint
-from tests.unit.test_explain_safety import HTML_IMG, MD_IMG, register_run
+from tests.e2e.app_utils import wait_for_app
+from tests.helpers.models import tiny_checkpoint
+from tests.helpers.payloads import HTML_IMG, MD_IMG
+from tests.helpers.runs import register_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 SENTENCE = "홍길동은 회사의 대표이다."
@@ -54,7 +55,7 @@ def server_tmp(tmp_path_factory) -> Iterator[Path]:
 def app_home(tmp_path_factory, server_tmp) -> Path:
     home = tmp_path_factory.mktemp("injection-e2e")
     seed_demo(Workspace(home))
-    tiny = _tiny_checkpoint(tmp_path_factory.mktemp("injection-tiny"), "typed_entity_marker_punct")
+    tiny = tiny_checkpoint(tmp_path_factory.mktemp("injection-tiny"), "typed_entity_marker_punct")
     register_run(home, "tiny ok", checkpoint_run=tiny, seed=1)
     register_run(home, MD_IMG, checkpoint_run=tiny, seed=2)
     register_run(home, HTML_IMG, seed=3)

@@ -14,8 +14,7 @@ from core import jobs
 from core.data.importing import import_dataset, seed_demo
 from core.store.workspace import Workspace
 from core.train import training
-from tests.e2e.conftest import wait_for_app
-from tests.e2e.test_returning_user import open_form
+from tests.e2e.app_utils import open_form, wait_for_app
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from core.analysis.label_issues import dataset_label_issues
 from core.store.workspace import Workspace
-from tests.e2e.conftest import wait_for_app
-from tests.unit.test_crossval import demo_with_crossval
+from tests.e2e.app_utils import wait_for_app
+from tests.helpers.workspaces import demo_with_crossval
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 from core import jobs
 from core.data.importing import import_dataset
 from core.store.workspace import RowChange, Workspace
-from tests.e2e.conftest import wait_for_app
-from tests.unit.test_ensemble import make_demo_runs
+from tests.e2e.app_utils import notice, open_form, submit_job, wait_for_app
+from tests.helpers.runs import make_demo_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -56,29 +56,6 @@ def test_a_traceback_fails_the_test(page, app_url):
     page.wait_for_timeout(300)
     assert page.tracebacks == ["Traceback: boom"]  # type: ignore[attr-defined]
     page.tracebacks.clear()  # type: ignore[attr-defined]
-
-
-def open_form(page) -> None:
-    details = page.locator('[data-testid="stExpander"] details').filter(has_text="New job")
-    expect(details).to_have_count(1)
-    if details.get_attribute("open") is None:
-        details.locator("summary").first.click()
-    expect(page.locator(".st-key-train_name input")).to_be_visible()
-
-
-def submit_job(page, name: str, *, max_steps: int) -> None:
-    open_form(page)
-    page.locator(".st-key-train_name input").fill(name)
-    page.locator(".st-key-cfg_max_length input").fill("64")
-    steps = page.locator(".st-key-cfg_max_steps input")
-    if not steps.is_visible():
-        page.locator('[data-testid="stForm"] details summary').filter(has_text="All options").click()
-    steps.fill(str(max_steps))
-    page.locator(".st-key-train_submit button").click()
-
-
-def notice(page):
-    return page.locator('[data-testid="stAlert"]').filter(has_text=re.compile(r"Job #\d+ "))
 
 
 def test_two_jobs_in_one_session(page, app_url, app_home):

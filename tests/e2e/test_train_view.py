@@ -9,7 +9,7 @@ import pytest
 
 from core import jobs
 from core.train import training
-from tests.e2e.conftest import wait_for_app
+from tests.e2e.app_utils import wait_for_app
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import jobs
+from core import cli, jobs
 from core.common.schema import KLUE_LABELS
 from core.data.demo import write_demo_dataset
 from core.data.importing import DEMO_NAME, import_dataset, seed_demo
@@ -259,7 +259,7 @@ def test_complete_predictions_refuses_what_it_cannot_do(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(json.dumps({"status": "cancelled", "pending_predictions": [DEV]}))
     with pytest.raises(predict.PredictionError, match="no saved checkpoint"):
         predict.complete_predictions(tmp_path)
-    assert training.predict_main([str(tmp_path)]) == 2
+    assert cli.main(["predict", str(tmp_path)]) == 2
     (tmp_path / "summary.json").write_text(json.dumps({"status": "cancelled", "pending_predictions": []}))
     assert predict.complete_predictions(tmp_path) == []
 

@@ -132,3 +132,51 @@ def test_seed_queues_three_demo_jobs_once(tmp_path, monkeypatch):
     other = str(tmp_path / "ws2")
     assert main(["seed", "--home", other]) == 0
     assert JobStore(other).list_jobs() == []
+
+
+def test_every_user_error_is_one_base_class() -> None:
+    from core.analysis.explain_load import CheckpointError
+    from core.common import config as server_config
+    from core.common.errors import RestudioError
+    from core.common.schema import DataError
+    from core.jobs import JobError, QueueFull
+    from core.serve.auth import AuthConfigError
+    from core.store.workspace import AlreadyUndoneError, ConflictError
+    from core.train import config as train_config
+    from core.train.crossval import CrossvalError
+    from core.train.model import ModelNotAvailable
+    from core.train.predict import PredictionError
+
+    for cls in (
+        DataError,
+        server_config.ConfigError,
+        train_config.ConfigError,
+        JobError,
+        QueueFull,
+        ConflictError,
+        AlreadyUndoneError,
+        CrossvalError,
+        PredictionError,
+        ModelNotAvailable,
+        CheckpointError,
+        AuthConfigError,
+    ):
+        assert issubclass(cls, RestudioError), cls
+
+
+@pytest.mark.parametrize("kind", ["conflict", "job"])
+def test_a_refusal_from_any_command_is_one_line_and_exit_2(kind, monkeypatch, capsys) -> None:
+    # Before one base class, a JobError or ConflictError out of a command exited 1 as "unexpected".
+    from core.data import commands as data_commands
+    from core.jobs import JobError
+    from core.store.workspace import ConflictError
+
+    error = ConflictError("Row 7 was changed by ann since you opened it.") if kind == "conflict" else JobError("nope")
+
+    def refuse(args):
+        raise error
+
+    monkeypatch.setattr(data_commands, "_cmd_datasets", refuse)
+    capsys.readouterr()
+    assert main(["datasets"]) == 2
+    assert capsys.readouterr().err == f"error: {error}\n"

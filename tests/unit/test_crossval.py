@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -13,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core import jobs
+from core import cli, jobs
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
 from core.train import crossval
@@ -24,13 +23,6 @@ from core.train.metrics import read_submission
 from core.train.training import validate
 
 QUICK = {"max_steps": 3, "batch_size": 8, "eval_steps": 3, "logging_steps": 3, "eval_batch_size": 512}
-
-
-def demo_with_crossval(home: Path, *, epochs: int = 3) -> Path:
-    """A demo workspace at ``home`` with a quick real 2-fold cross-validation: label issues to look at."""
-    seed_demo(Workspace(home))
-    crossval.run_crossval({"workspace": str(home), "epochs": epochs}, k=2, seed=1, out_dir=home / "runs" / "cv")
-    return home
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +120,13 @@ def test_stitched_file_covers_every_row_once_with_its_revision(
     assert labels == info.schema.labels
     assert len(ids) == len(set(ids)) == len(split.train_ids) + len(split.dev_ids)
     assert set(ids) == set(split.train_ids) | set(split.dev_ids)
-    assert meta["k"] == 2 and meta["seed"] == 7 and meta["revision"] == workspace.revision(info.id)
-    assert meta["dataset_id"] == info.id and meta["split"] == "default"
-    assert meta["n_train_rows"] == len(split.train_ids) and sorted(meta["dev_ids"]) == sorted(split.dev_ids)
-    assert meta["run_dirs"] == [str(r) for r in runs] and "fold" not in meta["config"]
+    assert meta.k == 2 and meta.seed == 7 and meta.revision == workspace.revision(info.id)
+    assert meta.dataset_id == info.id and meta.split == "default"
+    assert meta.n_train_rows == len(split.train_ids) and sorted(meta.dev_ids) == sorted(split.dev_ids)
+    assert meta.run_dirs == tuple(str(r) for r in runs) and "fold" not in meta.config
+    sidecar = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    assert meta.to_dict() == sidecar and list(meta.to_dict()) == list(sidecar)  # same keys, same order
+    assert crossval.OofMeta.from_dict(sidecar) == meta
     # Train rows carry their own fold's probabilities; dev rows the mean of both folds' dev predictions.
     position = {row_id: i for i, row_id in enumerate(ids)}
     for run in runs:
@@ -238,8 +233,8 @@ def test_a_group_goes_through_the_job_system(
     time.sleep(1.1)  # a later created_at than the in-process stitch of the same revision
     path = crossval.stitch_oof(workspace.root, group, include_dev=False)
     ids, _, _, meta = crossval.load_oof(path)
-    assert meta["job_ids"] == [j.id for j in queued] and meta["group_id"] == group
-    assert meta["n_dev_rows"] == 0 and sorted(ids) == sorted(workspace.split(1).train_ids)
+    assert meta.job_ids == tuple(j.id for j in queued) and meta.group_id == group
+    assert meta.n_dev_rows == 0 and sorted(ids) == sorted(workspace.split(1).train_ids)
     assert crossval.latest_oof(workspace.root, 1)[0] == path
     with pytest.raises(CrossvalError, match="No cross-validation group 'cv-nope'"):
         crossval.crossval_status(workspace.root, "cv-nope")
@@ -255,19 +250,19 @@ def test_a_newer_revision_is_the_latest(
     path = crossval.stitch_runs(workspace.root, newer, group_id="later")
     assert path.name == "r5-later.csv"
     assert crossval.latest_oof(workspace.root, 1)[0] == path
-    assert next(m["revision"] for _, m in crossval.list_oof(workspace.root, 1)) == 5
+    assert next(m.revision for _, m in crossval.list_oof(workspace.root, 1)) == 5
 
 
 def test_cli_parser_and_refusals(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m core")
-    crossval.add_crossval_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["crossval", "--set", f"workspace={workspace.root}", "-k", "3", "--stitch", "cv-x"])
-    assert args.folds == 3 and args.func is crossval.cli_crossval
+    args = cli.build_parser().parse_args(
+        ["crossval", "--set", f"workspace={workspace.root}", "-k", "3", "--stitch", "cv-x"]
+    )
+    assert args.folds == 3
     with pytest.raises(CrossvalError, match="No cross-validation group 'cv-x'"):
         args.func(args)
-    assert crossval.main(["--set", f"workspace={workspace.root}", "--stitch", "cv-x"]) == 2
+    assert cli.main(["crossval", "--set", f"workspace={workspace.root}", "--stitch", "cv-x"]) == 2
     assert "error: No cross-validation group 'cv-x'" in capsys.readouterr().err
-    assert crossval.main(["--set", f"workspace={workspace.root}", "-k", "1"]) == 2
+    assert cli.main(["crossval", "--set", f"workspace={workspace.root}", "-k", "1"]) == 2
     assert "folds must be 0 (off) or at least 2, got 1" in capsys.readouterr().err
 
 
@@ -278,7 +273,7 @@ ACCEPTANCE = {"epochs": 6}
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # five trainings: ~2 min on an idle 2-core CPU, far longer on a busy one
 def test_demo_label_flips_are_found_with_precision_and_recall_of_at_least_07(tmp_path: Path) -> None:
-    """Issue 6 acceptance: 5-fold out-of-fold probabilities of the tiny model + cleanlab find the demo's flips.
+    """Acceptance: 5-fold out-of-fold probabilities of the tiny model + cleanlab find the demo's flips.
 
     cleanlab flags rows with RE Studio's default rule (``low_self_confidence``: cleanlab's estimated
     number of label issues, lowest self-confidence first). Every row of the demo's train part is scored
@@ -310,7 +305,7 @@ def test_demo_label_flips_are_found_with_precision_and_recall_of_at_least_07(tmp
     recall = len(found & flips) / len(flips)
     precision_any = len(found & injected) / len(found)
     precision_wrong_label = len(found & wrong_label) / len(found)
-    folds = [round(s["micro_f1"], 1) for s in meta["fold_scores"]]
+    folds = [round(s["micro_f1"], 1) for s in meta.fold_scores]
     print(
         f"\nlabel flips: {len(flips)}, flagged: {len(found)}, precision {precision:.3f}, recall {recall:.3f}; "
         f"precision against injected wrong labels (flips + conflicting copies) {precision_wrong_label:.3f}, against "

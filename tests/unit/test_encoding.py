@@ -11,7 +11,7 @@ import pytest
 from core.common.schema import KLUE_SCHEMA, TACRED_SCHEMA
 from core.train.encoding import INPUT_FORMATS, encode, mark_row, special_tokens
 from core.train.model import build_tiny_model, load_tokenizer, prepare_tokenizer
-from tests.conftest import make_frame
+from tests.helpers.frames import make_frame
 
 FILLER_LEFT = " ".join(["가나"] * 60)
 FILLER_RIGHT = " ".join(["다라"] * 60)

@@ -2,75 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
-from core import jobs
+from core import cli
 from core.analysis import ensemble, ensemble_diagnostics, ensemble_export, ensemble_members
 from core.common.schema import KLUE_SCHEMA, DataError
-from core.data.importing import seed_demo
 from core.store.workspace import Workspace
-from core.train import training
 from core.train.metrics import read_submission, reference_auprc, reference_micro_f1, write_submission
+from tests.helpers.runs import RUN_VARIANTS, make_demo_runs
 
 LABELS = KLUE_SCHEMA.labels
 C = len(LABELS)
-
-#: Three tiny demo runs with different input formats (and heads), as the Train page would make them.
-RUN_VARIANTS: tuple[tuple[str, dict[str, object]], ...] = (
-    ("typed punct", {"input_format": "typed_entity_marker_punct", "head": "entity_start", "seed": 1}),
-    ("entity marker", {"input_format": "entity_marker", "head": "entity_start", "seed": 2}),
-    ("baseline cls", {"input_format": "baseline", "head": "cls", "seed": 3}),
-)
-
-
-_TRAINED: dict[int, Path] = {}
-
-
-def make_demo_runs(home: str | os.PathLike[str], *, max_steps: int = 40) -> list[jobs.Job]:
-    """Three tiny runs on the demo dataset, recorded in ``home`` as succeeded jobs as the job system does.
-
-    The runs are trained once per test session (``core.train.training.train`` with few steps, in a scratch
-    demo workspace) and their run folders copied into each workspace that asks: the demo dataset and
-    its default split are seeded identically, which is checked. Per workspace, ``JobStore.create``
-    makes the job and its run folder, the job moves to running with this process as its owner (so a
-    watcher in a running app leaves it alone), gets the run folder's files, and ends succeeded.
-    """
-    if max_steps not in _TRAINED:
-        scratch = Path(tempfile.mkdtemp(prefix="restudio-ens-runs-"))
-        seed_demo(Workspace(scratch))
-        for name, options in RUN_VARIANTS:
-            config = {"workspace": str(scratch), "max_steps": max_steps, "max_length": 64, "logging_steps": 5}
-            config.update(early_stopping_patience=0, eval_batch_size=256, **options)
-            summary = training.train(training.validate(config).to_dict(), scratch / "trained" / name)
-            assert summary["status"] == "succeeded", summary
-        _TRAINED[max_steps] = scratch
-    scratch = _TRAINED[max_steps]
-    home = str(home)
-    ws = Workspace(home)
-    info = seed_demo(ws)
-    source = Workspace(scratch)
-    assert ws.split(info.id).dev_ids == source.split(source.dataset(info.name).id).dev_ids, "demo split differs"
-    store = jobs.JobStore(home)
-    me = psutil.Process()
-    out = []
-    for name, options in RUN_VARIANTS:
-        config = training.validate({"workspace": home, "max_steps": max_steps, "max_length": 64, **options}).to_dict()
-        job = store.create(name=name, command=jobs.training_command(), kind="train", config=config)
-        store.transition(job.id, jobs.RUNNING, pid=me.pid, pgid=os.getpgid(me.pid), proc_start_time=me.create_time())
-        shutil.copytree(scratch / "trained" / name, job.run_dir, dirs_exist_ok=True)
-        out.append(store.transition(job.id, jobs.SUCCEEDED, exit_code=0))
-    return out
-
 
 # --------------------------------------------------------------------------------------------------
 # helpers
@@ -205,14 +152,20 @@ def test_greedy_never_worse_than_best_single_on_its_selection_half(metric, seed)
 def test_honest_gain_reports_both_halves_and_spread():
     members = random_members(4, 200, seed=11)
     report = ensemble_diagnostics.honest_gain(members, seeds=(0, 1, 2), steps=5)
-    assert len(report["splits"]) == 6
-    for rec in report["splits"]:
-        assert rec["selection_gain"] >= -1e-12  # picked on these rows: never below the best single member
-        assert rec["heldout_gain"] == pytest.approx(rec["heldout_ensemble"] - rec["heldout_single"])
-    greedy = report["summary"]["greedy"]
-    gains = [r["heldout_gain"] for r in report["splits"] if r["procedure"] == "greedy"]
-    assert greedy["heldout_gain_mean"] == pytest.approx(np.mean(gains))
-    assert greedy["heldout_gain_std"] == pytest.approx(np.std(gains, ddof=1))
+    assert len(report.splits) == 6
+    for rec in report.splits:
+        assert rec.selection_gain >= -1e-12  # picked on these rows: never below the best single member
+        assert rec.heldout_gain == pytest.approx(rec.heldout_ensemble - rec.heldout_single)
+    greedy = report.summary["greedy"]
+    gains = [r.heldout_gain for r in report.splits if r.procedure == "greedy"]
+    assert greedy.heldout_gain_mean == pytest.approx(np.mean(gains))
+    assert greedy.heldout_gain_std == pytest.approx(np.std(gains, ddof=1))
+    plain = json.loads(json.dumps(report.to_dict()))
+    assert plain["metric"] == "micro_f1" and plain["rows_per_half"] == [100, 100]
+    first = report.splits[0]
+    assert plain["splits"][0]["members"] == list(first.members) and plain["splits"][0]["seed"] == first.seed
+    assert plain["splits"][0]["heldout_gain"] == first.heldout_gain
+    assert plain["summary"]["greedy"]["splits"] == 3
 
 
 def test_leaderboard_is_best_first_with_greedy_rows_and_diversity():
@@ -319,8 +272,7 @@ def test_export_test_combines_test_files_like_dev(files, tmp_path):
 
 
 def test_cli_json_is_best_first(files, capsys):
-    parser = argparse.ArgumentParser()
-    ensemble.add_ensemble_parser(parser.add_subparsers())
+    parser = cli.build_parser()
     args = parser.parse_args(
         ["ensemble", "--gold", str(files["gold"]), *map(str, files["preds"]), "--json", "--steps", "5"]
     )

@@ -1,20 +1,14 @@
 """core.analysis.explain on tiny models: IG completeness, word merging, faithfulness, attention, offline and
 escaped bertviz pages; on a trained demo model (slow): occluding the entity words changes predictions.
 
-:func:`train_registered_run` trains a real tiny model with ``core.train.training.train`` and registers it as a
-succeeded job, as the job system would; the AppTest and browser tests import it.
+The tiny checkpoints and the trained run come from :mod:`tests.helpers`.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import re
-import shutil
-import tempfile
 import threading
-from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,7 +20,6 @@ from core.analysis import explain as ex
 from core.analysis.attention import ASSET_DIR, attention, bertviz_html, safe_json
 from core.analysis.attributions import (
     faithfulness,
-    ig_convergence,
     integrated_gradients,
     masked_probabilities,
     occlusion,
@@ -34,109 +27,30 @@ from core.analysis.attributions import (
     saliency,
     target_probabilities,
 )
-from core.analysis.explain_encoding import Example, encode_example, example_from_row, make_example
+from core.analysis.explain_encoding import encode_example, example_from_row, make_example
 from core.analysis.explain_load import Explainer
-from core.common.schema import KLUE_LABELS, KLUE_SCHEMA
 from core.data.importing import seed_demo
 from core.store.workspace import Workspace
-from core.train import training
-from core.train.model import build_model, build_tiny_model, load_tokenizer, prepare_tokenizer, save_checkpoint
-
-XSS_IMG = "<img src=x onerror=alert(1)>"
-XSS_SCRIPT = "</script><script>window.__pwned=1</script>"
-
-SENTENCES = [
-    "전주 주민인 홍서윤은 1995년 2월 15일 열린 공청회에서 의견을 냈다.",
-    "이순신은 1545년에 태어났다.",
-    "삼성전자의 대표 이재용은 기자회견을 열었다.",
-    "Barack Obama was born in Honolulu in 1961.",
-    f"Alice {XSS_IMG} met Bob {XSS_SCRIPT} at noon.",
-]
-
-
-def train_registered_run(home: str | Path, *, epochs: float = 3, name: str = "explain test run") -> jobs.Job:
-    """Train a tiny demo model in ``home`` (seeded) and register it as a succeeded training job."""
-    store = jobs.JobStore(str(home))
-    # Two torch threads whatever the machine or test runner (one per pytest-xdist worker otherwise): the
-    # thread count changes the float sums, so the trained weights, and the quality checks below are
-    # asserted on one reproducible model.
-    config = training.validate({"workspace": str(home), "epochs": epochs, "cpu_threads": 2}).to_dict()
-    job = store.create(name=name, command=jobs.training_command(), kind="train", config=config)
-    store.update(job.id, status="running")
-    threads = torch.get_num_threads()
-    try:
-        summary = training.train(config, job.run_dir)
-    finally:
-        # train() sets the process's torch threads; the rest of this test process keeps its own count.
-        torch.set_num_threads(threads)
-    assert summary["status"] == "succeeded", summary
-    return store.update(job.id, status="succeeded", exit_code=0)
-
-
-_TRAINED: dict[float, Path] = {}
-
-
-def trained_run_dir(epochs: float = 3) -> Path:
-    """A real run folder trained once per test process (the AppTest and browser modules reuse it)."""
-    if epochs not in _TRAINED:
-        home = Path(tempfile.mkdtemp(prefix="explain-train-"))
-        atexit.register(shutil.rmtree, home, ignore_errors=True)
-        seed_demo(Workspace(home))
-        _TRAINED[epochs] = Path(train_registered_run(home, epochs=epochs).run_dir)
-    return _TRAINED[epochs]
-
-
-def register_run_copy(home: str | Path, run_dir: Path, *, name: str) -> jobs.Job:
-    """Register a copy of a trained run folder as a succeeded job of the workspace at ``home``."""
-    store = jobs.JobStore(str(home))
-    config = {**json.loads((run_dir / "config.json").read_text()), "workspace": str(home)}
-    job = store.create(name=name, command=jobs.training_command(), kind="train", config=config)
-    shutil.copytree(run_dir, job.run_dir, dirs_exist_ok=True)
-    store.update(job.id, status="running")
-    return store.update(job.id, status="succeeded", exit_code=0)
-
-
-def _tiny_checkpoint(folder: Path, input_format: str, *, head: str = "entity_start", seed: int = 0) -> Path:
-    backbone = build_tiny_model(folder / "backbone", SENTENCES * 4, vocab_size=300, hidden=32, layers=2, heads=2)
-    tokenizer = load_tokenizer(backbone)
-    prepare_tokenizer(tokenizer, input_format, KLUE_SCHEMA)
-    torch.manual_seed(seed)
-    model = build_model(backbone, tokenizer, labels=KLUE_LABELS, head=head, input_format=input_format, max_length=64)
-    # Larger classifier weights than the default init so the probabilities are far from uniform and IG
-    # has a real path to integrate.
-    with torch.no_grad():
-        model.classifier.weight.mul_(10.0)
-    return save_checkpoint(model, tokenizer, folder / "run" / "checkpoint").parent
+from tests.helpers.models import SENTENCES, hf_classifier, korean, malicious, tiny_checkpoint
+from tests.helpers.runs import register_run_copy, trained_run_dir
 
 
 @pytest.fixture(scope="module")
 def punct(tmp_path_factory) -> Explainer:
-    folder = _tiny_checkpoint(tmp_path_factory.mktemp("punct"), "typed_entity_marker_punct")
+    folder = tiny_checkpoint(tmp_path_factory.mktemp("punct"), "typed_entity_marker_punct")
     return ex.load_explainer(folder)
 
 
 @pytest.fixture(scope="module")
 def marker(tmp_path_factory) -> Explainer:
-    folder = _tiny_checkpoint(tmp_path_factory.mktemp("marker"), "entity_marker", head="cls")
+    folder = tiny_checkpoint(tmp_path_factory.mktemp("marker"), "entity_marker", head="cls")
     return ex.load_explainer(folder)
 
 
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory) -> Explainer:
-    folder = _tiny_checkpoint(tmp_path_factory.mktemp("baseline"), "baseline", head="cls")
+    folder = tiny_checkpoint(tmp_path_factory.mktemp("baseline"), "baseline", head="cls")
     return ex.load_explainer(folder)
-
-
-def korean() -> Example:
-    s = SENTENCES[0]
-    return make_example(
-        s, subj=(s.index("홍서윤"), s.index("홍서윤") + 2), obj=(0, 1), subj_type="PER", obj_type="LOC", id="k1"
-    )
-
-
-def malicious() -> Example:
-    s = SENTENCES[4]
-    return make_example(s, subj=(0, 4), obj=(s.index("Bob"), s.index("Bob") + 2), subj_type="PER", obj_type="PER")
 
 
 # -- encoding and units ----------------------------------------------------------------------------
@@ -224,8 +138,11 @@ def test_ig_completeness_within_reported_delta(fixture, request):
 
 def test_gauss_legendre_converges_faster_than_trapezoid(punct):
     enc = encode_example(punct, korean())
-    rows = ig_convergence(punct, enc, steps=(16, 50), methods=("gausslegendre", "riemann_trapezoid"))
-    err = {(r["method"], r["n_steps"]): r["abs_delta"] for r in rows}
+    err = {
+        (method, n): abs(integrated_gradients(punct, enc, n_steps=n, method=method, ks=None)["delta"])
+        for method in ("gausslegendre", "riemann_trapezoid")
+        for n in (16, 50)
+    }
     assert err[("gausslegendre", 16)] <= err[("riemann_trapezoid", 50)] + 1e-6, err
 
 
@@ -309,27 +226,6 @@ def test_concurrent_sessions_get_the_same_results(punct):
 # -- models and cache ------------------------------------------------------------------------------
 
 
-def hf_classifier(folder: Path, labels: Sequence[str]) -> Path:
-    """A plain HF sequence classifier (tiny, random, no run folder around it) with ``labels`` as id2label."""
-    from transformers import BertConfig, BertForSequenceClassification
-
-    backbone = build_tiny_model(folder / "bb", SENTENCES * 4, vocab_size=300, hidden=32, layers=2, heads=2)
-    tokenizer = load_tokenizer(backbone)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id={label: i for i, label in enumerate(labels)},
-    )
-    BertForSequenceClassification(config).save_pretrained(folder / "hf")
-    tokenizer.save_pretrained(folder / "hf")
-    return folder / "hf"
-
-
 def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
     hf_classifier(tmp_path, ["no_relation", "per:origin", "org:members"])
     got: list[Explainer] = []
@@ -347,8 +243,11 @@ def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
     explainer = got[0]
     assert explainer.labels == ("no_relation", "per:origin", "org:members")
     out = ex.explain(explainer, korean(), target="per:origin")
-    assert out["target_label"] == "per:origin" and set(out["attributions"]) == set(ex.METHODS)
-    assert "@" in [u["text"] for u in out["encoded"]["units"]]
+    assert out.target_label == "per:origin" and set(out.attributions) == set(ex.METHODS)
+    assert "@" in [u["text"] for u in out.encoded["units"]]
+    plain = out.to_dict()
+    assert set(plain) == {"encoded", "prediction", "target", "target_label", "attributions"}
+    assert plain["target_label"] == "per:origin" and plain["attributions"].keys() == out.attributions.keys()
     att = attention(explainer, korean())
     assert att["attention"].shape[:2] == (2, 2)
     with pytest.raises(ValueError, match="not a loadable"):
@@ -467,13 +366,13 @@ def test_trained_model_ig_completeness_and_faithful_rankings(trained):
     explainer, dev = trained
     example = example_from_row(dev.iloc[0])
     out = ex.explain(explainer, example)
-    ig = out["attributions"]["integrated_gradients"]
+    ig = out.attributions["integrated_gradients"]
     gap = ig["f_x"] - ig["f_baseline"]
     assert abs(sum(ig["token_scores"]) - gap) <= abs(ig["delta"]) + 1e-5
     assert abs(ig["delta"]) <= 0.05 * abs(gap) + 1e-3
     # IG and occlusion rank better than a reversed ranking (comprehensiveness).
     enc = encode_example(explainer, example)
     for method in ("integrated_gradients", "occlusion"):
-        scores = np.asarray(out["attributions"][method]["token_scores"])
-        reverse = faithfulness(explainer, enc, -scores, out["target"])
-        assert out["attributions"][method]["faithfulness"]["comprehensiveness"] >= reverse["comprehensiveness"]
+        scores = np.asarray(out.attributions[method]["token_scores"])
+        reverse = faithfulness(explainer, enc, -scores, out.target)
+        assert out.attributions[method]["faithfulness"]["comprehensiveness"] >= reverse["comprehensiveness"]

@@ -3,83 +3,27 @@ a cut-short ``model.safetensors``, a ``config.json`` or ``re_head.json`` that is
 :class:`core.analysis.explain_load.CheckpointError` naming the run and the file, never the server folder, and never
 a bare UnpicklingError / SafetensorError / OSError that would reach the page as a traceback.
 
-:func:`register_run` records a checkpoint folder (or none) as a succeeded job with dev predictions,
-without training: the AppTest and browser tests of the safety fixes import it.
+The tiny checkpoints come from :mod:`tests.helpers.models`.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 
-import numpy as np
-import psutil
 import pytest
 import torch
 
-from core import jobs
 from core.analysis import explain as ex
 from core.analysis.attributions import predict
-from core.analysis.ensemble_members import submission_order
 from core.analysis.explain_load import CheckpointError
-from core.store.workspace import Workspace
-from core.train.metrics import write_submission
-from tests.unit.test_explain import _tiny_checkpoint, hf_classifier, korean
-
-#: Markdown and HTML images pointing at a documentation address (TEST-NET-3): a page that renders either
-#: asks that host for it.
-MD_IMG = "![x](http://203.0.113.9/p.png)"
-HTML_IMG = "<img src=http://203.0.113.9/q.png>"
-
-
-def register_run(
-    home: str | os.PathLike[str], name: str, *, checkpoint_run: Path | None = None, seed: int = 0
-) -> jobs.Job:
-    """A succeeded training job of the demo dataset in ``home``, without training.
-
-    The run folder gets ``summary.json`` and random but valid ``dev_predictions.csv`` (so the Ensemble
-    view lists it) and, when given, a copy of ``checkpoint_run`` (a run folder with ``checkpoint/``, for
-    the Explain view). The job goes queued, running (owned by this process, so a watcher leaves it
-    alone), succeeded: as the job system records a run.
-    """
-    ws = Workspace(home)
-    info = ws.datasets()[-1]
-    split = ws.split(info.id)
-    assert split is not None
-    store = jobs.JobStore(str(home))
-    job = store.create(
-        name=name,
-        command=jobs.training_command(),
-        kind="train",
-        config={"workspace": str(home), "dataset": info.name},
-    )
-    me = psutil.Process()
-    store.transition(job.id, jobs.RUNNING, pid=me.pid, pgid=os.getpgid(me.pid), proc_start_time=me.create_time())
-    run = Path(job.run_dir)
-    if checkpoint_run is not None:
-        shutil.copytree(checkpoint_run, run, dirs_exist_ok=True)
-    labels = submission_order(info.schema_name, info.labels)
-    rng = np.random.default_rng(seed)
-    probs = rng.dirichlet(np.ones(len(labels)), size=len(split.dev_ids))
-    write_submission(run / "dev_predictions.csv", split.dev_ids, probs, label_names=labels)
-    summary = {"status": "succeeded", "dataset_id": info.id, "labels": list(info.labels)}
-    (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
-    done = store.transition(job.id, jobs.SUCCEEDED, exit_code=0)
-    assert done is not None
-    return done
-
-
-def corrupt(path: Path, how: str) -> None:
-    data = path.read_bytes()
-    path.write_bytes({"garbage": b"garbage\x00\x01 not a checkpoint", "cut": data[: len(data) // 2], "empty": b""}[how])
+from tests.helpers.models import corrupt, hf_classifier, korean, tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
     """A tiny RE Studio run folder (``checkpoint/`` inside), untrained: loading is what is tested."""
-    return _tiny_checkpoint(tmp_path_factory.mktemp("safety-run"), "typed_entity_marker_punct")
+    return tiny_checkpoint(tmp_path_factory.mktemp("safety-run"), "typed_entity_marker_punct")
 
 
 @pytest.fixture(scope="module")

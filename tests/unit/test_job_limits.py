@@ -254,12 +254,12 @@ def test_the_crossval_cli_takes_a_cluster_name_only(
 ) -> None:
     server_toml('[ray.clusters]\ngpu-a = "http://10.0.0.5:8265"\n')
     home = ["--set", f"workspace={tmp_path / 'ws'}"]
-    assert crossval.main([*home, "--submit", "--backend", "ray", "--ray-cluster", "elsewhere"]) == 2
+    assert cli.main(["crossval", *home, "--submit", "--backend", "ray", "--ray-cluster", "elsewhere"]) == 2
     assert "error: No Ray cluster named 'elsewhere' on this server; configured: gpu-a" in capsys.readouterr().err
-    assert crossval.main([*home, "--submit", "--backend", "ray"]) == 2
+    assert cli.main(["crossval", *home, "--submit", "--backend", "ray"]) == 2
     assert "--backend ray needs --ray-cluster NAME" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        crossval.main([*home, "--submit", "--backend", "ray", "--ray-address", OUTSIDE])
+        cli.main(["crossval", *home, "--submit", "--backend", "ray", "--ray-address", OUTSIDE])
     assert "unrecognized arguments: --ray-address" in capsys.readouterr().err
 
 

@@ -441,9 +441,9 @@ def test_gpus_and_gpu_memory_come_from_nvidia_smi(store, tmp_path, monkeypatch):
     apps = tmp_path / "apps.csv"
     apps.write_text(f"{child_pid(job)}, 1234\n{2**22 + 7}, 5\n")  # ours, and someone else's
     monkeypatch.setenv("FAKE_SMI_APPS", str(apps))
-    assert jobs.resource_usage(job)["gpu_mem_mb"] == 1234
+    assert jobs.resource_usage(job).gpu_mem_mb == 1234
     apps.write_text("")
-    assert jobs.resource_usage(job)["gpu_mem_mb"] is None  # unknown, not zero
+    assert jobs.resource_usage(job).gpu_mem_mb is None  # unknown, not zero
     release(job)
     assert wait_for(backend, job.id, lambda j: j.is_final).status == SUCCEEDED
 
@@ -540,7 +540,7 @@ def test_backend_for(store, tmp_path, monkeypatch):
 def test_progress_reads_metrics_with_a_partial_last_line(store):
     job = store.create(name="p", command=py("pass"))
     job = store.update(job.id, status=RUNNING)
-    assert jobs.progress(job)["step"] is None and jobs.progress(job)["fraction"] is None
+    assert jobs.progress(job).step is None and jobs.progress(job).fraction is None
     lines = [
         {"kind": "train", "step": 10, "max_steps": 100, "epoch": 0.1, "loss": 2.0, "lr": 1e-4, "wall_s": 10.0},
         {"kind": "eval", "step": 20, "epoch": 0.2, "eval_micro_f1": 55.0, "eval_auprc": 40.0, "wall_s": 21.0},
@@ -552,18 +552,26 @@ def test_progress_reads_metrics_with_a_partial_last_line(store):
 
     assert [r["step"] for r in runs.read_metric_records(job.run_dir)] == [10, 20, 30]
     p = jobs.progress(job)
-    assert (p["step"], p["max_steps"], p["epoch"], p["fraction"]) == (30, 100, 0.3, 0.3)
-    assert p["eta_s"] == pytest.approx(70.0)  # 1 step/s between the first and last timed records
-    assert p["last_metrics"]["loss"] == 1.5 and p["last_metrics"]["eval_micro_f1"] == 55.0
-    assert "kind" not in p["last_metrics"]
+    assert (p.step, p.max_steps, p.epoch, p.fraction) == (30, 100, 0.3, 0.3)
+    assert p.eta_s == pytest.approx(70.0)  # 1 step/s between the first and last timed records
+    assert p.last_metrics["loss"] == 1.5 and p.last_metrics["eval_micro_f1"] == 55.0
+    assert "kind" not in p.last_metrics
+    assert p.to_dict() == {
+        "step": 30,
+        "max_steps": 100,
+        "epoch": 0.3,
+        "fraction": 0.3,
+        "eta_s": p.eta_s,
+        "last_metrics": dict(p.last_metrics),
+    }
 
     with (job.run_path / "metrics.jsonl").open("a") as fh:  # the writer finishes the line
         fh.write('eps": 100, "epoch": 0.4, "loss": 1.2, "wall_s": 40.0}\n')
     p = jobs.progress(job)
-    assert (p["step"], p["fraction"], p["last_metrics"]["loss"]) == (40, 0.4, 1.2)
+    assert (p.step, p.fraction, p.last_metrics["loss"]) == (40, 0.4, 1.2)
 
     done = store.update(job.id, status=SUCCEEDED)
-    assert jobs.progress(done)["fraction"] == 1.0 and jobs.progress(done)["eta_s"] is None
+    assert jobs.progress(done).fraction == 1.0 and jobs.progress(done).eta_s is None
 
 
 def test_resource_usage_of_a_running_job(store):
@@ -574,9 +582,10 @@ def test_resource_usage_of_a_running_job(store):
     jobs.resource_usage(job)
     time.sleep(0.5)
     usage = jobs.resource_usage(job)
-    assert usage["cpu_percent"] > 10 and usage["rss_mb"] > 5 and usage["gpu_mem_mb"] is None
+    assert usage.cpu_percent > 10 and usage.rss_mb > 5 and usage.gpu_mem_mb is None
     backend.cancel(job, grace_s=5)
-    assert jobs.resource_usage(store.get_job(job.id)) == {"cpu_percent": None, "rss_mb": None, "gpu_mem_mb": None}
+    stopped = jobs.resource_usage(store.get_job(job.id))
+    assert stopped.to_dict() == {"cpu_percent": None, "rss_mb": None, "gpu_mem_mb": None}
 
 
 def test_logs_tail(store):

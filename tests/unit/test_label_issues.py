@@ -11,13 +11,12 @@ import pytest
 
 from core.analysis.label_issues import (
     align_oof,
-    drop_changes,
     find_label_issues,
     no_relation_view,
     relabel_changes,
 )
 from core.data.importing import seed_demo
-from core.store.workspace import ConflictError, Workspace
+from core.store.workspace import ConflictError, RowChange, Workspace
 
 LABELS = ("no_relation", "org:founded_by", "per:employee_of")
 
@@ -167,6 +166,79 @@ def test_bulk_relabel_and_drop_land_in_the_audit_log(tmp_path) -> None:
     # The same bulk action on versions seen before it is refused, not applied twice.
     with pytest.raises(ConflictError):
         ws.apply_changes(info.id, "train", relabel_changes(issues.head(2), versions), author="b", reason="again")
-    dropped = drop_changes(issues.tail(1), ws.row_versions(info.id))
-    ws.apply_changes(info.id, "train", dropped, author="tester", reason="label issue: drop")
-    assert frame["id"].iloc[4] not in set(ws.current_frame(info.id)["id"])
+
+
+def _write_oof(ws: Workspace, dataset_id: int, *, seed: int = 0) -> tuple[str, pd.DataFrame, np.ndarray]:
+    """An out-of-fold file (and its sidecar) for the dataset's train rows at its current revision."""
+    import json
+
+    from core.train.metrics import write_submission
+
+    info = ws.dataset(dataset_id)
+    frame = ws.current_frame(dataset_id)
+    labels = list(info.labels)
+    rng = np.random.default_rng(seed)
+    given = frame["label"].map({name: i for i, name in enumerate(labels)}).to_numpy()
+    probs = rng.dirichlet(np.ones(len(labels)) * 0.3, len(frame)) * 0.3
+    probs[np.arange(len(frame)), given] += 0.7
+    probs /= probs.sum(axis=1, keepdims=True)
+    revision = ws.revision(dataset_id)
+    folder = ws.root / "oof" / str(dataset_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"r{revision}-test.csv"
+    write_submission(path, frame["id"].tolist(), probs, label_names=labels)
+    meta = {"labels": labels, "revision": revision, "k": 2, "config": {}, "created_at": "2026-01-01T00:00:00"}
+    path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+    return str(path), frame, probs
+
+
+def test_dataset_label_issues_gives_both_views_and_says_when_stale(tmp_path) -> None:
+    from core.analysis.label_issues import dataset_label_issues, oof_is_stale
+
+    ws = Workspace(tmp_path / "ws")
+    info = seed_demo(ws)
+    path, frame, probs = _write_oof(ws, info.id)
+    labels = list(info.labels)
+    found = dataset_label_issues(ws, info.id, view="both", threshold=0.6)
+    assert found is not None
+    (issues, nr_view), meta = found
+    pd.testing.assert_frame_equal(issues, find_label_issues(frame, probs, label_names=labels))
+    pd.testing.assert_frame_equal(nr_view, no_relation_view(frame, probs, label_names=labels, threshold=0.6))
+    assert meta["path"] == path and meta["k"] == 2 and meta["missing_ids"] == [] and meta["stale"] is False
+    # One read gives what the single views give.
+    pd.testing.assert_frame_equal(issues, dataset_label_issues(ws, info.id)[0])
+    pd.testing.assert_frame_equal(nr_view, dataset_label_issues(ws, info.id, view="no_relation", threshold=0.6)[0])
+
+    row = frame.iloc[0]
+    other = next(x for x in labels if x != row["label"])
+    change = RowChange(row["id"], int(row["_version"]), {"label": other})
+    ws.apply_changes(info.id, "train", [change], author="t", reason="test")
+    # With "both", threshold goes to the no_relation view and the other options to the issues.
+    (issues, _), meta = dataset_label_issues(ws, info.id, view="both", path=path, return_all=True, threshold=0.9)
+    assert meta["stale"] is True  # the dataset changed since the cross-validation
+    assert len(issues) == len(frame) and issues.loc[issues["id"] == row["id"], "label"].tolist() == [other]
+    # A caller's own frame and revision (the view's cached ones) decide what is scored and whether it is stale.
+    _, meta = dataset_label_issues(ws, info.id, view="both", path=path, frame=frame, revision=meta["revision"])
+    assert meta["stale"] is False
+    assert oof_is_stale({"revision": 3}, 3) is False and oof_is_stale({"revision": 3}, 4) is True
+    assert oof_is_stale({}, 3) is True
+    with pytest.raises(ValueError, match="view"):
+        dataset_label_issues(ws, info.id, view="nope")
+
+
+def test_the_data_views_label_issues_are_dataset_label_issues(tmp_path) -> None:
+    import streamlit as st
+
+    from core.analysis.label_issues import dataset_label_issues
+    from views import common
+
+    ws = Workspace(tmp_path / "ws")
+    info = seed_demo(ws)
+    path, _, _ = _write_oof(ws, info.id, seed=1)
+    revision = ws.revision(info.id)
+    st.cache_data.clear()
+    issues, nr_view, meta = common.label_issues(str(ws.root), info.id, revision, path, 0.7)
+    (want_issues, want_nr), want_meta = dataset_label_issues(ws, info.id, view="both", threshold=0.7)
+    pd.testing.assert_frame_equal(issues, want_issues)
+    pd.testing.assert_frame_equal(nr_view, want_nr)
+    assert meta == want_meta and meta["stale"] is False

@@ -163,7 +163,7 @@ def test_tiny_job_runs_on_the_cluster(ray_address, store):
     assert job.status == SUCCEEDED and job.exit_code == 0 and job.started_at and job.finished_at
     records = [json.loads(line) for line in (job.run_path / "metrics.jsonl").read_text().splitlines()]
     assert records == [{"kind": "train", "step": 1, "max_steps": 1, "epoch": 1.0, "loss": 0.5}]
-    assert jobs.progress(job)["fraction"] == 1.0
+    assert jobs.progress(job).fraction == 1.0
     logs = backend.logs(job)
     assert "hello from ray" in logs
     core_dir = logs.split("core from ", 1)[1].splitlines()[0]

@@ -45,3 +45,64 @@ def test_log_tail(tmp_path):
     log.write_text("\n".join(f"line {i}" for i in range(1000)))
     assert runs.log_tail(log, lines=3) == "line 997\nline 998\nline 999"
     assert runs.log_tail(tmp_path / "none.log") == ""
+
+
+#: Every file and folder a run folder holds, as the trainer, the predict job and the job backends write them.
+RUN_FOLDER_LAYOUT = {
+    "config": "config.json",
+    "metrics": "metrics.jsonl",
+    "train_log": "train.log",
+    "summary": "summary.json",
+    "checkpoint": "checkpoint",
+    "checkpoint_head": "checkpoint/re_head.json",
+    "dev_predictions": "dev_predictions.csv",
+    "oof_predictions": "oof_predictions.csv",
+    "test_predictions": "test_predictions.csv",
+    "fold_ids": "fold_ids.json",
+    "predictions_lock": ".predictions.lock",
+    "trainer_dir": "_trainer",
+    "job_config": "job_config.json",
+    "job_log": "job.log",
+    "job_exit": "job_exit.json",
+}
+
+
+def test_run_dir_names_the_files_of_the_run_folder_layout(tmp_path):
+    run = runs.RunDir(str(tmp_path))
+    assert run == runs.RunDir(tmp_path) and run.path == tmp_path
+    named = {name for name, value in vars(runs.RunDir).items() if isinstance(value, property)}
+    assert named - {"attempt_outputs"} == set(RUN_FOLDER_LAYOUT)
+    for attribute, relative in RUN_FOLDER_LAYOUT.items():
+        assert getattr(run, attribute) == tmp_path / relative, attribute
+    assert {part: run.predictions(part).name for part in ("dev", "oof", "test")} == {
+        "dev": "dev_predictions.csv",
+        "oof": "oof_predictions.csv",
+        "test": "test_predictions.csv",
+    }
+    assert run.file("summary.json") == run.summary
+    assert {p.name for p in run.attempt_outputs} == {
+        "summary.json",
+        "dev_predictions.csv",
+        "test_predictions.csv",
+        "oof_predictions.csv",
+        "fold_ids.json",
+    }
+
+
+def test_the_module_docstring_documents_the_same_layout():
+    table = {}
+    for line in runs.__doc__.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].startswith("RunDir."):
+            table[fields[1].removeprefix("RunDir.")] = fields[0].rstrip("/")
+    assert {name: path.rsplit("/", 1)[-1] for name, path in RUN_FOLDER_LAYOUT.items()} == table
+
+
+def test_pending_predictions_of_an_old_summary_are_the_missing_files(tmp_path):
+    run = runs.RunDir(tmp_path)
+    run.checkpoint.mkdir()
+    run.checkpoint_head.write_text("{}")
+    run.summary.write_text(json.dumps({"status": "cancelled", "n_test": 3}))
+    run.fold_ids.write_text("{}")
+    run.dev_predictions.write_text("id,pred_label,probs\n")
+    assert runs.pending_predictions(tmp_path) == ["oof_predictions.csv", "test_predictions.csv"]

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.cli import main
 from core.common.schema import KLUE_LABELS
 from core.data.importing import DEMO_NAME, seed_demo
 from core.store.workspace import Split, Workspace
@@ -19,7 +20,7 @@ from core.train.config import DEMO_DATASET, TrainConfig, config_help, load_confi
 from core.train.config import ConfigError as TrainConfigError
 from core.train.metrics import read_submission
 from core.train.model import load_run_model, predict_proba
-from core.train.training import main, train, validate
+from core.train.training import train, validate
 
 
 @pytest.fixture(scope="module")
@@ -116,10 +117,10 @@ def test_config_files_and_overrides(workspace: Workspace, tmp_path: Path) -> Non
 
 
 def test_cli_check_and_refusal(workspace: Workspace, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--check", "--set", f"workspace={workspace.root}", "--set", "lr=2e-3"]) == 0
+    assert main(["train", "--check", "--set", f"workspace={workspace.root}", "--set", "lr=2e-3"]) == 0
     resolved = json.loads(capsys.readouterr().out)
     assert resolved["lr"] == 2e-3 and set(resolved) == set(TrainConfig().to_dict())
-    assert main(["--set", f"workspace={workspace.root}", "--set", "learning_rate=1"]) == 2
+    assert main(["train", "--set", f"workspace={workspace.root}", "--set", "learning_rate=1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: Unknown option 'learning_rate'") and err.count("\n") == 1
 

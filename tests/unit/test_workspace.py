@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core.common.schema import KLUE_SCHEMA, DataError
+from core.store import database
 from core.store.workspace import ConflictError, PartInfo, RowChange, Workspace
 
 
@@ -142,5 +143,5 @@ def test_store_file_is_read_only_and_names_are_unique(tmp_path, small_frame):
 
 def test_wal_mode(tmp_path):
     ws = Workspace(tmp_path)
-    with ws._connect() as con:
+    with database.connect(ws.db_path) as con:
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,0 +1,170 @@
+"""``python -m core`` commands of the train package: scoring a submission, training, cross-validation,
+completing a cancelled run's predictions, and seeding the demo workspace with its demo jobs. The training
+options come from :class:`core.train.config.TrainConfig`'s fields (``config_help``), so ``--help`` lists every
+option with its default. See :mod:`core.common.commands` for the pattern."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from core.common.commands import add_command, add_home
+from core.common.schema import SCHEMAS
+from core.common.settings import Settings
+from core.train.config import config_help
+from core.train.crossval import DEFAULT_K, DEFAULT_SEED, MAX_K
+
+_OPTIONS_HELP = "(in CONFIG or with --set key=value):\n"
+
+
+def register(sub: Any) -> None:
+    """Add ``score``, ``train``, ``crossval``, ``predict`` and ``seed``."""
+    p = add_command(
+        sub, "score", _cmd_score, "score a submission CSV (id,pred_label,probs) with KLUE micro-F1 and AUPRC"
+    )
+    p.add_argument("pred", help="submission-format CSV")
+    p.add_argument("--gold", required=True, help="labeled dataset file or an id,label CSV")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
+
+    p = add_command(
+        sub,
+        "train",
+        _cmd_train,
+        "fine-tune a relation classifier on a workspace dataset and write a run folder",
+        description="Fine-tune a relation classifier on a workspace dataset and write a run folder.",
+        epilog="options " + _OPTIONS_HELP + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", default=None, help="YAML or JSON file of options (omit: all defaults)")
+    p.add_argument("--run-dir", default=None, help="run folder (default: WORKSPACE/runs/<time>-<model>-<format>)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option (repeatable); VALUE is read as YAML",
+    )
+    p.add_argument("--check", action="store_true", help="validate and print the resolved config; do not train")
+
+    p = add_command(
+        sub,
+        "crossval",
+        _cmd_crossval,
+        "k-fold cross-validation: out-of-fold probabilities for every training row (for label issues)",
+        description=(
+            "Train k models, each without one stratified fold of the split's train rows, and stitch their "
+            "out-of-fold probabilities into WORKSPACE/oof/<dataset id>/r<revision>-<group>.csv. By default the "
+            "folds run here one after the other; --submit queues them as background jobs instead, and "
+            "--stitch GROUP stitches a finished group."
+        ),
+        epilog="training options " + _OPTIONS_HELP + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", default=None, help="YAML or JSON training config (omit: defaults)")
+    p.add_argument(
+        "-k", "--folds", type=int, default=DEFAULT_K, help=f"number of folds, 2 to {MAX_K} (default {DEFAULT_K})"
+    )
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"fold seed (default {DEFAULT_SEED})")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one option"
+    )
+    p.add_argument("--out-dir", default=None, help="folder for the fold runs (default WORKSPACE/runs/<time>-cv)")
+    p.add_argument("--no-dev", action="store_true", help="leave the dev rows out of the stitched file")
+    p.add_argument("--submit", action="store_true", help="queue the folds as background jobs and return")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="with --submit")
+    p.add_argument(
+        "--ray-cluster",
+        default=None,
+        metavar="NAME",
+        help="with --submit --backend ray: one of the clusters in restudio.toml's [ray.clusters]",
+    )
+    p.add_argument("--stitch", metavar="GROUP", default=None, help="stitch a finished group and exit")
+
+    p = add_command(
+        sub,
+        "predict",
+        _cmd_predict,
+        "make the predictions a cancelled run left for later (`predict RUN_DIR`)",
+        description="Make the prediction files a cancelled run left for later (summary.json's "
+        "pending_predictions) from its saved checkpoint, and update its summary.",
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folder (WORKSPACE/runs/...)")
+
+    p = add_command(sub, "seed", _cmd_seed, "make sure the workspace holds the demo dataset")
+    add_home(p)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    # torch and transformers take seconds to import: only `train` pays for them.
+    from core.train.training import cli_train
+
+    return cli_train(args)
+
+
+def _cmd_crossval(args: argparse.Namespace) -> int:
+    from core.train.crossval import cli_crossval
+
+    return cli_crossval(args)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    """:func:`core.train.predict.complete_predictions` for each run; the first that cannot be completed stops
+    the command with its one-line message (exit 2)."""
+    from core.train.predict import complete_predictions
+
+    for run_dir in args.run_dirs:
+        written = complete_predictions(run_dir, echo=True)
+        print(f"{run_dir}: " + (f"wrote {', '.join(written)}" if written else "no predictions were pending"))
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from core.train.metrics import score_files
+
+    result = score_files(args.gold, args.pred, schema=SCHEMAS[args.schema])
+    if args.json:
+        json.dump(result, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print(f"micro-F1 (no_relation excluded): {result['micro_f1']:.3f}")
+    print(f"AUPRC (mean over {len(result['per_class_f1'])} classes): {result['auprc']:.3f}")
+    print(f"rows: {result['n']}")
+    for label, f1 in sorted(result["per_class_f1"].items(), key=lambda kv: -kv[1]):
+        print(f"  {f1:7.2f}  {label}")
+    return 0
+
+
+#: Presets the demo jobs use: three input formats, so the other views have models to compare at once.
+DEMO_JOB_PRESETS = (
+    "tiny demo (typed punct markers, entity start)",
+    "tiny demo, entity markers",
+    "tiny demo, baseline [CLS]",
+)
+
+
+def _cmd_seed(args: argparse.Namespace) -> int:
+    from core import jobs
+    from core.data.importing import seed_demo
+    from core.store.workspace import Workspace
+
+    workspace = Workspace(args.home)
+    info = seed_demo(workspace)
+    print(f"Workspace {workspace.root}: dataset #{info.id} {info.name!r} ready.")
+    store = jobs.JobStore(workspace.root)
+    if Settings.from_env().no_demo_jobs or store.list_jobs():
+        return 0
+    from core.train import training
+    from core.train.config import PRESETS
+
+    for preset in DEMO_JOB_PRESETS:
+        config = training.validate({**PRESETS[preset], "dataset": info.name, "workspace": str(workspace.root)})
+        # One after another on the CPU queue (RESTUDIO_MAX_CPU_JOBS), one per GPU on a GPU machine.
+        job = store.create(name=preset, command=jobs.training_command(), kind="train", config=config.to_dict())
+        print(f"Queued demo job #{job.id}: {preset}")
+    # Start the first one now; each finishing job starts the next (the app's watcher would too).
+    jobs.LocalBackend(store).reconcile()
+    return 0
