@@ -9,13 +9,14 @@ import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 from streamlit import runtime
 
 from core.common.config import ConfigError, ServerConfig, load_server_config
+from core.common.errors import RestudioError
 from core.common.settings import resolve_home
 from core.data import audit as audit_core
 from core.serve.auth import Access, AuthConfig, AuthConfigError, decide_access, load_auth, secrets_paths
@@ -23,6 +24,8 @@ from core.store.workspace import DatasetInfo, Workspace
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
+
+    from core.analysis.label_issues import OofInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,7 +164,7 @@ def heatmap_figure(label_type_pair: pd.DataFrame, *, split: str = "train", title
 @st.cache_data(max_entries=8, show_spinner="Finding label issues…")
 def label_issues(
     root: str, dataset_id: int, revision: int, oof_path: str, threshold: float
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+) -> tuple[pd.DataFrame, pd.DataFrame, OofInfo]:
     """(confident-learning issues, no_relation view, oof info) for the current rows, cached by revision:
     :func:`core.analysis.label_issues.dataset_label_issues` on the file ``oof_path``."""
     from core.analysis import label_issues
@@ -178,6 +181,54 @@ def label_issues(
 def flash(kind: str, message: str) -> None:
     """Queue a message for the next run (actions run in callbacks, before the page redraws)."""
     st.session_state["_flash"] = (kind, message)
+
+
+#: What a core action raises when it cannot do what was asked: a ``RestudioError`` (bad data, config, a refused
+#: job, an edit conflict, ...), or a ``ValueError`` / ``OSError`` from a library (a file that cannot be read).
+USER_ERRORS: tuple[type[Exception], ...] = (RestudioError, ValueError, OSError)
+
+
+class user_errors:  # lower case: used as a statement, like contextlib.suppress
+    """Run a core action and show its refusal as a message, never a traceback: the one place views catch errors.
+
+    ::
+
+        with common.user_errors("Not undone: ") as failed:
+            new_id = ws.undo(dataset_id, change_id, author=who)
+        if failed:
+            return
+
+    The message is the error's own (it names the file, row, field or option), after ``prefix``, shown as text
+    (it may quote user data: never markdown). ``show`` says where: ``"flash"`` (the default, for callbacks: on
+    the next run), ``"inline"`` (``st.error`` here and now, or in ``where``, a container), or ``"none"`` (the
+    caller shows ``failed.message`` itself). Any other exception is a bug and propagates.
+    """
+
+    def __init__(self, prefix: str = "", *, show: str = "flash", where: Any = None) -> None:
+        self.prefix, self.show, self.where = prefix, show, where
+        self.error: Exception | None = None
+
+    def __enter__(self) -> user_errors:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> bool:
+        if error is None or not isinstance(error, USER_ERRORS):
+            return False
+        self.error = error
+        if self.show == "flash":
+            flash("error", self.message)
+        elif self.show == "inline":
+            (self.where or st).error(self.message, icon=":material/error:")
+        return True
+
+    def __bool__(self) -> bool:
+        return self.error is not None
+
+    @property
+    def message(self) -> str:
+        from core.serve.display import plain
+
+        return f"{self.prefix}{plain(self.error)}" if self.error is not None else ""
 
 
 def show_flash() -> None:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import label_issue_finder, label_issues
-from core.common.schema import MAX_DATASET_NAME, SCHEMAS, DataError
+from core.common.schema import MAX_DATASET_NAME, SCHEMAS
 from core.data import fixes
 from core.data.augment import entity_swap
 from core.data.export import export_frame
@@ -16,7 +16,7 @@ from core.data.finders import Finder, FinderInput, finders
 from core.data.importing import MAX_UPLOAD_MB, import_uploaded
 from core.data.splits import create_split
 from core.serve import display
-from core.store.workspace import ConflictError, DatasetInfo, RowChange
+from core.store.workspace import DatasetInfo, RowChange
 from core.train import crossval
 from views import common
 
@@ -57,11 +57,9 @@ def apply(
     if not who:
         common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
         return
-    try:
+    with common.user_errors() as failed:
         change_id = ws.apply_changes(dataset_id, part, changes, author=who, reason=reason)
-    except (ConflictError, DataError, ValueError) as exc:
-        # Messages quote row ids and values from the data: shown as text, never as markdown.
-        common.flash("error", display.plain(exc))
+    if failed:
         return
     if change_id:
         common.flash(
@@ -80,10 +78,9 @@ def undo(dataset_id: int, change_id: int, redoes: int | None = None) -> None:
     if not who:
         common.flash("error", "Set your name in the sidebar first: every edit is logged with its author.")
         return
-    try:
+    with common.user_errors("Not undone: ") as failed:
         new_id = ws.undo(dataset_id, change_id, author=who)
-    except (ConflictError, DataError, ValueError) as exc:
-        common.flash("error", f"Not undone: {display.plain(exc)}")
+    if failed:
         return
     if redoes is None:
         common.flash("success", f"Undid change #{change_id} (logged as #{new_id}).")
@@ -210,7 +207,8 @@ def run_import() -> None:
         if upload is not None:
             files[part] = (upload.name, upload.getvalue())
     encoding = state.get(_import_key("import_encoding"), "utf-8")
-    try:
+    # The message quotes file and column names from the upload: shown as text.
+    with common.user_errors("Not imported: ", show="none") as failed:
         report = import_uploaded(
             ws,
             (state.get(_import_key("import_name")) or "").strip() or train.name,
@@ -219,9 +217,8 @@ def run_import() -> None:
             encoding=None if encoding == "utf-8" else encoding,
             author=common.identity() or "unknown",
         )
-    except (DataError, ValueError, OSError) as exc:
-        # The message quotes file names and column names from the upload: text, not markdown.
-        state[IMPORT_SUMMARY] = ("error", f"Not imported: {display.plain(exc)}")
+    if failed:  # shown in the import summary, which stays until the next import
+        state[IMPORT_SUMMARY] = ("error", failed.message)
         return
     name = report.dataset.name
     state["dataset"] = name
@@ -595,13 +592,12 @@ def overlap_section(report) -> None:
         st.dataframe(ov.table, hide_index=True, width="stretch", height=280, key="ov_table")
 
 
-def retrain(info: DatasetInfo, oof_meta: dict) -> None:
+def retrain(info: DatasetInfo, oof_meta: label_issues.OofInfo) -> None:
     if not common.require_editor("Retraining"):
         return
-    try:
+    with common.user_errors() as failed:
         job = crossval.retrain_cleaned(root, info.id, oof_meta=oof_meta, owner=common.identity())
-    except (ValueError, DataError) as exc:
-        common.flash("error", display.plain(exc))
+    if failed:
         return
     parent = f"; the Train view overlays it with job #{job.parent_id}" if job.parent_id else ""
     common.flash(
@@ -635,9 +631,9 @@ def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revisio
         "no_relation view confidence", 0.5, 0.99, 0.8, 0.01, key="li_threshold", persist_state=SESSION
     )
     issues, nr_view, meta = common.label_issues(root, info.id, revision, str(path), threshold)
-    if meta["stale"]:
+    if meta.stale:
         st.caption(
-            f"Probabilities from revision {display.plain(meta.get('revision'))} (k={display.plain(meta.get('k'))}); "
+            f"Probabilities from revision {display.plain(meta.revision)} (k={display.plain(meta.k)}); "
             "the data changed since, "
             "so relabelled rows keep their old scores until the next cross-validation."
         )
@@ -833,11 +829,9 @@ def edit_row(info: DatasetInfo, frames: dict[str, pd.DataFrame]) -> None:
             reason = st.text_input("Reason", key=f"edit_reason_{key}", placeholder="why (goes to the audit log)")
             saved = st.form_submit_button("Save", type="primary")
     if saved:
-        try:
+        with common.user_errors(show="inline") as failed:
             change = fixes.edit_row(row, loaded, label=label, subj=spans["subj"], obj=spans["obj"])
-        except ValueError as exc:
-            st.error(display.plain(exc))
-        else:
+        if not failed:
             apply(info.id, [change], reason.strip() or "manual edit", part)
             if st.session_state.get("_flash", ("",))[0] == "success":
                 st.session_state.pop(loaded_key, None)
@@ -1072,13 +1066,11 @@ def import_export(info: DatasetInfo, frames: dict[str, pd.DataFrame], revision: 
             remake = st.form_submit_button("Remake the split from the current rows")
         # Checked again at the click: the session may have lost its editor right since the form was drawn.
         if remake and common.require_editor("Making a dev split"):
-            try:
+            with common.user_errors(show="inline") as failed:
                 made = create_split(
                     ws, info.id, dev_fraction=fraction, seed=int(seed), author=common.identity() or "unknown"
                 )
-            except ValueError as exc:
-                st.error(display.plain(exc))
-            else:
+            if not failed:
                 st.success(f"New split: {len(made.train_ids):,} train / {len(made.dev_ids):,} dev.")
     else:
         common.require_editor("Making a dev split")

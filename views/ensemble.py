@@ -23,7 +23,6 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.analysis import ensemble, ensemble_diagnostics, ensemble_export, ensemble_members, ensemble_uploads
-from core.common.schema import DataError
 from core.serve import display
 from views import common
 from views.common import selected_dataset, workspace
@@ -146,7 +145,8 @@ source = (
 members: ensemble_members.MemberSet | None = None
 signature: tuple = ()
 _sweep_uploads()
-try:
+# A message names the run or the uploaded file (its own name, not where the server saved it).
+with common.user_errors(show="inline") as failed:
     if source == "Finished runs":
         st.caption(
             f"Runs of dataset **{display.plain(info.name)}** (pick another in the sidebar); gold = its dev labels."
@@ -164,9 +164,7 @@ try:
             signature = ("runs", info.id, tuple(picked))
     elif common.require_editor("Uploading prediction files"):
         members, signature = _uploaded_members()
-except DataError as exc:
-    # The message names the run or the uploaded file (its own name, not where the server saved it).
-    st.error(display.plain(str(exc)), icon=":material/error:")
+if failed:
     members = None
 
 if members is None:
@@ -309,7 +307,7 @@ n_seeds = h1.number_input("Splits", min_value=2, max_value=20, value=5, key="ens
 if h1.button("Run the honesty check", key="ens_honesty_run"):
     bar = st.progress(0.0, text="Selecting on one half, scoring on the other…")
     procedures = ["greedy"] + (["best subset"] if members.size <= ensemble.MAX_EXHAUSTIVE else [])
-    try:
+    with common.user_errors(show="inline", where=h1) as failed:  # e.g. too few rows to split in halves
         report = ensemble_diagnostics.honest_gain(
             members,
             metric=honesty_metric,
@@ -317,9 +315,7 @@ if h1.button("Run the honesty check", key="ens_honesty_run"):
             seeds=tuple(range(int(n_seeds))),
             progress=lambda d, t: bar.progress(d / t, text=f"{d} of {t} selections"),
         )
-    except DataError as exc:  # too few rows to split in halves
-        h1.error(display.plain(str(exc)), icon=":material/error:")
-    else:
+    if not failed:
         st.session_state["ens_honesty"] = report
     bar.empty()
 report = st.session_state.get("ens_honesty")
@@ -352,11 +348,9 @@ if lacking:
     e1.info(f"No test predictions for {display.plain(', '.join(lacking))}: the submission cannot be made.")
 else:
     buffer = io.StringIO()
-    try:
+    with common.user_errors(show="inline", where=e1) as failed:
         test_ids, _ = ensemble_export.export_test(members, method=method, weights=weights, out=buffer)
-    except DataError as exc:
-        e1.error(display.plain(str(exc)), icon=":material/error:")
-    else:
+    if not failed:
         e1.download_button(
             f"Download submission ({len(test_ids):,} test rows)",
             buffer.getvalue(),

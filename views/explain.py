@@ -24,6 +24,7 @@ import streamlit as st
 from core import jobs
 from core.analysis import attention as att
 from core.analysis import explain as ex
+from core.analysis.attributions import Attribution, Prediction
 from core.analysis.explain_encoding import Example, example_from_row, make_example
 from core.analysis.explain_load import Explainer
 from core.common.schema import SCHEMAS, LabelSchema
@@ -84,7 +85,7 @@ def load(source: ModelSource) -> Explainer | None:
         else:
             st.error(display.plain(str(exc)), icon=":material/error:")
         return None
-    except (ValueError, OSError) as exc:  # CheckpointError is a ValueError
+    except common.USER_ERRORS as exc:  # a CheckpointError names the run and the file
         st.error(display.plain(str(exc)), icon=":material/error:")
         return None
 
@@ -99,7 +100,7 @@ def _attention_page(
     source: ModelSource, key: tuple, view: str, layers: tuple[int, ...], max_tokens: int
 ) -> tuple[str, str]:
     data = att.attention(source.explainer(), Example(*key), layers=list(layers), max_tokens=max_tokens)
-    return att.bertviz_html(data, view=view), data["note"]
+    return att.bertviz_html(data, view=view), data.note
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -187,9 +188,9 @@ def _qp_index(options: list[str], key: str, default: int = 0) -> int:
     return options.index(value) if value in options else default
 
 
-def probability_figure(prediction: dict, *, top: int = 10) -> go.Figure:
-    ranked = prediction["ranked"][:top]
-    gold = prediction["gold_label"]
+def probability_figure(prediction: Prediction, *, top: int = 10) -> go.Figure:
+    ranked = prediction.ranked[:top]
+    gold = prediction.gold_label
     labels = [r["label"] for r in ranked][::-1]
     probs = [r["prob"] for r in ranked][::-1]
     colors = ["#16A34A" if label == gold else "#4F46E5" for label in labels]
@@ -216,10 +217,10 @@ def tokens_html(encoded: dict) -> str:
     return '<div class="xp-tokens">' + "".join(chips) + "</div>"
 
 
-def strip_html(result: dict) -> str:
+def strip_html(result: Attribution) -> str:
     """One heat strip: words coloured by normalised score (red for, blue against the target)."""
     parts = []
-    for word in result["words"]:
+    for word in result.words:
         if word["kind"] == "special":
             continue
         v = float(word["norm"])
@@ -231,21 +232,21 @@ def strip_html(result: dict) -> str:
             f'<span class="xp-word" style="{style}" title="{html.escape(title)}">{html.escape(word["text"])}</span>'
         )
     return (
-        f'<div class="xp-strip" data-method="{html.escape(result["method"])}" style="line-height:2.2">'
+        f'<div class="xp-strip" data-method="{html.escape(result.method)}" style="line-height:2.2">'
         + " ".join(parts)
         + "</div>"
     )
 
 
-def faithfulness_caption(result: dict) -> str:
-    f = result.get("faithfulness", {})
+def faithfulness_caption(result: Attribution) -> str:
+    f = result.faithfulness
     bits = [
-        f"comprehensiveness **{f.get('comprehensiveness', 0):.3f}** (higher is better)",
-        f"sufficiency **{f.get('sufficiency', 0):.3f}** (lower is better)",
+        f"comprehensiveness **{f.comprehensiveness if f else 0:.3f}** (higher is better)",
+        f"sufficiency **{f.sufficiency if f else 0:.3f}** (lower is better)",
     ]
-    if "delta" in result:
-        bits.append(f"IG convergence delta {result['delta']:.2e} ({result['n_steps']} {result['integration']} steps)")
-    bits.append(f"{result['wall_s']:.2f} s")
+    if result.delta is not None:
+        bits.append(f"IG convergence delta {result.delta:.2e} ({result.n_steps} {result.integration} steps)")
+    bits.append(f"{result.wall_s:.2f} s")
     return " · ".join(bits)
 
 
@@ -355,11 +356,9 @@ def typed_example(labels: list[str]) -> Example | None:
         spans.append((start, start + len(word) - 1))
     qp.update({"text": sentence, "subj": subj, "obj": obj, "stype": stype, "otype": otype})
     qp.pop("example", None)
-    try:
+    with common.user_errors(show="inline"):
         return make_example(sentence, subj=spans[0], obj=spans[1], subj_type=stype, obj_type=otype)
-    except ValueError as exc:
-        st.error(display.plain(str(exc)))
-        return None
+    return None
 
 
 def _type_index(schema: LabelSchema, value: str | None, default: int = 0) -> int:
@@ -375,16 +374,14 @@ def run_panel(source: ModelSource, example: Example, methods: list[str], *, atte
     labels = list(explainer.labels)
     target = qp.get("target")
     target = target if target in labels else None
-    try:
-        with st.spinner("Explaining…"):
-            out = _explain(source, _example_key(example), target, tuple(methods))
-    except ValueError as exc:
-        st.error(display.plain(str(exc)))
+    with common.user_errors(show="inline") as failed, st.spinner("Explaining…"):
+        out = _explain(source, _example_key(example), target, tuple(methods))
+    if failed:
         return
     pred = out.prediction
-    gold = pred["gold_label"]
-    verdict = "" if gold is None else (" ✓" if pred["correct"] else f" ✗ (gold {display.plain(gold)})")
-    st.markdown(f"Predicted **{display.plain(pred['pred_label'])}** ({pred['pred_prob']:.2f}){verdict}")
+    gold = pred.gold_label
+    verdict = "" if gold is None else (" ✓" if pred.correct else f" ✗ (gold {display.plain(gold)})")
+    st.markdown(f"Predicted **{display.plain(pred.pred_label)}** ({pred.pred_prob:.2f}){verdict}")
     st.plotly_chart(probability_figure(pred), key=f"xp_probs_{source.key}")
     n_tokens = len(out.encoded["tokens"])
     with st.expander(f"Encoded input ({n_tokens} tokens, {display.plain(explainer.input_format)})"):
@@ -414,12 +411,12 @@ def attention_panel(source: ModelSource, explainer: Explainer, example: Example)
     head_tab, model_tab = st.tabs(["Head view", "Model view"])
     for tab, view in ((head_tab, "head"), (model_tab, "model")):
         with tab:
-            try:
+            # e.g. vendor files missing, a model without attention maps
+            with common.user_errors(show="inline") as failed:
                 page, note = _attention_page(
                     source, _example_key(example), view, tuple(sorted(layers)), int(max_tokens)
                 )
-            except (ValueError, OSError) as exc:  # vendor files missing, a model without attention maps
-                st.error(display.plain(str(exc)))
+            if failed:
                 return
             if note:
                 st.caption(display.plain(note))

@@ -11,11 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from core import jobs
-from core.common.schema import DataError
 from core.serve import display
 from core.store import runs
 from core.train import crossval, training
-from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, ConfigError, TrainConfig
+from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from views import common
 
@@ -231,7 +230,8 @@ def new_job_form(dataset: str, split: str) -> None:
     config = {**DEFAULTS, **values, "dataset": dataset, "split": split, "workspace": root}
     ray_address = clusters.get(cluster or "") if backend == "ray" else None
     owner = common.identity()
-    try:
+    # The message quotes what was typed (a model path, a dataset name): shown as text.
+    with common.user_errors(show="inline") as failed:
         gpu_request = jobs.normalize_gpu(gpu)
         resolved = training.validate(config)
         if folds:
@@ -257,9 +257,7 @@ def new_job_form(dataset: str, split: str) -> None:
             parent_id=st.session_state.get("train_parent"),
             owner=owner,
         )
-    except (ConfigError, jobs.JobError, DataError, ValueError) as exc:  # CrossvalError is a ValueError
-        # The message quotes what was typed (a model path, a dataset name): shown as text.
-        st.error(display.plain(exc), icon=":material/error:")
+    if failed:
         return
     follow(job.id)
     st.rerun()
@@ -369,10 +367,9 @@ def cancel(job_id: int) -> None:
     if not _editor_in_callback("Cancelling a job"):
         return
     job = store.get_job(job_id)
-    try:
+    with common.user_errors() as failed:
         jobs.backend_for(job, store).cancel(job, wait=False)
-    except jobs.JobError as exc:
-        common.flash("error", display.plain(exc))
+    if failed:
         return
     follow(job_id)
 
@@ -380,10 +377,9 @@ def cancel(job_id: int) -> None:
 def make_predictions(job_id: int) -> None:
     if not _editor_in_callback("Making predictions"):
         return
-    try:
+    with common.user_errors() as failed:  # a refused job, or a broken restudio.toml naming itself
         job = jobs.submit_predictions(store, job_id, owner=common.identity())
-    except (jobs.JobError, ValueError) as exc:  # ValueError: a broken restudio.toml names itself
-        common.flash("error", display.plain(exc))
+    if failed:
         return
     follow(job.id)
 
@@ -451,10 +447,9 @@ def overlay_with_parent(job_id: int) -> None:
 def stitch(group_id: str) -> None:
     if not _editor_in_callback("Stitching a cross-validation"):
         return
-    try:
+    with common.user_errors() as failed:
         path = crossval.stitch_oof(root, group_id)
-    except (ValueError, DataError) as exc:
-        common.flash("error", display.plain(exc))
+    if failed:
         return
     common.flash("success", f"Out-of-fold probabilities stitched ({path.name}): see Data → Flags → Label issues.")
 

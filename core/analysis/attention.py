@@ -15,7 +15,8 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import torch
 from core.analysis.explain_encoding import EncodedExample, Example, encode_example
 from core.analysis.explain_load import Explainer
 
-__all__ = ["ASSET_DIR", "attention", "bertviz_html", "safe_json"]
+__all__ = ["ASSET_DIR", "AttentionMaps", "attention", "bertviz_html", "safe_json"]
 
 #: Where ``make assets`` puts require.js, d3 and jQuery.
 ASSET_DIR = Path(__file__).resolve().parents[2] / "assets" / "vendor"
@@ -39,13 +40,58 @@ VENDOR_FILES: tuple[tuple[str, str], ...] = (
 # -- attention ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AttentionMaps:
+    """What :func:`attention` found for one example.
+
+    Attributes
+    ----------
+    tokens
+        The tokens shown (the window of ``token_range``).
+    attention
+        float32 array, layers x heads x tokens x tokens (the chosen layers, the shown tokens).
+    layers
+        The model's numbers of the chosen layers, ascending.
+    n_layers, n_heads
+        How many layers the model has; heads per layer.
+    token_range
+        ``(lo, hi)``: the shown tokens are ``lo..hi-1`` of the encoded input.
+    sentence_b_start
+        Where the second segment starts among the shown tokens (None without one, or outside the window).
+    note
+        What was left out (and the encoding's own note), for a caption; empty when nothing was.
+    """
+
+    tokens: tuple[str, ...]
+    attention: np.ndarray
+    layers: tuple[int, ...]
+    n_layers: int
+    n_heads: int
+    token_range: tuple[int, int]
+    sentence_b_start: int | None
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict (``attention`` stays a numpy array; the lists are lists)."""
+        return {
+            "tokens": list(self.tokens),
+            "attention": self.attention,
+            "layers": list(self.layers),
+            "n_layers": self.n_layers,
+            "n_heads": self.n_heads,
+            "token_range": self.token_range,
+            "sentence_b_start": self.sentence_b_start,
+            "note": self.note,
+        }
+
+
 def attention(
     explainer: Explainer,
     example: Example | EncodedExample,
     *,
     layers: Sequence[int] | None = None,
     max_tokens: int | None = None,
-) -> dict[str, Any]:
+) -> AttentionMaps:
     """Attention maps of the chosen layers as a float32 array (layers x heads x tokens x tokens).
 
     ``max_tokens`` limits a long input to a window of tokens around the entities (the full rows are
@@ -77,16 +123,16 @@ def attention(
     b_start = encoded.sentence_b_start
     if b_start is not None:
         b_start = b_start - lo if lo < b_start < hi else None
-    return {
-        "tokens": encoded.tokens[lo:hi],
-        "attention": stack,
-        "layers": chosen,
-        "n_layers": n_layers,
-        "n_heads": int(stack.shape[1]),
-        "token_range": (lo, hi),
-        "sentence_b_start": b_start,
-        "note": " ".join(notes),
-    }
+    return AttentionMaps(
+        tokens=tuple(encoded.tokens[lo:hi]),
+        attention=stack,
+        layers=tuple(chosen),
+        n_layers=n_layers,
+        n_heads=int(stack.shape[1]),
+        token_range=(lo, hi),
+        sentence_b_start=b_start,
+        note=" ".join(notes),
+    )
 
 
 def safe_json(value: Any) -> str:
@@ -136,7 +182,7 @@ _REQUIRE_CONFIG = re.compile(r"require\.config\(\{.*?\}\);", re.S)
 
 
 def bertviz_html(
-    data: Mapping[str, Any],
+    data: AttentionMaps,
     *,
     view: str = "head",
     layer: int | None = None,
@@ -156,17 +202,17 @@ def bertviz_html(
 
     if view not in ("head", "model"):
         raise ValueError(f"view must be 'head' or 'model', got {view!r}.")
-    tokens = format_special_chars(list(data["tokens"]))
+    tokens = format_special_chars(list(data.tokens))
     tag = uuid.uuid4().hex
     placeholders = [f"\x00{tag}:{i}\x00" for i in range(len(tokens))]
     # float64 after rounding: bertviz's tolist() then writes 0.123, not 0.12300000339746475 (3x smaller page).
-    attn = torch.from_numpy(np.round(np.asarray(data["attention"], dtype=np.float64), 4))
+    attn = torch.from_numpy(np.round(np.asarray(data.attention, dtype=np.float64), 4))
     per_layer = [attn[i][None] for i in range(attn.shape[0])]
-    layers = list(data.get("layers", range(len(per_layer))))
+    layers = list(data.layers)
     kwargs: dict[str, Any] = {
         "attention": per_layer,
         "tokens": placeholders,
-        "sentence_b_start": data.get("sentence_b_start"),
+        "sentence_b_start": data.sentence_b_start,
         "html_action": "return",
     }
     if view == "head":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ from core.analysis.explain_load import Explainer
 __all__ = [
     "DEFAULT_KS",
     "IG_STEPS",
+    "Attribution",
+    "Faithfulness",
+    "Prediction",
     "faithfulness",
     "input_x_gradient",
     "integrated_gradients",
@@ -40,6 +44,136 @@ __all__ = [
 IG_STEPS = 16
 #: ERASER's bins: the top 1, 5, 10, 20 and 50 % of the content tokens (at least one token each).
 DEFAULT_KS: tuple[float, ...] = (0.01, 0.05, 0.10, 0.20, 0.50)
+
+
+# -- results -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What :func:`predict` found for one example.
+
+    Attributes
+    ----------
+    id
+        The example's id (None for a typed sentence).
+    labels, probs
+        Every label name in the model's order and its probability.
+    pred_label, pred_prob
+        The argmax label and its probability.
+    gold_label, correct
+        The example's own label and whether the prediction matches it (both None when unknown).
+    ranked
+        ``{"label", "prob"}`` for the labels, most probable first (the ``top`` asked for).
+    """
+
+    id: str | None
+    labels: tuple[str, ...]
+    probs: tuple[float, ...]
+    pred_label: str
+    pred_prob: float
+    gold_label: str | None
+    correct: bool | None
+    ranked: tuple[Mapping[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict, keys in field order (lists where the fields hold tuples)."""
+        return {
+            "id": self.id,
+            "labels": list(self.labels),
+            "probs": list(self.probs),
+            "pred_label": self.pred_label,
+            "pred_prob": self.pred_prob,
+            "gold_label": self.gold_label,
+            "correct": self.correct,
+            "ranked": [dict(r) for r in self.ranked],
+        }
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    """ERASER comprehensiveness and sufficiency of one ranking (:func:`faithfulness`).
+
+    Attributes
+    ----------
+    comprehensiveness, sufficiency
+        Averages over the bins (AOPC).
+    prob
+        The target probability of the whole input; None when the example has no content tokens (no bins).
+    bins
+        Per bin: ``k``, ``n_tokens``, ``comprehensiveness``, ``sufficiency``.
+    """
+
+    comprehensiveness: float
+    sufficiency: float
+    prob: float | None = None
+    bins: tuple[Mapping[str, Any], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict; ``prob`` is left out when there were no content tokens to rank."""
+        out: dict[str, Any] = {"comprehensiveness": self.comprehensiveness, "sufficiency": self.sufficiency}
+        if self.prob is not None:
+            out["prob"] = self.prob
+        out["bins"] = [dict(b) for b in self.bins]
+        return out
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """One attribution method's result for one example and target label.
+
+    Attributes
+    ----------
+    method, target, target_label
+        The method's name and the label explained (index in the model's label order, and its name).
+    tokens, token_scores
+        The model's tokens and each one's score.
+    words
+        Word units (:func:`merge_scores`): ``text``, ``kind``, ``tokens``, ``score``, ``norm``.
+    wall_s
+        Seconds the attribution took (faithfulness not included).
+    faithfulness
+        ERASER faithfulness of the scores; None when the caller asked for none (``ks=None``).
+    delta, f_x, f_baseline, n_steps, integration
+        Integrated gradients only (None for the other methods): the convergence delta, the target
+        probability of the input and of the baseline, and the quadrature used.
+    """
+
+    method: str
+    target: int
+    target_label: str
+    tokens: tuple[str, ...]
+    token_scores: tuple[float, ...]
+    words: tuple[Mapping[str, Any], ...]
+    wall_s: float
+    faithfulness: Faithfulness | None = None
+    delta: float | None = None
+    f_x: float | None = None
+    f_baseline: float | None = None
+    n_steps: int | None = None
+    integration: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain dict: the integrated-gradients keys and ``faithfulness`` only where they were computed."""
+        out: dict[str, Any] = {
+            "method": self.method,
+            "target": self.target,
+            "target_label": self.target_label,
+            "tokens": list(self.tokens),
+            "token_scores": list(self.token_scores),
+            "words": [{**w, "tokens": list(w["tokens"])} for w in self.words],
+            "wall_s": self.wall_s,
+        }
+        for name in _IG_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.faithfulness is not None:
+            out["faithfulness"] = self.faithfulness.to_dict()
+        return out
+
+
+_IG_FIELDS: tuple[str, ...] = ("delta", "f_x", "f_baseline", "n_steps", "integration")
 
 
 # -- prediction -----------------------------------------------------------------------------------------
@@ -92,25 +226,25 @@ def target_probabilities(explainer: Explainer, encoded: EncodedExample, masks: n
     return masked_probabilities(explainer, encoded, masks)[:, target]
 
 
-def predict(explainer: Explainer, example: Example | EncodedExample, *, top: int | None = None) -> dict[str, Any]:
+def predict(explainer: Explainer, example: Example | EncodedExample, *, top: int | None = None) -> Prediction:
     """Probabilities for every label (model order), the predicted label, and the gold one if known."""
     encoded = example if isinstance(example, EncodedExample) else encode_example(explainer, example)
     with explainer.lock:
         probs = _probs(explainer, encoded)
     order = np.argsort(-probs, kind="stable")
-    ranked = [{"label": explainer.labels[i], "prob": float(probs[i])} for i in order[: top or len(order)]]
+    ranked = tuple({"label": explainer.labels[i], "prob": float(probs[i])} for i in order[: top or len(order)])
     pred = int(order[0])
     gold = encoded.example.label
-    return {
-        "id": encoded.example.id,
-        "labels": list(explainer.labels),
-        "probs": [float(p) for p in probs],
-        "pred_label": explainer.labels[pred],
-        "pred_prob": float(probs[pred]),
-        "gold_label": gold,
-        "correct": None if gold is None else gold == explainer.labels[pred],
-        "ranked": ranked,
-    }
+    return Prediction(
+        id=encoded.example.id,
+        labels=tuple(explainer.labels),
+        probs=tuple(float(p) for p in probs),
+        pred_label=explainer.labels[pred],
+        pred_prob=float(probs[pred]),
+        gold_label=gold,
+        correct=None if gold is None else gold == explainer.labels[pred],
+        ranked=ranked,
+    )
 
 
 # -- attributions --------------------------------------------------------------------------------------
@@ -148,7 +282,7 @@ def faithfulness(
     target: int,
     *,
     ks: Sequence[float] = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Faithfulness:
     """ERASER comprehensiveness and sufficiency of a ranking of the content tokens (DeYoung et al., 2020).
 
     For each k, the top ``max(1, round(k * n))`` content tokens by score are removed
@@ -160,7 +294,7 @@ def faithfulness(
     content = np.flatnonzero(encoded.content)
     base = np.ones(len(encoded), dtype=bool)
     if content.size == 0:
-        return {"comprehensiveness": 0.0, "sufficiency": 0.0, "bins": []}
+        return Faithfulness(comprehensiveness=0.0, sufficiency=0.0)
     # Highest score first; ties broken by position so the result is deterministic.
     ranked = content[np.lexsort((content, -scores[content]))]
     sizes = [max(1, min(content.size, round(k * content.size))) for k in ks]
@@ -184,12 +318,12 @@ def faithfulness(
                 "sufficiency": p - float(probs[2 + 2 * i]),
             }
         )
-    return {
-        "comprehensiveness": float(np.mean([b["comprehensiveness"] for b in bins])),
-        "sufficiency": float(np.mean([b["sufficiency"] for b in bins])),
-        "prob": p,
-        "bins": bins,
-    }
+    return Faithfulness(
+        comprehensiveness=float(np.mean([b["comprehensiveness"] for b in bins])),
+        sufficiency=float(np.mean([b["sufficiency"] for b in bins])),
+        prob=p,
+        bins=tuple(bins),
+    )
 
 
 def prob_forward(explainer: Explainer) -> Callable[..., torch.Tensor]:
@@ -224,24 +358,23 @@ def _result(
     method: str,
     target: int,
     token_scores: np.ndarray,
-    started: float,
+    elapsed: float,
     *,
     ks: Sequence[float] | None,
     extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "method": method,
-        "target": int(target),
-        "target_label": explainer.labels[target],
-        "tokens": list(encoded.tokens),
-        "token_scores": [float(s) for s in token_scores],
-        "words": merge_scores(encoded, token_scores),
-        "wall_s": time.perf_counter() - started,
+) -> Attribution:
+    # ``elapsed`` is measured by the caller before faithfulness runs: wall_s is the attribution's own time.
+    return Attribution(
+        method=method,
+        target=int(target),
+        target_label=explainer.labels[target],
+        tokens=tuple(encoded.tokens),
+        token_scores=tuple(float(s) for s in token_scores),
+        words=tuple(merge_scores(encoded, token_scores)),
+        wall_s=elapsed,
+        faithfulness=None if ks is None else faithfulness(explainer, encoded, token_scores, target, ks=ks),
         **dict(extra or {}),
-    }
-    if ks is not None:
-        out["faithfulness"] = faithfulness(explainer, encoded, token_scores, target, ks=ks)
-    return out
+    )
 
 
 def _prepare(
@@ -261,7 +394,7 @@ def integrated_gradients(
     method: str = "gausslegendre",
     internal_batch_size: int | None = None,
     ks: Sequence[float] | None = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Attribution:
     """Layer Integrated Gradients on the token embeddings, summed over the hidden size per token.
 
     ``delta`` is Captum's convergence delta: ``sum(attributions) - (f(x) - f(baseline))`` with ``f`` the
@@ -298,13 +431,13 @@ def integrated_gradients(
             f = prob_forward(explainer)(both, mask, types, subj, obj)[:, tgt].double().cpu().numpy()
         delta = float(scores.sum() - (f[0] - f[1]))
         elapsed = time.perf_counter() - started
-        out = _result(
+        return _result(
             explainer,
             encoded,
             "integrated_gradients",
             tgt,
             scores,
-            started,
+            elapsed,
             ks=ks,
             extra={
                 "delta": delta,
@@ -314,8 +447,6 @@ def integrated_gradients(
                 "integration": method,
             },
         )
-    out["wall_s"] = elapsed
-    return out
 
 
 def _gradient_attribution(
@@ -325,7 +456,7 @@ def _gradient_attribution(
     ks: Sequence[float] | None,
     *,
     method: str,
-) -> dict[str, Any]:
+) -> Attribution:
     """Captum ``LayerGradientXActivation`` on the embeddings, reduced over the hidden size per ``method``.
 
     ``input_x_gradient`` multiplies the gradient by the embedding and sums (signed); ``saliency`` keeps the
@@ -343,9 +474,7 @@ def _gradient_attribution(
         per_dim = attr[0].detach().double()
         scores = (per_dim.sum(dim=-1) if multiply else per_dim.norm(dim=-1)).cpu().numpy()
         elapsed = time.perf_counter() - started
-        out = _result(explainer, encoded, method, tgt, scores, started, ks=ks)
-    out["wall_s"] = elapsed
-    return out
+        return _result(explainer, encoded, method, tgt, scores, elapsed, ks=ks)
 
 
 def input_x_gradient(
@@ -354,7 +483,7 @@ def input_x_gradient(
     *,
     target: int | str | None = None,
     ks: Sequence[float] | None = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Attribution:
     """Gradient x embedding (Captum ``LayerGradientXActivation``), summed over the hidden size: signed."""
     return _gradient_attribution(explainer, example, target, ks, method="input_x_gradient")
 
@@ -365,7 +494,7 @@ def saliency(
     *,
     target: int | str | None = None,
     ks: Sequence[float] | None = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Attribution:
     """Saliency: the L2 norm of the target probability's gradient at each token embedding (unsigned)."""
     return _gradient_attribution(explainer, example, target, ks, method="saliency")
 
@@ -376,7 +505,7 @@ def occlusion(
     *,
     target: int | str | None = None,
     ks: Sequence[float] | None = DEFAULT_KS,
-) -> dict[str, Any]:
+) -> Attribution:
     """Word occlusion: ``p(x) - p(x with the word's tokens as [PAD])`` per word (Captum ``FeatureAblation``).
 
     Captum's sliding-window ``Occlusion`` cannot follow word boundaries, so ``FeatureAblation`` with one
@@ -406,6 +535,4 @@ def occlusion(
         # Kept tokens are 'ablated' into themselves; drop the float noise of the batched re-run.
         scores[~encoded.content] = 0.0
         elapsed = time.perf_counter() - started
-        out = _result(explainer, encoded, "occlusion", tgt, scores, started, ks=ks)
-    out["wall_s"] = elapsed
-    return out
+        return _result(explainer, encoded, "occlusion", tgt, scores, elapsed, ks=ks)

@@ -1,11 +1,12 @@
 """Why a model predicts what it does on one example: probabilities, attention maps and attributions.
 
 LIT-style: a loaded model (:class:`~core.analysis.explain_load.Explainer`) and one
-:class:`~core.analysis.explain_encoding.Example` go into an interpreter (:data:`INTERPRETERS`); plain data
-(lists, floats, strings) comes out, ready for a view, a JSON file or a test. The example is encoded exactly
-as the model's run encodes it (:func:`core.train.encoding.encode` with the run's input format, max length
-and type language), so markers, prompt segments and entity-safe truncation are those the model saw in
-training.
+:class:`~core.analysis.explain_encoding.Example` go into an interpreter (:data:`INTERPRETERS`); frozen
+dataclasses come out (:class:`Explanation`, :class:`~core.analysis.attributions.Prediction`,
+:class:`~core.analysis.attributions.Attribution`), each with ``to_dict()`` for a JSON file. The example is
+encoded exactly as the model's run encodes it (:func:`core.train.encoding.encode` with the run's input
+format, max length and type language), so markers, prompt segments and entity-safe truncation are those
+the model saw in training.
 
 Models
     :func:`load_explainer` takes a run folder (``core.train.model.load_run_model``), or the path or hub id of
@@ -71,6 +72,8 @@ import numpy as np
 
 from core.analysis.attributions import (
     DEFAULT_KS,
+    Attribution,
+    Prediction,
     input_x_gradient,
     integrated_gradients,
     occlusion,
@@ -178,8 +181,8 @@ def load_explainer(
     return explainer
 
 
-#: Interpreter name -> function(explainer, example, *, target=..., ...) -> plain data.
-INTERPRETERS: dict[str, Callable[..., dict[str, Any]]] = {
+#: Interpreter name -> function(explainer, example, *, target=..., ...) -> :class:`Attribution`.
+INTERPRETERS: dict[str, Callable[..., Attribution]] = {
     "integrated_gradients": integrated_gradients,
     "input_x_gradient": input_x_gradient,
     "saliency": saliency,
@@ -196,27 +199,29 @@ class Explanation:
     encoded
         The example as the model saw it (``EncodedExample.as_dict``: tokens, word units, note).
     prediction
-        :func:`~core.analysis.attributions.predict`'s probabilities, predicted and gold label.
+        :func:`~core.analysis.attributions.predict`'s probabilities, predicted and gold label
+        (:class:`~core.analysis.attributions.Prediction`).
     target, target_label
         The label explained (index in the model's label order, and its name).
     attributions
-        Method name -> that interpreter's result (word scores, faithfulness, timing), in the order asked.
+        Method name -> that interpreter's :class:`~core.analysis.attributions.Attribution` (word scores,
+        faithfulness, timing), in the order asked.
     """
 
     encoded: Mapping[str, Any]
-    prediction: Mapping[str, Any]
+    prediction: Prediction
     target: int
     target_label: str
-    attributions: Mapping[str, Mapping[str, Any]]
+    attributions: Mapping[str, Attribution]
 
     def to_dict(self) -> dict[str, Any]:
         """The plain dict (``encoded``, ``prediction``, ``target``, ``target_label``, ``attributions``)."""
         return {
             "encoded": dict(self.encoded),
-            "prediction": dict(self.prediction),
+            "prediction": self.prediction.to_dict(),
             "target": self.target,
             "target_label": self.target_label,
-            "attributions": {m: dict(r) for m, r in self.attributions.items()},
+            "attributions": {m: r.to_dict() for m, r in self.attributions.items()},
         }
 
 
@@ -235,7 +240,7 @@ def explain(
     with explainer.lock:
         encoded = encode_example(explainer, example)
         prediction = predict(explainer, encoded)
-        tgt = resolve_target(explainer, target, np.asarray(prediction["probs"]))
+        tgt = resolve_target(explainer, target, np.asarray(prediction.probs))
         return Explanation(
             encoded=encoded.as_dict(),
             prediction=prediction,

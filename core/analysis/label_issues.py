@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -29,12 +30,14 @@ import pandas as pd
 
 from core.common.schema import NO_RELATION
 from core.store.workspace import RowChange
+from core.train.crossval import OofMeta
 
 __all__ = [
     "DEFAULT_FILTER",
     "FILTERS",
     "SCORE_METHODS",
     "VIEWS",
+    "OofInfo",
     "align_oof",
     "dataset_label_issues",
     "find_label_issues",
@@ -302,6 +305,30 @@ def oof_is_stale(meta: Mapping[str, Any], revision: int) -> bool:
         return True
 
 
+@dataclass(frozen=True)
+class OofInfo(OofMeta):
+    """The out-of-fold file that :func:`dataset_label_issues` read: its sidecar (every
+    :class:`~core.train.crossval.OofMeta` field) and how it lines up with the dataset now.
+
+    Attributes
+    ----------
+    path
+        The out-of-fold file.
+    missing_ids
+        Ids in the file that the dataset no longer has (rows dropped since).
+    stale
+        Whether the dataset changed since the cross-validation (:func:`oof_is_stale`).
+    """
+
+    path: str = ""
+    missing_ids: tuple[str, ...] = ()
+    stale: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """The sidecar's JSON object followed by ``path``, ``missing_ids`` and ``stale``."""
+        return {**super().to_dict(), "path": self.path, "missing_ids": list(self.missing_ids), "stale": self.stale}
+
+
 #: What :func:`dataset_label_issues` computes: ``"both"`` gives (issues, no_relation view).
 VIEWS: tuple[str, ...] = ("issues", "no_relation", "both")
 _NO_RELATION_OPTIONS = frozenset({"threshold", "no_relation"})
@@ -316,7 +343,7 @@ def dataset_label_issues(
     frame: pd.DataFrame | None = None,
     revision: int | None = None,
     **options: Any,
-) -> tuple[pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame], dict[str, Any]] | None:
+) -> tuple[pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame], OofInfo] | None:
     """Label issues (or the no_relation view, or both) of a dataset's current train rows from its newest
     out-of-fold file (:func:`core.train.crossval.latest_oof`); None when it has none yet.
 
@@ -340,8 +367,8 @@ def dataset_label_issues(
     Returns
     -------
     (table, info) or None
-        ``info`` is the file's sidecar plus ``path``, ``missing_ids`` (rows dropped since) and ``stale``
-        (:func:`oof_is_stale`: the dataset changed since the cross-validation).
+        ``info`` (:class:`OofInfo`) is the file's sidecar plus ``path``, ``missing_ids`` (rows dropped since)
+        and ``stale`` (:func:`oof_is_stale`: the dataset changed since the cross-validation).
     """
     from core.store.workspace import Workspace
     from core.train.crossval import latest_oof, load_oof
@@ -371,10 +398,10 @@ def dataset_label_issues(
             no_relation_view(rows, row_probs, label_names=label_names, **nr_options),
         )
     sidecar = meta.to_dict()
-    info = {
-        **sidecar,
-        "path": str(path),
-        "missing_ids": missing,
-        "stale": oof_is_stale(sidecar, ws.revision(dataset_id) if revision is None else revision),
-    }
+    info = OofInfo(
+        **{f.name: getattr(meta, f.name) for f in fields(OofMeta)},
+        path=str(path),
+        missing_ids=tuple(missing),
+        stale=oof_is_stale(sidecar, ws.revision(dataset_id) if revision is None else revision),
+    )
     return table, info

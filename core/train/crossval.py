@@ -578,11 +578,14 @@ def retrain_cleaned(
     root: Any,
     dataset_id: int,
     *,
-    oof_meta: Mapping[str, Any],
+    oof_meta: OofMeta,
     name: str | None = None,
     owner: str | None = None,
 ) -> Any:
     """Queue one job training the cross-validation's config (without folds) on the current, corrected rows.
+
+    ``oof_meta`` is the out-of-fold file's sidecar (:func:`load_oof`, or the label-issue info built on it);
+    its ``config`` is what the job trains.
 
     Its parent is the newest succeeded single (non-fold) job on the same dataset with the same model and
     input format: the "before" that the Train view overlays it with. ``owner`` is who launches it (the
@@ -595,9 +598,7 @@ def retrain_cleaned(
 
     ws = Workspace(root)
     info = ws.dataset(dataset_id)
-    cfg = training.validate(
-        {**oof_meta["config"], "folds": 0, "fold": 0, "dataset": info.name, "workspace": str(ws.root)}
-    )
+    cfg = training.validate({**oof_meta.config, "folds": 0, "fold": 0, "dataset": info.name, "workspace": str(ws.root)})
     store = jobs.JobStore(ws.root)
     before = [
         j

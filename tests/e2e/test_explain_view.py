@@ -108,7 +108,7 @@ def test_attention_views_show_markup_tokens_as_text(page, tmp_path):
 
     explainer = ex.load_explainer(tiny_checkpoint(tmp_path, "typed_entity_marker_punct"))
     data = attention(explainer, malicious())
-    assert any("<" in t for t in data["tokens"]) and any("script" in t for t in data["tokens"])
+    assert any("<" in t for t in data.tokens) and any("script" in t for t in data.tokens)
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     errors: list[str] = []

@@ -146,7 +146,7 @@ def test_dataset_label_issues_reads_the_newest_file(workspace: Workspace, two_fo
     result = dataset_label_issues(workspace.root, 1)
     assert result is not None
     table, info = result
-    assert info["path"] == str(path) and info["missing_ids"] == [] and info["stale"] is False
+    assert info.path == str(path) and info.missing_ids == () and info.stale is False
     assert set(table["id"]) <= set(workspace.current_frame(1)["id"]) and table["quality"].is_monotonic_increasing
     view, _ = dataset_label_issues(workspace.root, 1, view="no_relation", threshold=0.5)
     assert set(view["direction"]) <= {"no_relation -> relation", "relation -> no_relation"}

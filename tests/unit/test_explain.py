@@ -117,29 +117,29 @@ def test_example_from_row_keeps_missing_label_as_none():
 def test_ig_completeness_within_reported_delta(fixture, request):
     explainer = request.getfixturevalue(fixture)
     enc = encode_example(explainer, korean())
-    probs = np.asarray(predict(explainer, enc)["probs"])
+    probs = np.asarray(predict(explainer, enc).probs)
     target = int(np.argmax(probs))
     res = integrated_gradients(explainer, enc, target=target)
-    total = sum(res["token_scores"])
-    gap = res["f_x"] - res["f_baseline"]
+    total = sum(res.token_scores)
+    gap = res.f_x - res.f_baseline
     # f(x) and f(baseline) recomputed independently of Captum.
     baseline_mask = np.where(enc.content, 0, 1).astype(bool)
     ids = np.where(enc.content, explainer.pad_id, np.asarray(enc.input_ids))
-    assert res["f_x"] == pytest.approx(probs[target], abs=1e-5)
+    assert res.f_x == pytest.approx(probs[target], abs=1e-5)
     with torch.inference_mode():
         _, mask, types, subj, obj = enc.tensors()
         f_b = torch.softmax(explainer.forward(torch.from_numpy(ids)[None], mask, types, subj, obj).logits.double(), -1)
-    assert res["f_baseline"] == pytest.approx(float(f_b[0, target]), abs=1e-5)
+    assert res.f_baseline == pytest.approx(float(f_b[0, target]), abs=1e-5)
     assert baseline_mask.sum() >= 2  # [CLS], [SEP] (and markers) are kept in the baseline
     # Completeness: the sum matches f(x) - f(baseline) to within the reported delta, which is small.
-    assert abs(total - gap) <= abs(res["delta"]) + 1e-5
-    assert abs(gap) > 1e-5 and abs(res["delta"]) <= 0.02 * abs(gap), (res["delta"], gap)
+    assert abs(total - gap) <= abs(res.delta) + 1e-5
+    assert abs(gap) > 1e-5 and abs(res.delta) <= 0.02 * abs(gap), (res.delta, gap)
 
 
 def test_gauss_legendre_converges_faster_than_trapezoid(punct):
     enc = encode_example(punct, korean())
     err = {
-        (method, n): abs(integrated_gradients(punct, enc, n_steps=n, method=method, ks=None)["delta"])
+        (method, n): abs(integrated_gradients(punct, enc, n_steps=n, method=method, ks=None).delta)
         for method in ("gausslegendre", "riemann_trapezoid")
         for n in (16, 50)
     }
@@ -150,30 +150,31 @@ def test_merged_word_scores_add_up_to_subword_scores(punct):
     enc = encode_example(punct, korean())
     for method, fn in ex.INTERPRETERS.items():
         res = fn(punct, enc, target="per:place_of_residence")
-        tokens = np.asarray(res["token_scores"])
-        assert res["target_label"] == "per:place_of_residence"
-        for word in res["words"]:
+        tokens = np.asarray(res.token_scores)
+        assert res.target_label == "per:place_of_residence"
+        for word in res.words:
             assert word["score"] == pytest.approx(tokens[word["tokens"]].sum(), abs=1e-9), (method, word)
-        assert sum(w["score"] for w in res["words"]) == pytest.approx(tokens.sum(), abs=1e-9)
-        norms = np.abs([w["norm"] for w in res["words"]])
+        assert sum(w["score"] for w in res.words) == pytest.approx(tokens.sum(), abs=1e-9)
+        norms = np.abs([w["norm"] for w in res.words])
         assert norms.max() == pytest.approx(1.0) and (norms <= 1 + 1e-12).all()
-        assert {"comprehensiveness", "sufficiency", "bins"} <= set(res["faithfulness"])
+        assert res.faithfulness is not None
+        assert {"comprehensiveness", "sufficiency", "prob", "bins"} <= set(res.to_dict()["faithfulness"])
     sal = saliency(punct, enc, ks=None)
-    assert min(sal["token_scores"]) >= 0 and "faithfulness" not in sal
+    assert min(sal.token_scores) >= 0 and sal.faithfulness is None and "faithfulness" not in sal.to_dict()
 
 
 def test_occlusion_scores_are_the_probability_drop_of_each_word(punct):
     enc = encode_example(punct, korean())
     res = occlusion(punct, enc, target=3, ks=None)
-    word = next(w for w in res["words"] if w["kind"] == "subject")
+    word = next(w for w in res.words if w["kind"] == "subject")
     ids = np.asarray(enc.input_ids)
     ids[word["tokens"]] = punct.pad_id
     with torch.inference_mode():
         _, mask, types, subj, obj = enc.tensors()
         p = torch.softmax(punct.forward(torch.from_numpy(ids)[None], mask, types, subj, obj).logits.double(), -1)[0, 3]
-    p0 = predict(punct, enc)["probs"][3]
+    p0 = predict(punct, enc).probs[3]
     assert word["score"] == pytest.approx(p0 - float(p), abs=1e-5)
-    assert all(w["score"] == 0 for w in res["words"] if w["kind"] in ("marker", "special"))
+    assert all(w["score"] == 0 for w in res.words if w["kind"] in ("marker", "special"))
 
 
 def test_faithfulness_matches_a_direct_computation(punct):
@@ -187,8 +188,8 @@ def test_faithfulness_matches_a_direct_computation(punct):
     only = np.ones(len(enc), dtype=bool)
     only[np.setdiff1d(content, top)] = False
     p, p_comp, p_suff = target_probabilities(punct, enc, np.stack([np.ones(len(enc), bool), keep, only]), 5)
-    assert out["comprehensiveness"] == pytest.approx(p - p_comp) and out["sufficiency"] == pytest.approx(p - p_suff)
-    assert out["bins"][0]["n_tokens"] == top.size
+    assert out.comprehensiveness == pytest.approx(p - p_comp) and out.sufficiency == pytest.approx(p - p_suff)
+    assert out.bins[0]["n_tokens"] == top.size
 
 
 def test_unknown_target_and_method_are_refused(punct):
@@ -200,15 +201,15 @@ def test_unknown_target_and_method_are_refused(punct):
 
 def test_concurrent_sessions_get_the_same_results(punct):
     enc = encode_example(punct, korean())
-    expected = integrated_gradients(punct, enc, target=2, ks=None)["token_scores"]
-    results: list[list[float]] = []
+    expected = integrated_gradients(punct, enc, target=2, ks=None).token_scores
+    results: list[tuple[float, ...]] = []
     errors: list[BaseException] = []
 
     def work(method: str) -> None:
         try:
             for _ in range(3):
                 ex.INTERPRETERS[method](punct, enc, target=2, ks=None)
-                results.append(integrated_gradients(punct, enc, target=2, ks=None)["token_scores"])
+                results.append(integrated_gradients(punct, enc, target=2, ks=None).token_scores)
         except BaseException as exc:
             errors.append(exc)
 
@@ -248,8 +249,15 @@ def test_loads_once_and_any_hf_sequence_classifier_works(tmp_path):
     plain = out.to_dict()
     assert set(plain) == {"encoded", "prediction", "target", "target_label", "attributions"}
     assert plain["target_label"] == "per:origin" and plain["attributions"].keys() == out.attributions.keys()
+    assert plain["prediction"] == out.prediction.to_dict() and isinstance(plain["prediction"]["probs"], list)
+    ig = plain["attributions"]["integrated_gradients"]
+    assert list(ig) == [
+        *("method", "target", "target_label", "tokens", "token_scores", "words", "wall_s"),
+        *("delta", "f_x", "f_baseline", "n_steps", "integration", "faithfulness"),
+    ]
+    assert "delta" not in plain["attributions"]["saliency"] and json.loads(json.dumps(plain["attributions"]))
     att = attention(explainer, korean())
-    assert att["attention"].shape[:2] == (2, 2)
+    assert att.attention.shape[:2] == (2, 2)
     with pytest.raises(ValueError, match="not a loadable"):
         ex.load_explainer(tmp_path / "bb" / "missing-folder")
 
@@ -258,13 +266,13 @@ def test_attention_limits_layers_and_tokens_with_a_note(punct):
     enc = encode_example(punct, korean())
     full = attention(punct, enc)
     n = len(enc)
-    assert full["attention"].shape == (2, 2, n, n) and full["note"] == ""
-    np.testing.assert_allclose(full["attention"].sum(-1), 1.0, atol=1e-5)
+    assert full.attention.shape == (2, 2, n, n) and full.note == ""
+    np.testing.assert_allclose(full.attention.sum(-1), 1.0, atol=1e-5)
     part = attention(punct, enc, layers=[1], max_tokens=8)
-    assert part["attention"].shape == (1, 2, 8, 8) and part["layers"] == [1]
-    assert "of 2 layers" in part["note"] and f"of {n}" in part["note"]
-    lo, hi = part["token_range"]
-    np.testing.assert_array_equal(part["attention"][0], full["attention"][1][:, lo:hi, lo:hi])
+    assert part.attention.shape == (1, 2, 8, 8) and part.layers == (1,)
+    assert "of 2 layers" in part.note and f"of {n}" in part.note
+    lo, hi = part.token_range
+    np.testing.assert_array_equal(part.attention[0], full.attention[1][:, lo:hi, lo:hi])
 
 
 # -- bertviz pages ---------------------------------------------------------------------------------
@@ -333,19 +341,19 @@ def test_occluding_the_entity_words_changes_the_prediction(trained):
         example = example_from_row(row)
         enc = encode_example(explainer, example)
         pred = predict(explainer, enc)
-        if pred["pred_label"] != example.label or example.label == "no_relation":
+        if pred.pred_label != example.label or example.label == "no_relation":
             continue
         keep = np.ones(len(enc), dtype=bool)
         for unit in enc.units:
             if unit["kind"] in ("subject", "object"):
                 keep[unit["tokens"]] = False
         probs = masked_probabilities(explainer, enc, keep, mode="pad")[0]
-        target = explainer.labels.index(pred["pred_label"])
+        target = explainer.labels.index(pred.pred_label)
         changed += int(np.argmax(probs)) != target
-        drops.append(pred["pred_prob"] - probs[target])
+        drops.append(pred.pred_prob - probs[target])
         if changed == 1 and int(np.argmax(probs)) != target:
             # The occlusion interpreter sees the same words matter on this example.
-            words = occlusion(explainer, enc, target=target, ks=None)["words"]
+            words = occlusion(explainer, enc, target=target, ks=None).words
             assert max(w["score"] for w in words if w["kind"] in ("subject", "object")) > 0.05
         tried += 1
         if tried == 40:
@@ -367,12 +375,12 @@ def test_trained_model_ig_completeness_and_faithful_rankings(trained):
     example = example_from_row(dev.iloc[0])
     out = ex.explain(explainer, example)
     ig = out.attributions["integrated_gradients"]
-    gap = ig["f_x"] - ig["f_baseline"]
-    assert abs(sum(ig["token_scores"]) - gap) <= abs(ig["delta"]) + 1e-5
-    assert abs(ig["delta"]) <= 0.05 * abs(gap) + 1e-3
+    gap = ig.f_x - ig.f_baseline
+    assert abs(sum(ig.token_scores) - gap) <= abs(ig.delta) + 1e-5
+    assert abs(ig.delta) <= 0.05 * abs(gap) + 1e-3
     # IG and occlusion rank better than a reversed ranking (comprehensiveness).
     enc = encode_example(explainer, example)
     for method in ("integrated_gradients", "occlusion"):
-        scores = np.asarray(out.attributions[method]["token_scores"])
+        scores = np.asarray(out.attributions[method].token_scores)
         reverse = faithfulness(explainer, enc, -scores, out.target)
-        assert out.attributions[method]["faithfulness"]["comprehensiveness"] >= reverse["comprehensiveness"]
+        assert out.attributions[method].faithfulness.comprehensiveness >= reverse.comprehensiveness

@@ -124,7 +124,7 @@ def test_a_failed_load_is_not_kept_and_a_repaired_checkpoint_loads(run_folder, t
     assert not ex._LOADING
     weights.write_bytes(good)
     explainer = ex.load_explainer(folder)
-    assert predict(explainer, korean())["pred_label"] in explainer.labels
+    assert predict(explainer, korean()).pred_label in explainer.labels
 
 
 def test_a_folder_that_is_no_checkpoint_keeps_its_message(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import core.analysis.label_issue_finder as label_issue_finder
+from core.analysis.label_issues import OofInfo
 from core.data.audit import audit
 from core.data.finders import FINDERS, FINDING_COLUMNS, Finder, FinderInput, finders, findings, register
 
@@ -124,9 +125,9 @@ def test_label_issue_finder_reads_the_datasets_out_of_fold_issues(demo: dict[str
     )
     calls: list[tuple[Any, ...]] = []
 
-    def fake(root: Any, dataset_id: int, *, view: str) -> tuple[pd.DataFrame, dict[str, Any]] | None:
+    def fake(root: Any, dataset_id: int, *, view: str) -> tuple[pd.DataFrame, OofInfo] | None:
         calls.append((root, dataset_id, view))
-        return None if dataset_id == 2 else (issues, {})
+        return None if dataset_id == 2 else (issues, OofInfo())
 
     monkeypatch.setattr(label_issue_finder, "dataset_label_issues", fake)
     finder = FINDERS[label_issue_finder.KIND]

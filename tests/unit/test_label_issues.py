@@ -194,6 +194,7 @@ def _write_oof(ws: Workspace, dataset_id: int, *, seed: int = 0) -> tuple[str, p
 
 def test_dataset_label_issues_gives_both_views_and_says_when_stale(tmp_path) -> None:
     from core.analysis.label_issues import dataset_label_issues, oof_is_stale
+    from core.train.crossval import load_oof
 
     ws = Workspace(tmp_path / "ws")
     info = seed_demo(ws)
@@ -204,7 +205,9 @@ def test_dataset_label_issues_gives_both_views_and_says_when_stale(tmp_path) -> 
     (issues, nr_view), meta = found
     pd.testing.assert_frame_equal(issues, find_label_issues(frame, probs, label_names=labels))
     pd.testing.assert_frame_equal(nr_view, no_relation_view(frame, probs, label_names=labels, threshold=0.6))
-    assert meta["path"] == path and meta["k"] == 2 and meta["missing_ids"] == [] and meta["stale"] is False
+    assert meta.path == path and meta.k == 2 and meta.missing_ids == () and meta.stale is False
+    # Written out, it is the sidecar's JSON object and then what lines it up with the dataset.
+    assert meta.to_dict() == {**load_oof(path)[3].to_dict(), "path": path, "missing_ids": [], "stale": False}
     # One read gives what the single views give.
     pd.testing.assert_frame_equal(issues, dataset_label_issues(ws, info.id)[0])
     pd.testing.assert_frame_equal(nr_view, dataset_label_issues(ws, info.id, view="no_relation", threshold=0.6)[0])
@@ -215,11 +218,11 @@ def test_dataset_label_issues_gives_both_views_and_says_when_stale(tmp_path) -> 
     ws.apply_changes(info.id, "train", [change], author="t", reason="test")
     # With "both", threshold goes to the no_relation view and the other options to the issues.
     (issues, _), meta = dataset_label_issues(ws, info.id, view="both", path=path, return_all=True, threshold=0.9)
-    assert meta["stale"] is True  # the dataset changed since the cross-validation
+    assert meta.stale is True  # the dataset changed since the cross-validation
     assert len(issues) == len(frame) and issues.loc[issues["id"] == row["id"], "label"].tolist() == [other]
     # A caller's own frame and revision (the view's cached ones) decide what is scored and whether it is stale.
-    _, meta = dataset_label_issues(ws, info.id, view="both", path=path, frame=frame, revision=meta["revision"])
-    assert meta["stale"] is False
+    _, meta = dataset_label_issues(ws, info.id, view="both", path=path, frame=frame, revision=meta.revision)
+    assert meta.stale is False
     assert oof_is_stale({"revision": 3}, 3) is False and oof_is_stale({"revision": 3}, 4) is True
     assert oof_is_stale({}, 3) is True
     with pytest.raises(ValueError, match="view"):
@@ -241,4 +244,4 @@ def test_the_data_views_label_issues_are_dataset_label_issues(tmp_path) -> None:
     (want_issues, want_nr), want_meta = dataset_label_issues(ws, info.id, view="both", threshold=0.7)
     pd.testing.assert_frame_equal(issues, want_issues)
     pd.testing.assert_frame_equal(nr_view, want_nr)
-    assert meta == want_meta and meta["stale"] is False
+    assert meta == want_meta and meta.stale is False
