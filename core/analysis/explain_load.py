@@ -79,8 +79,11 @@ class Explainer:
         output_attentions: bool = False,
     ) -> Any:
         """Logits (and attentions) for a batch; the model's own forward for its kind."""
+        from core.train.model import token_types_usable  # with torch, which this module loads lazily
+
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
-        if token_type_ids is not None:
+        # A run's REModel leaves out the ids its backbone cannot take; a plain classifier is checked here.
+        if token_type_ids is not None and (self.kind == "run" or token_types_usable(self.model.config)):
             kwargs["token_type_ids"] = token_type_ids
         if output_attentions:
             kwargs["output_attentions"] = True

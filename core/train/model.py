@@ -44,13 +44,12 @@ from core.common.atomic import atomic_write_text
 from core.common.errors import RestudioError
 from core.common.schema import LabelSchema
 from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RunDir
+from core.train.config import HEADS, LOSSES
 from core.train.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
 
 __all__ = [
     "CHECKPOINT_DIR",
-    "HEADS",
     "HEAD_FILE",
-    "LOSSES",
     "ModelNotAvailable",
     "PredictionStopped",
     "REModel",
@@ -66,8 +65,6 @@ __all__ = [
     "save_checkpoint",
 ]
 
-HEADS: tuple[str, ...] = ("cls", "entity_start")
-LOSSES: tuple[str, ...] = ("ce", "weighted_ce", "focal")
 #: Bumped when the checkpoint layout changes, so an old reader can refuse a newer folder clearly.
 CHECKPOINT_VERSION = 1
 
@@ -105,6 +102,18 @@ def focal_loss(
         ce = ce * weight.to(ce.device)[targets]
     modulating = (1.0 - log_pt.exp()).clamp(min=0.0) ** gamma if gamma else torch.ones_like(ce)
     return (alpha * modulating * ce).mean()
+
+
+def token_types_usable(config: Any) -> bool:
+    """Whether a backbone can take the tokenizer's ``token_type_ids`` (type 1 for a pair's second text).
+
+    ``klue/roberta-*`` put a ``RobertaModel`` whose token-type embedding has a single row behind a
+    ``BertTokenizer`` that still emits type 1 for the second sentence of a pair (the ``baseline`` and ``prompt``
+    formats): passing those ids indexes past the embedding, an ``IndexError`` on the CPU and a device-side
+    assert that kills the job on a GPU. Decided from the model's config, never its name: with one type row
+    (or none, as in DistilBERT) the ids are left out and every token gets the single row it was pretrained with.
+    """
+    return int(getattr(config, "type_vocab_size", 0) or 0) > 1
 
 
 class REModel(nn.Module):
@@ -150,6 +159,7 @@ class REModel(nn.Module):
         if loss == "weighted_ce" and weights is None:
             raise ValueError("The weighted_ce loss needs class weights (core.train.model.class_weights).")
         self.backbone = backbone
+        self.use_token_types = token_types_usable(backbone.config)
         self.labels = tuple(labels)
         self.head = head
         self.loss_name = loss
@@ -198,7 +208,7 @@ class REModel(nn.Module):
         output_attentions: bool = False,
     ) -> SequenceClassifierOutput:
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
-        if token_type_ids is not None:
+        if token_type_ids is not None and self.use_token_types:
             kwargs["token_type_ids"] = token_type_ids
         if output_attentions:
             kwargs["output_attentions"] = True
