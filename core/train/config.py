@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,6 +345,68 @@ def hub_download_refused(model: str) -> str:
     return f"model {model!r} is not in the local cache and hub downloads are off on this server"
 
 
+#: Seconds the config check waits for the hub before it calls the hub unreachable. One request, no retries:
+#: loading a model with no network retried for about a minute before it failed with the hub library's message.
+HUB_PROBE_TIMEOUT_S = 3.0
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def hub_unavailable(model: str) -> str | None:
+    """Why uncached hub model ``model`` cannot be fetched from here, in one line, or None when the hub has it.
+
+    One ``HEAD`` request for its ``config.json`` (at ``$HF_ENDPOINT``, with the token ``huggingface-cli login``
+    saved, for private and gated models), :data:`HUB_PROBE_TIMEOUT_S` at most; with ``HF_HUB_OFFLINE=1`` none.
+    Written with ``urllib`` (not the hub client) to control exactly that: one try, a short timeout.
+    """
+    import urllib.error
+    import urllib.request
+
+    how = (
+        f"download it where the hub is reachable (`huggingface-cli download {model}`) and copy the Hugging Face "
+        "cache (HF_HOME) to this machine, or give the model's local folder"
+    )
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        return f"model {model!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set: {how}"
+    from huggingface_hub import get_token, hf_hub_url
+
+    request = urllib.request.Request(hf_hub_url(model, "config.json"), method="HEAD")
+    token = get_token()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    outcome: list[BaseException | None] = []
+
+    def probe() -> None:
+        try:
+            urllib.request.urlopen(request, timeout=HUB_PROBE_TIMEOUT_S).close()
+            outcome.append(None)
+        except Exception as exc:  # handed to the caller below
+            outcome.append(exc)
+
+    # A thread bounds the name lookup too, which the socket timeout does not cover.
+    thread = threading.Thread(target=probe, name="hub-probe", daemon=True)
+    thread.start()
+    thread.join(HUB_PROBE_TIMEOUT_S + 0.5)
+    if not outcome:
+        return (
+            f"model {model!r} is not in the local Hugging Face cache and the hub did not answer within "
+            f"{HUB_PROBE_TIMEOUT_S:g} s: {how}"
+        )
+    try:
+        if outcome[0] is not None:
+            raise outcome[0]
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403, 404):
+            return (
+                f"model {model!r} is not on the hub, or it is private or gated (HTTP {exc.code}): check the id, "
+                "or log in with `huggingface-cli login` on this machine"
+            )
+        return f"model {model!r} is not in the local Hugging Face cache and the hub answered HTTP {exc.code}: {how}"
+    except (OSError, ValueError) as exc:  # URLError, timeouts, refused or blocked connections
+        reason = getattr(exc, "reason", exc)
+        return f"model {model!r} is not in the local Hugging Face cache and the hub cannot be reached ({reason}): {how}"
+    return None
+
+
 def _hub_file(model: str, filename: str) -> Path | None:
     """``filename`` of hub model ``model`` in the local Hugging Face cache, without any network."""
     from huggingface_hub import try_to_load_from_cache
@@ -405,9 +468,9 @@ _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
 def _check_model(model: str) -> str | None:
-    """A local model folder must exist and hold config.json; anything shaped like a hub id passes
-    (there is no network here to ask the hub, and the worker that trains may have it cached), unless
-    the server turns hub downloads off and the id is not in the local cache."""
+    """A local model folder must exist and hold config.json; a hub id must be in the local cache, or
+    downloads must be allowed on this server and the hub must answer for it (:func:`hub_unavailable`:
+    a few seconds at most, so an offline machine refuses at once instead of failing a job a minute later)."""
     if model == "tiny":
         return None
     path = Path(model).expanduser()
@@ -420,9 +483,11 @@ def _check_model(model: str) -> str | None:
     looks_local = model.startswith(("/", "./", "../", "~", ".")) or "\\" in model or model.count("/") > 1
     if looks_local or not _HUB_ID.fullmatch(model):
         return f"model path {model!r} does not exist (and it is not a hub id like 'klue/roberta-base')"
-    if not hub_downloads_allowed() and _hub_file(model, "config.json") is None:
+    if _hub_file(model, "config.json") is not None:
+        return None
+    if not hub_downloads_allowed():
         return hub_download_refused(model)
-    return None
+    return hub_unavailable(model)
 
 
 def workspace_root(cfg: TrainConfig) -> Path:

@@ -325,7 +325,12 @@ def test_the_repositorys_own_upload_holds_code_only() -> None:
 FAKE_HUB_ID = "restudio-test/never-published-model"
 
 
-def test_hub_downloads_off_refuse_an_uncached_id_at_submit_without_network(server_toml, no_network) -> None:
+def test_hub_downloads_off_refuse_an_uncached_id_at_submit_without_network(
+    server_toml, no_network, monkeypatch
+) -> None:
+    from core.train import config as train_config
+
+    monkeypatch.setattr(train_config, "hub_unavailable", lambda model: None)  # a hub that has it
     training.validate({"model": FAKE_HUB_ID}, check_data=False)  # allowed by default: the worker may fetch it
     server_toml("[models]\nallow_hub_download = false\n")
     message = f"model '{FAKE_HUB_ID}' is not in the local cache and hub downloads are off on this server"

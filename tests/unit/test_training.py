@@ -16,6 +16,7 @@ from core.cli import main
 from core.common.schema import KLUE_LABELS
 from core.data.importing import DEMO_NAME, seed_demo
 from core.store.workspace import Split, Workspace
+from core.train import config as train_config
 from core.train.config import DEMO_DATASET, TrainConfig, config_help, load_config, parse_overrides
 from core.train.config import ConfigError as TrainConfigError
 from core.train.metrics import read_submission
@@ -55,14 +56,15 @@ def refused(config: dict[str, Any], match: str) -> str:
     return message
 
 
-def test_bad_configs_are_refused_with_one_clear_message(workspace: Workspace, tmp_path: Path) -> None:
+def test_bad_configs_are_refused_with_one_clear_message(workspace: Workspace, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(train_config, "hub_unavailable", lambda model: None)  # a hub that answers
     ws = str(workspace.root)
     assert "did you mean 'epochs'" in refused({"workspace": ws, "epoch": 3}, r"Unknown option 'epoch'")
     refused({"workspace": ws, "model": "./models/missing-bert"}, r"model path './models/missing-bert' does not exist")
     refused({"workspace": ws, "model": "/no/such/model"}, "does not exist")
     (tmp_path / "not-a-model").mkdir()
     refused({"workspace": ws, "model": str(tmp_path / "not-a-model")}, "has no config.json")
-    assert validate({"workspace": ws, "model": "klue/roberta-base"}).model == "klue/roberta-base"  # hub ids pass
+    assert validate({"workspace": ws, "model": "klue/roberta-base"}).model == "klue/roberta-base"  # the hub has it
     labels = [*KLUE_LABELS[:-1], "per:favourite_food"]
     message = refused({"workspace": ws, "labels": labels}, "labels do not match dataset")
     assert "per:religion" in message and "per:favourite_food" in message
