@@ -470,27 +470,17 @@ def predict_proba(
     return probs
 
 
-def build_tiny_model(
-    out_dir: str | os.PathLike[str],
-    texts: Iterable[str],
-    *,
-    vocab_size: int = 8000,
-    hidden: int = 128,
-    layers: int = 2,
-    heads: int = 4,
-    seed: int = 0,
-) -> Path:
-    """Train a WordPiece tokenizer on ``texts`` and write it with a random tiny BERT as a local HF model.
+def wordpiece_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000) -> Any:
+    """A ``BertTokenizer`` with a WordPiece vocabulary trained on ``texts`` (the tiny BERT's, and the
+    tokenizer the tiny RoBERTa and ELECTRA checkpoints of :mod:`core.train.tiny_backbones` share).
 
     The normaliser keeps case and accents: BERT's accent stripping decomposes Hangul syllables (NFD) into
     jamo, which would shred Korean. The vocabulary also sees :func:`core.train.encoding.format_vocabulary`
     (punctuation markers, type names, prompt words), so no input format maps its markers to ``[UNK]``.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, BertTokenizer
+    from transformers import BertTokenizer
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     corpus = [*texts, *format_vocabulary()]
     normalizer = normalizers.BertNormalizer(
         clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=False
@@ -512,9 +502,25 @@ def build_tiny_model(
     wordpiece.train_from_iterator(corpus, trainer=trainer)
     # BertTokenizer rebuilds the same normaliser / pre-tokeniser / [CLS] A [SEP] B [SEP] template from the
     # vocabulary, and its tokenizer_config.json records lowercase=False so AutoTokenizer reloads it as is.
-    tokenizer = BertTokenizer(
-        vocab=wordpiece.get_vocab(), do_lower_case=False, strip_accents=False, model_max_length=512
-    )
+    return BertTokenizer(vocab=wordpiece.get_vocab(), do_lower_case=False, strip_accents=False, model_max_length=512)
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike[str],
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 8000,
+    hidden: int = 128,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+) -> Path:
+    """Train a WordPiece tokenizer on ``texts`` and write it with a random tiny BERT as a local HF model."""
+    from transformers import BertConfig, BertModel
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = wordpiece_tokenizer(texts, vocab_size=vocab_size)
     tokenizer.save_pretrained(out)
     config = BertConfig(
         vocab_size=len(tokenizer),

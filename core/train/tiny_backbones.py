@@ -39,9 +39,7 @@ def build_tiny_backbone(
     seed: int = 0,
 ) -> Path:
     """Write a random ``family`` checkpoint (tokenizer trained on ``texts``) to ``out_dir``; returns the folder."""
-    import torch
-
-    from core.train.model import build_tiny_model
+    from core.train.model import build_tiny_model, wordpiece_tokenizer
 
     if family not in FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; choose one of {', '.join(FAMILIES)}.")
@@ -52,20 +50,14 @@ def build_tiny_backbone(
         )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    # klue/roberta and KoELECTRA ship WordPiece BertTokenizers (which emit token types); xlm-roberta a Unigram one.
     if family == "xlm-roberta":
         tokenizer = _unigram_tokenizer(texts, vocab_size)
     else:
-        # klue/roberta and KoELECTRA ship WordPiece BertTokenizers: reuse the tiny BERT's (emits token types).
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(build_tiny_model(out / "_wordpiece", texts, vocab_size=vocab_size))
+        tokenizer = wordpiece_tokenizer(texts, vocab_size=vocab_size)
     tokenizer.save_pretrained(out)
-    model = _random_model(family, tokenizer, hidden=hidden, layers=layers, heads=heads, seed=seed, torch=torch)
+    model = _random_model(family, tokenizer, hidden=hidden, layers=layers, heads=heads, seed=seed)
     model.save_pretrained(out)
-    if family != "xlm-roberta":
-        import shutil
-
-        shutil.rmtree(out / "_wordpiece")
     return out
 
 
@@ -86,7 +78,8 @@ def _unigram_tokenizer(texts: list[str], vocab_size: int):
     return XLMRobertaTokenizer(vocab=pieces, model_max_length=512)
 
 
-def _random_model(family: str, tokenizer, *, hidden: int, layers: int, heads: int, seed: int, torch):
+def _random_model(family: str, tokenizer, *, hidden: int, layers: int, heads: int, seed: int):
+    import torch
     from transformers import ElectraConfig, ElectraModel, RobertaConfig, RobertaModel, XLMRobertaConfig, XLMRobertaModel
 
     common = {
