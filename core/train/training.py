@@ -107,7 +107,8 @@ def validate(config: TrainConfig | Mapping[str, Any], *, check_data: bool = True
     """The resolved config, or :class:`ConfigError` with one message saying every problem found.
 
     Checks option names (an unknown one is named, with the closest known option), types and ranges,
-    the model (a local-looking path must exist; hub ids pass), and, with ``check_data``, the workspace:
+    the model (a local-looking path must exist; a hub id must be cached, or answer on the hub within a few
+    seconds: :func:`core.train.config.hub_unavailable`), and, with ``check_data``, the workspace:
     the dataset and split exist, train and dev rows are left and labeled, and ``labels`` (when given)
     is the dataset's label set.
     """
