@@ -6,6 +6,7 @@ import dataclasses
 import html
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -13,9 +14,11 @@ import streamlit as st
 from core import jobs
 from core.serve import display
 from core.store import runs
-from core.train import crossval, training
+from core.train import catalog as backbone_catalog
+from core.train import crossval, tapt, training
 from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
+from core.train.tiny_backbones import FAMILIES
 from views import common
 
 ws = common.workspace()
@@ -35,6 +38,21 @@ CHOICES = {
     "fp16": list(PRECISIONS),
     "bf16": list(PRECISIONS),
 }
+TAPT_FIELDS = {f.name: f for f in dataclasses.fields(tapt.TaptConfig)}
+TAPT_DEFAULTS = tapt.TaptConfig().to_dict()
+#: The TAPT form's options up front; the rest sit under "All options".
+TAPT_MAIN = [
+    "model",
+    "input_format",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "mlm_probability",
+    "max_length",
+    "name",
+]
+TAPT_HIDDEN = {"dataset", "workspace"}
 #: Material icons for the job notice (emoji need a font a server or a viewer may not have).
 STATUS_ICON = {
     "queued": ":material/schedule:",
@@ -51,6 +69,10 @@ REFUSAL_SHOWN_S = 10.0
 
 def _key(name: str) -> str:
     return f"cfg_{name}"
+
+
+def _tapt_key(name: str) -> str:
+    return f"tapt_{name}"
 
 
 def load_into_form(config: dict, *, parent: int | None = None, name: str | None = None) -> list[str]:
@@ -81,16 +103,55 @@ def apply_preset() -> None:
     load_into_form(PRESETS[st.session_state["train_preset"]])
 
 
-def option_widget(opt: str) -> object:
-    field = FIELDS[opt]
+@st.cache_data(ttl=20, show_spinner=False)
+def backbone_entries(workspace: str) -> list[backbone_catalog.CatalogEntry]:
+    """The catalog (workspace folders and the Hugging Face cache), rescanned at most every 20 s; cleared
+    when this session adds a backbone."""
+    return backbone_catalog.catalog(workspace)
+
+
+def model_choice(label: str, key: str, default: str, helptext: str | None) -> str:
+    """A backbone picker over the catalog that also takes any typed hub id or folder path."""
+    entries = {entry.value: entry for entry in backbone_entries(root)}
+    st.session_state.setdefault(key, default)
+    current = str(st.session_state[key])
+    options = list(entries) + ([current] if current not in entries else [])
+
+    def shown(value: str) -> str:
+        entry = entries.get(value)
+        if entry is None:
+            return value
+        return f"{entry.label} · {entry.source}" + (f" · {entry.family}" if entry.family else "")
+
+    return st.selectbox(
+        label,
+        options,
+        key=key,
+        format_func=shown,
+        accept_new_options=True,
+        help=(helptext or "")
+        + ". Lists the built-in tiny model, the workspace's backbones (tiny builds, TAPT outputs) and the models "
+        "in this machine's Hugging Face cache; type any other hub id or a local folder.",
+    )
+
+
+def option_widget(opt: str, *, tapt_form: bool = False) -> object:
+    """The input of one option of the fine-tune form, or with ``tapt_form`` of the TAPT form."""
+    if tapt_form:
+        fields, defaults, limits = TAPT_FIELDS, TAPT_DEFAULTS, tapt.TAPT_LIMITS
+    else:
+        fields, defaults, limits = FIELDS, DEFAULTS, LIMITS
+    field = fields[opt]
     helptext = field.metadata.get("help")
-    key = _key(opt)
-    st.session_state.setdefault(key, DEFAULTS[opt])
+    key = _tapt_key(opt) if tapt_form else _key(opt)
+    if opt == "model":
+        return model_choice(opt, key, defaults[opt], helptext)
+    st.session_state.setdefault(key, defaults[opt])
     if opt in CHOICES:
         return st.selectbox(opt, CHOICES[opt], key=key, help=helptext)
-    value = DEFAULTS[opt]
-    # The same limits core.train.training.validate enforces: the input stops there instead of a refusal later.
-    limit = LIMITS.get(opt)
+    value = defaults[opt]
+    # The same limits validation enforces: the input stops there instead of a refusal later.
+    limit = limits.get(opt)
     if isinstance(value, bool):
         return st.checkbox(opt, key=key, help=helptext)
     if isinstance(value, int):
@@ -163,6 +224,43 @@ def crossval_folds() -> tuple[int, bool]:
     return folds, confirmed
 
 
+def placement(prefix: str) -> tuple[str, str | None, str | None]:
+    """Backend, GPU and Ray cluster inputs of a job form (inside it): ``(backend, gpu request, ray address)``.
+
+    Ray clusters come from the server's restudio.toml only: no address is ever typed here."""
+    gpus = jobs.list_gpus()
+    clusters = jobs.ray_clusters(common.server_config())
+    backends = list(jobs.BACKENDS) if clusters else ["local"]
+    if st.session_state.get(f"{prefix}_backend") not in backends:
+        st.session_state.pop(f"{prefix}_backend", None)
+    c1, c2, c3 = st.columns([1, 1, 2])
+    backend = c1.selectbox(
+        "Backend",
+        backends,
+        key=f"{prefix}_backend",
+        help="local: this machine; ray: one of the server's Ray clusters (same Python environment).",
+    )
+    gpu = c2.selectbox(
+        "GPU",
+        ["auto", "cpu", *[g.index for g in gpus]],
+        key=f"{prefix}_gpu",
+        help="auto: a free GPU (one job per GPU), else the CPU queue."
+        if gpus
+        else "No GPU on this machine: jobs run on the CPU queue.",
+    )
+    cluster = None
+    if clusters:
+        cluster = c3.selectbox(
+            "Ray cluster",
+            list(clusters),
+            key=f"{prefix}_ray_cluster",
+            help="For the ray backend: the clusters the server's operator lists in restudio.toml ([ray.clusters]).",
+        )
+    else:
+        c3.caption(display.plain(f"Ray backend: no cluster is configured on this server; {jobs.RAY_CONFIG_HINT}."))
+    return backend, gpu, clusters.get(cluster or "") if backend == "ray" else None
+
+
 def new_job_form(dataset: str, split: str) -> None:
     st.selectbox(
         "Preset",
@@ -172,21 +270,8 @@ def new_job_form(dataset: str, split: str) -> None:
         help="Fills the form; edit anything before submitting.",
     )
     folds, confirmed = crossval_folds()
-    gpus = jobs.list_gpus()
-    # Ray clusters come from the server's restudio.toml only: no address is ever typed here.
-    clusters = jobs.ray_clusters(common.server_config())
-    backends = list(jobs.BACKENDS) if clusters else ["local"]
-    if st.session_state.get("train_backend") not in backends:
-        st.session_state.pop("train_backend", None)
     with st.form("new_job"):
-        c1, c3 = st.columns([3, 2])
-        name = c1.text_input("Job name", key="train_name", placeholder="e.g. typed-punct lr3e-3")
-        backend = c3.selectbox(
-            "Backend",
-            backends,
-            key="train_backend",
-            help="local: this machine; ray: one of the server's Ray clusters (same Python environment).",
-        )
+        name = st.text_input("Job name", key="train_name", placeholder="e.g. typed-punct lr3e-3")
         cols = st.columns(3)
         values = {}
         for i, opt in enumerate(MAIN):
@@ -198,26 +283,7 @@ def new_job_form(dataset: str, split: str) -> None:
             for i, opt in enumerate(rest):
                 with cols[i % 3]:
                     values[opt] = option_widget(opt)
-        c1, c2 = st.columns([1, 2])
-        gpu_choices = ["auto", "cpu", *[g.index for g in gpus]]
-        gpu = c1.selectbox(
-            "GPU",
-            gpu_choices,
-            key="train_gpu",
-            help="auto: a free GPU (one job per GPU), else the CPU queue."
-            if gpus
-            else "No GPU on this machine: jobs run on the CPU queue.",
-        )
-        cluster = None
-        if clusters:
-            cluster = c2.selectbox(
-                "Ray cluster",
-                list(clusters),
-                key="train_ray_cluster",
-                help="For the ray backend: the clusters the server's operator lists in restudio.toml ([ray.clusters]).",
-            )
-        else:
-            c2.caption(display.plain(f"Ray backend: no cluster is configured on this server; {jobs.RAY_CONFIG_HINT}."))
+        backend, gpu, ray_address = placement("train")
         what = f"{folds} fold jobs" if folds >= 2 else "job"
         submitted = st.form_submit_button(
             f"Submit {what} on {display.plain(dataset)} · {display.plain(split)}", type="primary", key="train_submit"
@@ -228,7 +294,6 @@ def new_job_form(dataset: str, split: str) -> None:
         st.warning(f"{folds} folds train {folds} models: tick 'Yes, train {folds} models' to go ahead.")
         return
     config = {**DEFAULTS, **values, "dataset": dataset, "split": split, "workspace": root}
-    ray_address = clusters.get(cluster or "") if backend == "ray" else None
     owner = common.identity()
     # The message quotes what was typed (a model path, a dataset name): shown as text.
     with common.user_errors(show="inline") as failed:
@@ -250,12 +315,142 @@ def new_job_form(dataset: str, split: str) -> None:
         job = jobs.submit_training(
             root,
             resolved.to_dict(),
-            name=name.strip() or f"{resolved.input_format} · {resolved.head} · {resolved.model}",
+            name=name.strip() or f"{resolved.input_format} · {resolved.head} · {short_model(resolved.model)}",
             backend=backend,
             gpu=gpu_request,
             ray_address=ray_address,
             parent_id=st.session_state.get("train_parent"),
             owner=owner,
+        )
+    if failed:
+        return
+    follow(job.id)
+    st.rerun()
+
+
+def short_model(model: str | None) -> str:
+    """A model as the job table shows it: a hub id as is, a local folder (a workspace backbone) by its name."""
+    if not model:
+        return ""
+    return Path(model).name if Path(model).is_absolute() or model.startswith(("./", "../", "~")) else model
+
+
+# -- backbones and TAPT ---------------------------------------------------------------------------------
+
+
+def load_into_tapt_form(config: dict, *, parent: int | None = None, name: str | None = None) -> None:
+    """Fill the TAPT form from a TAPT job's config (re-run with edits)."""
+    for opt, value in {**TAPT_DEFAULTS, **config}.items():
+        if opt in TAPT_HIDDEN or opt not in TAPT_FIELDS:
+            continue
+        limit = tapt.TAPT_LIMITS.get(opt)
+        if limit is not None and isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
+            value = type(value)(limit)
+        st.session_state[_tapt_key(opt)] = value
+    if config.get("dataset"):
+        st.session_state["tapt_dataset"] = config["dataset"]
+    st.session_state["tapt_parent"] = parent
+    if name:
+        st.session_state["tapt_job_name"] = name
+
+
+def backbones_section() -> None:
+    """The catalog as a table, and building a tiny random backbone of any family into the workspace."""
+    entries = backbone_entries(root)
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "backbone": entry.label,
+                    "source": entry.source,
+                    "family": entry.family or "",
+                    "size": backbone_catalog.format_size(entry.size_bytes) if entry.size_bytes else "",
+                    "what it is": entry.detail,
+                }
+                for entry in entries
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+        key="backbone_table",
+        column_config={
+            "backbone": st.column_config.TextColumn(width=260),
+            "source": st.column_config.TextColumn(width=80),
+            "family": st.column_config.TextColumn(width=90),
+            "size": st.column_config.TextColumn(width=70),
+        },
+    )
+    st.caption(
+        "Hub models appear here once they are in this machine's Hugging Face cache (HF_HOME): download them "
+        "where the hub is reachable (`huggingface-cli download klue/roberta-base`) and copy the cache over, or "
+        "type a local model folder in the model field."
+    )
+    sidebar = common.selected_dataset(ws)
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    family = c1.selectbox(
+        "Tiny random backbone of a hub family",
+        list(FAMILIES),
+        key="tiny_family",
+        format_func=lambda f: f"{f}: like {FAMILIES[f]}",
+        help="A small random checkpoint with the family's real model and tokenizer classes, its tokenizer trained "
+        "on the sidebar's dataset: for trying the code paths of a family offline (no pretraining).",
+    )
+    if c2.button("Build it", key="tiny_build", icon=":material/construction:") and common.require_editor(
+        "Building a backbone"
+    ):
+        if sidebar is None:
+            st.warning("Pick a dataset in the sidebar first: the tokenizer is trained on its sentences.")
+            return
+        with common.user_errors(show="inline") as failed:
+            info = backbone_catalog.build_tiny(root, family, dataset=sidebar.name)
+        if failed:
+            return
+        backbone_entries.clear()
+        common.flash("success", f"Built backbone {display.plain(info.name)}: pick it as the model of a job.")
+        st.rerun()
+
+
+def tapt_form() -> None:
+    """A TAPT job: masked-LM pretraining of a backbone on a dataset's sentences, published as a backbone."""
+    datasets = ws.datasets()
+    names = [d.name for d in datasets]
+    if st.session_state.get("tapt_dataset") not in names:
+        sidebar = common.selected_dataset(ws)
+        st.session_state["tapt_dataset"] = sidebar.name if sidebar else names[-1]
+    dataset = st.selectbox(
+        "Dataset", names, key="tapt_dataset", help="Its train and test sentences are pretrained on; labels unused."
+    )
+    with st.form("new_tapt"):
+        name = st.text_input("Job name", key="tapt_job_name", placeholder="e.g. TAPT roberta on KLUE")
+        cols = st.columns(3)
+        values = {}
+        for i, opt in enumerate(TAPT_MAIN):
+            with cols[i % 3]:
+                values[opt] = option_widget(opt, tapt_form=True)
+        with st.expander("All options"):
+            cols = st.columns(3)
+            rest = [o for o in TAPT_FIELDS if o not in TAPT_MAIN and o not in TAPT_HIDDEN]
+            for i, opt in enumerate(rest):
+                with cols[i % 3]:
+                    values[opt] = option_widget(opt, tapt_form=True)
+        backend, gpu, ray_address = placement("tapt")
+        submitted = st.form_submit_button(
+            f"Submit TAPT job on {display.plain(dataset)}", type="primary", key="tapt_submit"
+        )
+    if not submitted or not common.require_editor("Launching jobs"):
+        return
+    config = {**TAPT_DEFAULTS, **values, "dataset": dataset, "workspace": root}
+    with common.user_errors(show="inline") as failed:
+        resolved = tapt.validate_tapt(config)
+        job = jobs.submit_tapt(
+            root,
+            resolved.to_dict(),
+            name=name.strip() or f"TAPT · {short_model(resolved.model)} · {resolved.input_format}",
+            backend=backend,
+            gpu=jobs.normalize_gpu(gpu),
+            ray_address=ray_address,
+            parent_id=st.session_state.get("tapt_parent"),
+            owner=common.identity(),
         )
     if failed:
         return
@@ -287,6 +482,16 @@ def job_notice(all_jobs: list[jobs.Job]) -> None:
         st.info(f"{label} is running{where}.", icon=icon)
     elif status == "cancelling":
         st.warning(f"{label} is cancelling: it stops at the next step and saves its checkpoint.", icon=icon)
+    elif job.kind == "tapt" and status in ("succeeded", "cancelled"):
+        summary = runs.read_summary(job.run_dir) or {}
+        kept = summary.get("backbone_name")
+        if status == "succeeded":
+            st.success(f"{label} succeeded: backbone {display.plain(kept)} is in the model list.", icon=icon)
+        elif kept:
+            kept_as = f"the backbone as trained so far is kept as {display.plain(kept)}"
+            st.info(f"{label} was cancelled; {kept_as}.", icon=icon)
+        else:
+            st.info(f"{label} was cancelled before its first step: nothing was saved.", icon=icon)
     elif status == "succeeded":
         dev = (runs.read_summary(job.run_dir) or {}).get("dev") or {}
         score = f": dev micro-F1 {dev['micro_f1']:.2f}" if dev.get("micro_f1") is not None else ""
@@ -314,6 +519,7 @@ def _usage_text(usage: jobs.ResourceUsage) -> str:
 
 def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
     """The job table, newest first. Resource use is text: a finished job has none (blank, not "None")."""
+    kinds = {j.id: j.kind for j in all_jobs}
     rows = [
         {
             "id": row.id,
@@ -323,8 +529,8 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
             "progress": row.progress,
             "dev micro-F1": row.dev_micro_f1,
             "dev AUPRC": row.dev_auprc,
-            "model": row.model,
-            "format": row.input_format,
+            "model": short_model(row.model),
+            "format": f"TAPT · {row.input_format}" if kinds.get(row.id) == "tapt" else row.input_format,
             "created": display.format_time(row.created_at),
             "ETA": "" if row.eta_s is None else f"{int(row.eta_s // 60)}m {int(row.eta_s % 60):02d}s",
             "resources": " · ".join(
@@ -508,11 +714,17 @@ def job_detail(store: jobs.JobStore, all_jobs: list[jobs.Job], new_ids: list[int
     # A predict job has no training config: nothing to re-run with edits.
     rerun = job.kind != "predict" and c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:")
     if rerun and common.require_editor("Re-running a job"):
-        lowered = load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
-        note = f" Set to their limits: {display.plain(', '.join(lowered))}." if lowered else ""
-        common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.{note}")
-        st.session_state["train_form_open"] = True
-        st.rerun(scope="app")  # the form lives outside this fragment
+        # Applied at the top of the next full run, before the forms' widgets exist (apply_pending).
+        st.session_state["train_pending"] = ("rerun", job.id)
+        st.rerun(scope="app")
+    backbone_dir = (runs.read_summary(job.run_dir) or {}).get("backbone_dir") if job.kind == "tapt" else None
+    if (
+        backbone_dir
+        and Path(backbone_dir).is_dir()
+        and c3.button("Fine-tune from it", key=f"finetune_{job.id}", icon=":material/model_training:")
+    ):
+        st.session_state["train_pending"] = ("finetune", job.id)
+        st.rerun(scope="app")
     if job.parent_id:
         c3.button(
             f"Overlay with #{job.parent_id} (before)",
@@ -596,8 +808,38 @@ def jobs_panel(store: jobs.JobStore) -> None:
     job_detail(store, all_jobs, new_ids)
 
 
+def apply_pending() -> None:
+    """Fill a form as the jobs panel asked (re-run a job with edits, fine-tune from a TAPT job's backbone).
+
+    Runs at the top of the page, before the forms' widgets exist: their values can only be set then."""
+    pending = st.session_state.pop("train_pending", None)
+    if pending is None:
+        return
+    action, job_id = pending
+    job = store.get_job(job_id)
+    if action == "rerun" and job.kind == "tapt":
+        load_into_tapt_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
+        common.flash("info", f"The TAPT form holds job #{job.id}'s config: edit it and submit.")
+        st.session_state["tapt_form_open"] = True
+    elif action == "rerun":
+        lowered = load_into_form(job.config or {}, parent=job.id, name=f"{job.name} (re-run)")
+        note = f" Set to their limits: {display.plain(', '.join(lowered))}." if lowered else ""
+        common.flash("info", f"The form holds job #{job.id}'s config: edit it and submit.{note}")
+        st.session_state["train_form_open"] = True
+    else:
+        backbone_dir = str((runs.read_summary(job.run_dir) or {}).get("backbone_dir") or "")
+        st.session_state[_key("model")] = backbone_dir
+        fmt = (job.config or {}).get("input_format")
+        if fmt in INPUT_FORMATS:  # the format whose markers it has seen
+            st.session_state[_key("input_format")] = fmt
+        backbone_entries.clear()
+        common.flash("info", f"The new-job form starts from backbone {display.plain(Path(backbone_dir).name)}.")
+        st.session_state["train_form_open"] = True
+
+
 # -- page -------------------------------------------------------------------------------------
 st.title("Train")
+apply_pending()
 common.show_flash()
 if not ws.datasets():
     st.info("Import a dataset on the Data page first.")
@@ -611,7 +853,20 @@ with st.expander(
     picked = dataset_and_split()
     if picked is not None:
         new_job_form(*picked)
+with st.expander(
+    "Task-adaptive pretraining (TAPT)",
+    expanded=st.session_state.pop("tapt_form_open", False),
+    icon=":material/school:",
+):
+    st.caption(
+        "Masked-LM training of a backbone on a dataset's train and test sentences (labels unused), with the input "
+        "format's entity markers added, before fine-tuning. The result is a workspace backbone in the model list."
+    )
+    tapt_form()
 
 active = any(j.status in ("queued", "running") for j in store.list_jobs())
 # Refresh by itself while something runs (AppTest cannot run timers; the browser test checks this).
 st.fragment(run_every=2.0 if active else None)(jobs_panel)(store)
+# Below the jobs: the catalog is reference, and the job table stays the page's first table.
+with st.expander("Backbones", icon=":material/inventory_2:"):
+    backbones_section()

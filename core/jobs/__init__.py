@@ -102,6 +102,7 @@ from core.jobs.store import (
     normalize_gpu,
 )
 from core.jobs.submit import (
+    CONFIG_JOB_KINDS,
     backend_for,
     cancel_job,
     job_logs,
@@ -109,6 +110,7 @@ from core.jobs.submit import (
     predict_target,
     submit_job,
     submit_predictions,
+    submit_tapt,
     submit_training,
     training_command,
 )
@@ -121,6 +123,7 @@ __all__ = [
     "CANCELLED",
     "CANCEL_BUDGET_ENV",
     "CANCEL_MARGIN_S",
+    "CONFIG_JOB_KINDS",
     "DEFAULT_GRACE_S",
     "EXIT_FILE",
     "FAILED",
@@ -175,6 +178,7 @@ __all__ = [
     "resource_usage",
     "submit_job",
     "submit_predictions",
+    "submit_tapt",
     "submit_training",
     "training_command",
     "wrap_main",

@@ -30,6 +30,9 @@ from core.jobs.store import (
 )
 from core.store.runs import JOB_CONFIG_FILE, pending_predictions
 
+#: Job kinds whose command takes a config file and a run folder: fine-tuning and TAPT.
+CONFIG_JOB_KINDS: tuple[str, ...] = ("train", "tapt")
+
 
 def backend_for(job: Job, store_or_root: Any = None, **options: Any) -> Backend:
     """The backend that runs ``job`` (for cancel and logs from the views and the CLI)."""
@@ -95,9 +98,10 @@ def submit_job(
     return runner.submit(job)
 
 
-def training_command(python: str = sys.executable) -> list[str]:
-    """The command a training job runs (with :data:`RUN_DIR_TOKEN` for its run folder)."""
-    return [python, "-m", "core", "train", f"{RUN_DIR_TOKEN}/{JOB_CONFIG_FILE}", "--run-dir", RUN_DIR_TOKEN]
+def training_command(python: str = sys.executable, *, verb: str = "train") -> list[str]:
+    """The command a training job runs (with :data:`RUN_DIR_TOKEN` for its run folder); ``verb`` ``tapt`` for
+    a TAPT job, which takes its config and run folder the same way."""
+    return [python, "-m", "core", verb, f"{RUN_DIR_TOKEN}/{JOB_CONFIG_FILE}", "--run-dir", RUN_DIR_TOKEN]
 
 
 def submit_training(
@@ -112,20 +116,23 @@ def submit_training(
     parent_id: int | None = None,
     owner: str | None = None,
     server_config: ServerConfig | None = None,
+    kind: str = "train",
 ) -> Job:
     """Queue a fine-tuning job: ``RUN_DIR/job_config.json`` holds ``config`` and the job runs
     ``python -m core train RUN_DIR/job_config.json --run-dir RUN_DIR``.
 
-    Validating ``config`` is the caller's part (``core.train.training``), before calling this. The other
-    options are :func:`submit_job`'s.
+    Validating ``config`` is the caller's part (``core.train.training``), before calling this. ``kind`` ``tapt``
+    queues a TAPT job instead (:func:`submit_tapt`). The other options are :func:`submit_job`'s.
     """
     if not isinstance(config, Mapping):
         raise JobError(f"a training config must be a mapping of options, got {type(config).__name__}")
+    if kind not in CONFIG_JOB_KINDS:
+        raise JobError(f"unknown training job kind {kind!r}; known: {', '.join(CONFIG_JOB_KINDS)}")
     return submit_job(
         store_or_root,
-        training_command(),
+        training_command(verb=kind),
         name=name,
-        kind="train",
+        kind=kind,
         backend=backend,
         gpu=gpu,
         config=config,
@@ -135,6 +142,13 @@ def submit_training(
         owner=owner,
         server_config=server_config,
     )
+
+
+def submit_tapt(store_or_root: Any, config: Mapping[str, Any], *, name: str, **options: Any) -> Job:
+    """Queue a TAPT job (``python -m core tapt RUN_DIR/job_config.json --run-dir RUN_DIR``): masked-LM
+    pretraining that writes a backbone folder into the workspace. Validating ``config`` is the caller's part
+    (``core.train.tapt.validate_tapt``); ``options`` are :func:`submit_training`'s."""
+    return submit_training(store_or_root, config, name=name, kind="tapt", **options)
 
 
 def predict_command(run_dir: str | os.PathLike[str], python: str = sys.executable) -> list[str]:

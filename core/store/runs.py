@@ -149,6 +149,8 @@ CURVES: dict[str, str] = {
     "lr": "Learning rate",
     "eval_micro_f1": "Dev micro-F1 (no_relation excluded)",
     "eval_auprc": "Dev AUPRC",
+    # Fine-tuning: cross-entropy on the dev rows; TAPT: masked-LM loss on its held-out sentences.
+    "eval_loss": "Evaluation loss (dev; held-out sentences for TAPT)",
 }
 
 

@@ -226,9 +226,11 @@ def trainer_callbacks(
                     eval_auprc=logs.get("eval_auprc"),
                     eval_loss=logs.get("eval_loss"),
                 )
+                # A masked-LM evaluation (TAPT) has a loss and no micro-F1.
+                scores = "" if f1 is None else f" micro-F1 {f1:.2f} AUPRC {logs.get('eval_auprc', float('nan')):.2f}"
                 writer.log(
-                    f"eval step {state.global_step} epoch {state.epoch:.2f}: micro-F1 {f1:.2f}"
-                    f" AUPRC {logs.get('eval_auprc', float('nan')):.2f} loss {logs.get('eval_loss', float('nan')):.4f}"
+                    f"eval step {state.global_step} epoch {state.epoch:.2f}:{scores}"
+                    f" loss {logs.get('eval_loss', float('nan')):.4f}"
                 )
             elif "loss" in logs:
                 writer.record(

@@ -15,6 +15,7 @@ from core.common.schema import SCHEMAS
 from core.common.settings import Settings
 from core.train.config import config_help
 from core.train.crossval import DEFAULT_K, DEFAULT_SEED, MAX_K
+from core.train.tapt import TaptConfig
 
 _OPTIONS_HELP = "(in CONFIG or with --set key=value):\n"
 
@@ -49,6 +50,39 @@ def register(sub: Any) -> None:
         help="override one option (repeatable); VALUE is read as YAML",
     )
     p.add_argument("--check", action="store_true", help="validate and print the resolved config; do not train")
+
+    p = add_command(
+        sub,
+        "tapt",
+        _cmd_tapt,
+        "task-adaptive pretraining: masked-LM on a dataset's sentences, written as a workspace backbone",
+        description=(
+            "Continue a backbone's pretraining (masked LM) on a dataset's train and test sentences, with the "
+            "input format's entity markers added, and write it to WORKSPACE/backbones/<name> for fine-tuning "
+            "(`train --set model=WORKSPACE/backbones/<name>`). Runs here; --submit queues it as a job."
+        ),
+        epilog="options " + _OPTIONS_HELP + config_help(TaptConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", default=None, help="YAML or JSON file of options (omit: all defaults)")
+    p.add_argument("--dataset", default=None, help="workspace dataset (name or id)")
+    p.add_argument("--model", default=None, help="backbone to continue: hub id, local folder or 'tiny'")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override one option"
+    )
+    p.add_argument("--run-dir", default=None, help="run folder (default: WORKSPACE/runs/<time>-tapt)")
+    p.add_argument("--check", action="store_true", help="validate and print the resolved config; do not run")
+    p.add_argument("--submit", action="store_true", help="queue it as a background job and return")
+    p.add_argument("--name", default=None, help="with --submit: the job's name")
+    p.add_argument("--gpu", default=None, help="with --submit: auto (default), cpu, or a GPU index")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="with --submit")
+    p.add_argument(
+        "--ray-cluster",
+        default=None,
+        metavar="NAME",
+        help="with --submit --backend ray: one of the clusters in restudio.toml's [ray.clusters]",
+    )
+    add_home(p)
 
     p = add_command(
         sub,
@@ -96,6 +130,7 @@ def register(sub: Any) -> None:
 
     p = add_command(sub, "seed", _cmd_seed, "make sure the workspace holds the demo dataset")
     add_home(p)
+    _register_backbones(sub)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -103,6 +138,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from core.train.training import cli_train
 
     return cli_train(args)
+
+
+def _cmd_tapt(args: argparse.Namespace) -> int:
+    from core.train.tapt import cli_tapt
+
+    return cli_tapt(args)
 
 
 def _cmd_crossval(args: argparse.Namespace) -> int:
@@ -167,4 +208,110 @@ def _cmd_seed(args: argparse.Namespace) -> int:
         print(f"Queued demo job #{job.id}: {preset}")
     # Start the first one now; each finishing job starts the next (the app's watcher would too).
     jobs.LocalBackend(store).reconcile()
+    return 0
+
+
+# -- backbones --------------------------------------------------------------------------------------------
+
+
+def _register_backbones(sub: Any) -> None:
+    """``backbones`` with its sub-commands ``list`` (the default) and ``tiny``."""
+    from core.train.tiny_backbones import FAMILIES
+
+    p = add_command(
+        sub,
+        "backbones",
+        _cmd_backbones,
+        "list the backbones a run can start from; `backbones tiny` builds a random one of a family",
+        description="The backbones a training run can start from without downloading: the built-in tiny BERT, "
+        "the workspace's backbone folders (tiny family builds, TAPT outputs) and the models of the local Hugging "
+        "Face cache. The first column is what goes in a config's `model`; any other hub id works too where the "
+        "hub is reachable. With no subcommand, list them.",
+    )
+    add_home(p)
+    p.add_argument("--json", action="store_true", help="the list as one JSON array")
+    p.add_argument("--no-cache", action="store_true", help="leave out the local Hugging Face cache")
+    # --home after the subcommand too; SUPPRESS so an absent one does not undo the one given before it.
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", default=argparse.SUPPRESS, help="workspace folder")
+    bsub = p.add_subparsers(dest="backbones_command", metavar="{list,tiny}")
+
+    q = bsub.add_parser("list", parents=[home], help="list the backbones (the default)")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="one JSON array")
+    q.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS, help="leave out the HF cache")
+    q.set_defaults(backbones_func=_cmd_backbones_list)
+
+    q = bsub.add_parser(
+        "tiny",
+        parents=[home],
+        help="build a small random checkpoint of a model family into WORKSPACE/backbones and print its folder",
+        description="Build a small random checkpoint of a hub model family (the real classes, random weights, a "
+        "tokenizer trained on the dataset's current train sentences) into WORKSPACE/backbones/<name>, replacing "
+        "one of that name, and print its folder. It tries every code path of that family offline; its results "
+        "say nothing about the real model's quality. Families: "
+        + "; ".join(f"{name}: {what}" for name, what in FAMILIES.items()),
+    )
+    q.add_argument("--family", required=True, help=f"model family: {', '.join(FAMILIES)}")
+    q.add_argument(
+        "--dataset", required=True, help="workspace dataset (name or id) whose sentences the tokenizer learns"
+    )
+    q.add_argument("--name", default=None, help="backbone folder name (default: tiny-<family>-<dataset>)")
+    q.add_argument("--vocab-size", type=int, default=4000, help="tokenizer vocabulary size (default 4000)")
+    q.add_argument("--hidden", type=int, default=64, help="hidden size (default 64)")
+    q.add_argument("--layers", type=int, default=2, help="transformer layers (default 2)")
+    q.add_argument("--heads", type=int, default=2, help="attention heads; must divide --hidden (default 2)")
+    q.add_argument("--seed", type=int, default=0, help="weight init seed (default 0)")
+    q.set_defaults(backbones_func=_cmd_backbones_tiny)
+
+
+def _cmd_backbones(args: argparse.Namespace) -> int:
+    handler = getattr(args, "backbones_func", _cmd_backbones_list)
+    return handler(args)
+
+
+def _cmd_backbones_list(args: argparse.Namespace) -> int:
+    from core.common.settings import resolve_home
+    from core.train.catalog import catalog
+
+    entries = catalog(resolve_home(args.home), include_cache=not args.no_cache)
+    if args.json:
+        records = [
+            {
+                "value": e.value,
+                "label": e.label,
+                "source": e.source,
+                "family": e.family,
+                "detail": e.detail,
+                "size_bytes": e.size_bytes,
+                "record": e.backbone.meta if e.backbone is not None else None,
+            }
+            for e in entries
+        ]
+        json.dump(records, sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    header = ("value", "source", "family", "detail")
+    rows = [(e.value, e.source, e.family or "", e.detail) for e in entries]
+    widths = [max(len(header[i]), *(len(row[i]) for row in rows)) for i in range(3)]
+    for row in (header, *rows):
+        print("  ".join([*(cell.ljust(w) for cell, w in zip(row[:3], widths, strict=True)), row[3]]).rstrip())
+    return 0
+
+
+def _cmd_backbones_tiny(args: argparse.Namespace) -> int:
+    from core.common.settings import resolve_home
+    from core.train.catalog import build_tiny
+
+    info = build_tiny(
+        resolve_home(args.home),
+        args.family,
+        dataset=args.dataset,
+        name=args.name,
+        vocab_size=args.vocab_size,
+        hidden=args.hidden,
+        layers=args.layers,
+        heads=args.heads,
+        seed=args.seed,
+    )
+    print(info.path)
     return 0

@@ -39,8 +39,10 @@ __all__ = [
     "SCHEDULERS",
     "ConfigError",
     "TrainConfig",
+    "check_model",
     "check_values",
     "config_help",
+    "hub_cache_dir",
     "hub_download_refused",
     "hub_downloads_allowed",
     "load_config",
@@ -48,6 +50,7 @@ __all__ = [
     "parse_overrides",
     "position_limit",
     "resolve",
+    "resolve_options",
     "workspace_root",
 ]
 
@@ -175,11 +178,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 _FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
-def config_help() -> str:
-    """Every option with its default and description, one per line (``--help`` shows this)."""
-    width = max(map(len, _FIELDS))
+def config_help(cls: type[Any] = TrainConfig) -> str:
+    """Every option of ``cls`` with its default and description, one per line (``--help`` shows this)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    width = max(map(len, fields))
     lines = []
-    for name, f in _FIELDS.items():
+    for name, f in fields.items():
         lines.append(f"  {name:<{width}}  {f.metadata['help']} (default: {json.dumps(f.default, ensure_ascii=False)})")
     return "\n".join(lines)
 
@@ -227,9 +231,9 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(name: str, value: Any, fields: Mapping[str, dataclasses.Field[Any]] = _FIELDS) -> Any:
     """A value of the option's type, or ConfigError naming the option (YAML and --set give strings)."""
-    default = _FIELDS[name].default
+    default = fields[name].default
     if name in ("fp16", "bf16"):
         text = str(value).strip().lower() if not isinstance(value, bool) else str(value).lower()
         if text not in PRECISIONS:
@@ -321,7 +325,7 @@ def check_values(cfg: TrainConfig) -> list[str]:
         problems.append(f"folds must be 0 (off) or at least 2, got {cfg.folds}")
     elif cfg.folds and not 0 <= cfg.fold < cfg.folds:
         problems.append(f"fold must be between 0 and {cfg.folds - 1} (folds is {cfg.folds}), got {cfg.fold}")
-    model_problem = _check_model(cfg.model)
+    model_problem = check_model(cfg.model)
     if model_problem:
         problems.append(model_problem)
     else:
@@ -407,15 +411,47 @@ def hub_unavailable(model: str) -> str | None:
     return None
 
 
-def _hub_file(model: str, filename: str) -> Path | None:
-    """``filename`` of hub model ``model`` in the local Hugging Face cache, without any network."""
-    from huggingface_hub import try_to_load_from_cache
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache folder the environment names now: ``$HF_HUB_CACHE``, else the legacy
+    ``$HUGGINGFACE_HUB_CACHE``, else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else
+    ``~/.cache/huggingface/hub`` (the hub library's order).
 
-    try:
-        found = try_to_load_from_cache(model, filename)
-    except ValueError:  # not a valid repo id (HFValidationError)
-        return None
-    return Path(found) if isinstance(found, str) else None
+    Read at call time: the hub library reads these variables once, at import, but a job is a new process
+    that reads them as they are when it starts, so this is the cache a job queued now will load from.
+    """
+
+    def expand(value: str) -> Path:
+        return Path(os.path.expandvars(os.path.expanduser(value)))
+
+    for var in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
+        if os.environ.get(var):
+            return expand(os.environ[var])
+    home = os.environ.get("HF_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "huggingface"
+    )
+    return expand(home) / "hub"
+
+
+def _hub_file(model: str, filename: str) -> Path | None:
+    """``filename`` of hub model ``model`` in the local Hugging Face cache, without any network.
+
+    Looks in :func:`hub_cache_dir` (what a job started now reads), then in the folder the hub library of
+    this process resolved at import (what in-process loaders read); they differ only when the environment
+    changed since.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    caches = [hub_cache_dir()]
+    if Path(constants.HF_HUB_CACHE) != caches[0]:
+        caches.append(Path(constants.HF_HUB_CACHE))
+    for cache in caches:
+        try:
+            found = try_to_load_from_cache(model, filename, cache_dir=cache)
+        except ValueError:  # not a valid repo id (HFValidationError)
+            return None
+        if isinstance(found, str):
+            return Path(found)
+    return None
 
 
 def _read_json_or_empty(path: Path | None) -> dict[str, Any]:
@@ -467,7 +503,7 @@ def model_length_limit(model: str) -> int | None:
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
-def _check_model(model: str) -> str | None:
+def check_model(model: str) -> str | None:
     """A local model folder must exist and hold config.json; a hub id must be in the local cache, or
     downloads must be allowed on this server and the hub must answer for it (:func:`hub_unavailable`:
     a few seconds at most, so an offline machine refuses at once instead of failing a job a minute later)."""
@@ -495,14 +531,24 @@ def workspace_root(cfg: TrainConfig) -> Path:
 
 
 def resolve(config: TrainConfig | Mapping[str, Any]) -> TrainConfig:
-    raw = config.to_dict() if isinstance(config, TrainConfig) else dict(config)
-    unknown = [k for k in raw if k not in _FIELDS]
+    return resolve_options(TrainConfig, config, command="train")
+
+
+def resolve_options(cls: type[Any], config: Any, *, command: str) -> Any:
+    """``config`` (a ``cls`` or a mapping) as a ``cls`` dataclass with every value coerced to its option's type
+    and the workspace resolved; an unknown option is named with the closest known one (``command``'s
+    ``--help`` lists them). Shared by :class:`TrainConfig` and the TAPT options."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    raw = config.to_dict() if isinstance(config, cls) else dict(config)
+    unknown = [k for k in raw if k not in fields]
     if unknown:
         parts = []
         for key in unknown:
-            close = difflib.get_close_matches(str(key), list(_FIELDS), n=1)
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
             parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(f"Unknown option {', '.join(parts)}. Run `python -m core train --help` for the options.")
-    values = {name: _coerce(name, value) for name, value in raw.items()}
-    cfg = TrainConfig(**values)
-    return dataclasses.replace(cfg, workspace=str(workspace_root(cfg)))
+        raise ConfigError(
+            f"Unknown option {', '.join(parts)}. Run `python -m core {command} --help` for the options."
+        )
+    values = {name: _coerce(name, value, fields) for name, value in raw.items()}
+    cfg = cls(**values)
+    return dataclasses.replace(cfg, workspace=str(resolve_home(cfg.workspace)))

@@ -22,7 +22,7 @@ import pandas as pd
 from core.common.schema import DataError
 from core.train.config import ConfigError, TrainConfig, workspace_root
 
-__all__ = ["INPUT_KEY", "TrainingData", "fold_assignment", "input_groups", "load_data"]
+__all__ = ["INPUT_KEY", "TrainingData", "find_dataset", "fold_assignment", "input_groups", "load_data"]
 
 #: The columns that make a row's model input (entity types aside): rows equal on these are copies.
 INPUT_KEY: tuple[str, ...] = ("sentence", "subj_start", "subj_end", "obj_start", "obj_end")
@@ -44,6 +44,19 @@ class TrainingData:
     holdout: pd.DataFrame | None = None  # with folds: the held-out fold of the split's train rows
 
 
+def find_dataset(ws: Any, name: str) -> Any:
+    """The workspace dataset named (or numbered) ``name``, or :class:`ConfigError` suggesting the closest one."""
+    try:
+        return ws.dataset(name)
+    except DataError:
+        names = [d.name for d in ws.datasets()]
+        close = [n for n in names if name.lower() in n.lower()] or difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"Unknown dataset {name!r} in workspace {ws.root}.{hint} Datasets: {', '.join(map(repr, names))}."
+        ) from None
+
+
 def load_data(cfg: TrainConfig) -> TrainingData:
     """Train = the split's train ids in the dataset's current frame, dev = its dev ids, test = the test part."""
     from core.store.workspace import Workspace
@@ -52,17 +65,7 @@ def load_data(cfg: TrainConfig) -> TrainingData:
     if not (root / "restudio.db").exists():
         raise ConfigError(f"No workspace at {root} (no restudio.db); set workspace or RESTUDIO_HOME.")
     ws = Workspace(root)
-    try:
-        info = ws.dataset(cfg.dataset)
-    except DataError:
-        names = [d.name for d in ws.datasets()]
-        close = [n for n in names if cfg.dataset.lower() in n.lower()] or difflib.get_close_matches(
-            cfg.dataset, names, n=1
-        )
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ConfigError(
-            f"Unknown dataset {cfg.dataset!r} in workspace {root}.{hint} Datasets: {', '.join(map(repr, names))}."
-        ) from None
+    info = find_dataset(ws, cfg.dataset)
     split = ws.split(info.id, cfg.split)
     if split is None:
         splits = ws.splits(info.id)

@@ -289,6 +289,17 @@ def load_backbone(name_or_path: str | os.PathLike[str], *, allow_hub_download: b
     )
 
 
+def load_masked_lm(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> PreTrainedModel:
+    """``AutoModelForMaskedLM.from_pretrained`` (TAPT's model: the backbone with a masked-LM head, which a
+    checkpoint saved without one gets freshly initialised) with remote code off and hub downloads as in
+    :func:`load_tokenizer`."""
+    from transformers import AutoModelForMaskedLM
+
+    local_only = _local_files_only(allow_hub_download)
+    loader = AutoModelForMaskedLM.from_pretrained
+    return _from_pretrained(loader, str(name_or_path), local_only, trust_remote_code=False)
+
+
 def prepare_tokenizer(tokenizer: Any, input_format: str, schema: LabelSchema) -> int:
     """Add the format's marker tokens as special tokens (never split); returns how many were new."""
     tokens = special_tokens(input_format, schema)

@@ -96,6 +96,8 @@ __all__ = [
     "EXIT_CANCELLED",
     "cli_train",
     "default_run_dir",
+    "precision_for",
+    "run_guarded",
     "train",
     "validate",
 ]
@@ -131,8 +133,9 @@ def default_run_dir(config: TrainConfig) -> Path:
     return workspace_root(config) / "runs" / f"{stamp}-{model}-{config.input_format}"
 
 
-def _precision(cfg: TrainConfig) -> tuple[bool, bool, str]:
-    """(fp16, bf16, device) for this machine; explicit fp16 without a CUDA GPU is refused."""
+def precision_for(cfg: Any) -> tuple[bool, bool, str]:
+    """(fp16, bf16, device) for this machine from a config's ``fp16`` / ``bf16`` options; explicit fp16 without
+    a CUDA GPU is refused."""
     import torch
 
     cuda = torch.cuda.is_available()
@@ -160,32 +163,59 @@ def train(
     the error, then re-raises.
     """
     started = time.time()
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
     cfg = validate(config)
+    nothing_saved = {"dev": None, "checkpoint": None, "predictions": [], "pending_predictions": []}
+    return run_guarded(
+        run_dir,
+        cfg.to_dict(),
+        lambda run, writer, flag: _train(cfg, run, writer, flag),
+        started=started,
+        stop=stop,
+        echo=echo,
+        nothing_saved=nothing_saved,
+    )
+
+
+def run_guarded(
+    run_dir: str | os.PathLike[str],
+    config: Mapping[str, Any],
+    body: Callable[[Path, RunWriter, StopFlag], Mapping[str, Any]],
+    *,
+    started: float,
+    stop: threading.Event | Callable[[], bool] | None = None,
+    echo: bool = False,
+    nothing_saved: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``body(run, writer, flag)`` in a run folder under the cancel contract; returns the summary.
+
+    The part every job that trains shares (fine-tuning here, masked-LM pretraining in :mod:`core.train.tapt`):
+    the folder is cleared of an earlier attempt's outputs, ``config.json``, ``metrics.jsonl`` and
+    ``train.log`` are started, SIGTERM / SIGINT / ``stop`` raise the stop flag, and transformers' warnings go
+    to ``train.log``. ``body`` returns the summary's fields. A stop before the first step writes a
+    ``cancelled`` summary with ``nothing_saved``'s fields; a failure writes a ``failed`` summary and re-raises.
+    """
+    started_at = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
     budget = cancel_budget_s()
     run = Path(run_dir).resolve()
     run.mkdir(parents=True, exist_ok=True)
     files = RunDir(run)
     for stale in files.attempt_outputs:  # from an earlier attempt in the same folder
         stale.unlink(missing_ok=True)
-    write_json(files.config, cfg.to_dict())
+    write_json(files.config, config)
     writer = RunWriter(run, started, echo=echo)
     flag = StopFlag(stop, budget_s=budget)
-    writer.log(f"run folder {run}; config: {json.dumps(cfg.to_dict(), ensure_ascii=False)}")
+    writer.log(f"run folder {run}; config: {json.dumps(dict(config), ensure_ascii=False)}")
     summary: dict[str, Any] = {"status": "running", "started_at": started_at, "run_dir": str(run)}
     try:
         with signals_stop(flag, writer), _library_warnings_to(files.train_log):
-            summary.update(_train(cfg, run, writer, flag))
+            summary.update(body(run, writer, flag))
     except CancelledBeforeTraining as early:
-        # Nothing trained yet: no checkpoint and no predictions to make, only the record of the stop.
+        # Nothing trained yet: nothing to save, only the record of the stop.
         summary.update(
             status="cancelled",
             stop_reason=flag.reason,
             steps=0,
-            dev=None,
-            checkpoint=None,
-            predictions=[],
-            pending_predictions=[],
+            **(nothing_saved or {}),
             note=f"stopped before training started ({early.stage}): nothing to save",
             wall_s=writer.wall(),
             finished_at=now(),
@@ -249,7 +279,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     # 1. Machine and seed. -------------------------------------------------------------------------------
     if cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)
-    fp16, bf16, device = _precision(cfg)
+    fp16, bf16, device = precision_for(cfg)
     set_seed(cfg.seed)
     writer.log(f"device {device}; fp16 {fp16}, bf16 {bf16}; torch threads {torch.get_num_threads()}")
 
@@ -311,6 +341,9 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         raise ConfigError(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input).")
     n_params = sum(p.numel() for p in model.parameters())
     writer.log(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters, {added} marker tokens added")
+    origin = backbone_origin(cfg.model, model_path)
+    if origin.get("kind") == "tapt":
+        writer.log(f"backbone: TAPT of {origin.get('base_model')} (job #{origin.get('tapt_job')})")
 
     flag.check("building the model")
 
@@ -455,6 +488,7 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         "device": device,
         "precision": "bf16" if bf16 else "fp16" if fp16 else "fp32",
         "parameters": n_params,
+        "backbone": origin,
         "checkpoint": CHECKPOINT_DIR,
         "predictions": [],
         "pending_predictions": [part.file for part in parts],
@@ -510,6 +544,30 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     )
     writer.log(f"{status}: {scores}; wall {summary['wall_s']:.1f} s")
     return summary
+
+
+def backbone_origin(model: str, model_path: str) -> dict[str, Any]:
+    """Where a run's backbone came from, for its summary: the config's ``model``, and for a workspace backbone
+    folder its record (a TAPT job's id, base model and dataset; :mod:`core.store.backbones`)."""
+    from core.store.backbones import read_backbone
+
+    info = read_backbone(model_path) if Path(model_path).is_dir() else None
+    if model == "tiny":
+        return {"model": model, "kind": "tiny", "folder": model_path}
+    if info is None:
+        kind = "local" if Path(model).expanduser().exists() else "hub"
+        return {"model": model, "kind": kind}
+    return {
+        "model": model,
+        "kind": info.kind,
+        "name": info.name,
+        "base_model": info.base_model,
+        "family": info.family,
+        "tapt_job": info.job_id,
+        "tapt_status": info.status if info.kind == "tapt" else None,
+        "dataset": info.dataset,
+        "dataset_revision": info.dataset_revision,
+    }
 
 
 # -- command line -----------------------------------------------------------------------------------------

@@ -48,9 +48,14 @@ def test_submit_job_from_form_and_see_it_in_the_table(train_app):
     assert jobs.JobStore(str(home)).get_job(job.id).status == "cancelled"
 
 
-def test_bad_config_is_refused_before_a_job_exists(train_app):
-    at, home = train_app
-    at.text_input(key="cfg_model").set_value("./no/such/model/folder")
+def test_bad_config_is_refused_before_a_job_exists(train_app, make_app):
+    _, home = train_app
+    # The model picker takes typed values (accept_new_options). AppTest can only type one through the session
+    # state, and only before the picker is first drawn (it looks the value up among the drawn options).
+    at = make_app(home)
+    at.session_state["cfg_model"] = "./no/such/model/folder"
+    at.switch_page("views/train.py").run()
+    assert at.selectbox(key="cfg_model").value == "./no/such/model/folder"
     at.button(key="train_submit").click().run()
     assert any("no/such/model" in e.value for e in at.error), [e.value for e in at.error]
     assert jobs.JobStore(str(home)).list_jobs() == []
