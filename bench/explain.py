@@ -46,35 +46,33 @@ from core.analysis.explain_load import Explainer  # noqa: E402
 from core.common.schema import KLUE_LABELS  # noqa: E402
 from core.data.demo import write_demo_dataset  # noqa: E402
 from core.data.loading import load_file  # noqa: E402
-from core.train.model import build_tiny_model, load_tokenizer  # noqa: E402
+from core.train.model import load_tokenizer  # noqa: E402
+from core.train.tiny_backbones import build_tiny_backbone  # noqa: E402
 
 TOKENS = 64
+#: BERT-base's shape (12 layers, hidden 768, 12 heads, feed-forward 3,072).
+BASE = {"hidden": 768, "layers": 12, "heads": 12}
 STEPS = (4, 8, 16, 32, 50)
 
 
 def build_checkpoint(folder: Path, sentences: list[str]) -> Path:
-    """WordPiece tokenizer from the demo sentences + a random BERT-base classifier, saved as HF files."""
-    from transformers import BertConfig, BertForSequenceClassification
+    """A random BERT-base classifier on a WordPiece tokenizer from the demo sentences, saved as HF files.
 
-    tiny = build_tiny_model(folder / "tokenizer", sentences, vocab_size=8000, hidden=32, layers=1, heads=2)
-    tokenizer = load_tokenizer(tiny)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=768,
-        num_hidden_layers=12,
-        num_attention_heads=12,
-        intermediate_size=3072,
-        max_position_embeddings=512,
+    The backbone comes from :func:`core.train.tiny_backbones.build_tiny_backbone`, the builder the tests use,
+    at BERT-base size; the classification head on top is freshly initialised."""
+    from transformers import AutoModelForSequenceClassification
+
+    backbone = build_tiny_backbone(folder / "backbone", sentences, family="bert", vocab_size=8000, **BASE)
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        backbone,
         num_labels=len(KLUE_LABELS),
         id2label=dict(enumerate(KLUE_LABELS)),
         label2id={label: i for i, label in enumerate(KLUE_LABELS)},
-        pad_token_id=tokenizer.pad_token_id,
     )
-    torch.manual_seed(0)
-    model = BertForSequenceClassification(config)
     out = folder / "bert-base-random"
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    load_tokenizer(backbone).save_pretrained(out)
     return out
 
 

@@ -14,7 +14,8 @@ stall whenever another process takes a core; measured 3x slower per step than on
    x epochs trained / wall time of trainer.train()``. Target: ours / plain >= 0.95. Both sides report
    their last evaluation's micro-F1; equal figures show they trained the same model the same way.
 
-   The tiny backbone is built once by :func:`core.train.model.build_tiny_model` from the train sentences and
+   The backbone (``--family``, ``--size``; default the demo's tiny BERT) is built once by
+   :func:`core.train.tiny_backbones.build_tiny_backbone`, the builder the tests use, from the train sentences and
    given to both sides as a local model folder, so both start from the very same files (the build is
    deterministic, but building it once is simpler and quicker). A ``"tiny"`` job builds it before
    ``trainer.train()``, outside what is timed. An untimed warm-up run comes first, because the first
@@ -46,6 +47,9 @@ Usage::
     .venv/bin/python bench/train.py                 # full: about 3.5 minutes on 2 CPU cores
     .venv/bin/python bench/train.py --quick         # smoke run (about 30 s; its figures are noisy)
     .venv/bin/python bench/train.py --device cuda --fp16   # on a GPU, with float16 mixed precision
+    .venv/bin/python bench/train.py --device cuda --bf16 --size base --family roberta   # BERT-base sized
+
+On CUDA each run also reports ``peak_gpu_mem_mb`` (``torch.cuda.max_memory_allocated`` over that run).
 
 Prints one JSON object on stdout (``{"bench": "train", "job_vs_plain": {...}, "padding": {...}, ...}``);
 progress goes to stderr. Exits 1 when a target is missed, 2 on a usage error.
@@ -85,6 +89,15 @@ def log(message: str) -> None:
     print(f"[train bench] {message}", file=sys.stderr, flush=True)
 
 
+#: Backbone sizes (random weights): ``tiny`` is the demo model (core.train.model.build_tiny_model's defaults),
+#: ``base`` the shape of klue/bert-base and klue/roberta-base (vocabulary aside: the tokenizer is trained on the
+#: demo sentences, so it is far smaller than 32k; embeddings cost little of a step).
+SIZES: dict[str, dict[str, int]] = {
+    "tiny": {"vocab_size": 8000, "hidden": 128, "layers": 2, "heads": 4},
+    "base": {"vocab_size": 8000, "hidden": 768, "layers": 12, "heads": 12},
+}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -109,6 +122,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1,
         help="torch CPU threads, both sides (1: on a shared machine, OpenMP threads stall when a core is taken)",
+    )
+    parser.add_argument(
+        "--family",
+        choices=("bert", "roberta", "xlm-roberta", "electra"),
+        default="bert",
+        help="model family of the random backbone (core.train.tiny_backbones, the tests' builders)",
+    )
+    parser.add_argument(
+        "--size",
+        choices=tuple(SIZES),
+        default="tiny",
+        help="tiny: 2 layers, hidden 128 (the demo model); base: 12 layers, hidden 768 (BERT-base sized, for a GPU)",
     )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where to train")
     parser.add_argument("--fp16", action="store_true", help="float16 mixed precision (CUDA only)")
@@ -466,11 +491,23 @@ def alternate(repeat: int, sides: list[tuple[str, Any]]) -> dict[str, list[dict[
     for i in range(repeat):
         for name, fn in sides if i % 2 == 0 else sides[::-1]:
             gc.collect()
+            cuda = _cuda_in_use()
+            if cuda is not None:
+                cuda.empty_cache()
+                cuda.reset_peak_memory_stats()
             with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints log dicts; stdout is the JSON
                 result = fn()
+            if cuda is not None:  # the peak of this run alone: weights, optimizer state, activations
+                result["peak_gpu_mem_mb"] = round(cuda.max_memory_allocated() / 2**20, 1)
             runs[name].append(result)
             log(f"round {i + 1}: {name} {result['samples_per_s']:.1f} samples/s ({result['train_wall_s']:.2f} s)")
     return runs
+
+
+def _cuda_in_use() -> Any:
+    """``torch.cuda`` when this bench trains on a GPU, else None (torch is imported by then)."""
+    torch = sys.modules.get("torch")
+    return torch.cuda if torch is not None and torch.cuda.is_available() else None
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -494,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.data.importing import seed_demo
     from core.store.workspace import Workspace
     from core.train.dataset import load_data
-    from core.train.model import build_tiny_model
+    from core.train.tiny_backbones import build_tiny_backbone
     from core.train.training import validate
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -519,7 +556,14 @@ def main(argv: list[str] | None = None) -> int:
         # The tiny backbone, built once from the train sentences as a "tiny" job builds it, and given to
         # both sides as a local model folder, so both start from the very same files. (A "tiny" job
         # builds it before trainer.train(), outside what is timed.)
-        config["model"] = str(build_tiny_model(scratch / "tiny_model", data.train["sentence"].astype(str).tolist()))
+        config["model"] = str(
+            build_tiny_backbone(
+                scratch / "backbone",
+                data.train["sentence"].astype(str).tolist(),
+                family=args.family,
+                **SIZES[args.size],
+            )
+        )
         cfg = validate(config)
         log(
             f"{args.device}, {args.threads} thread(s), {len(data.train)} train / {len(data.dev)} dev rows, "
@@ -640,7 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         "job_vs_plain": job_vs_plain,
         "padding": padding,
         "settings": {
-            "model": "tiny BERT (core.train.model.build_tiny_model: 2 layers, hidden 128)",
+            "model": f"random {args.family} backbone, size {args.size} ({SIZES[args.size]}; "
+            "core.train.tiny_backbones.build_tiny_backbone)",
             "input_format": cfg.input_format,
             "head": cfg.head,
             "batch_size": cfg.batch_size,
