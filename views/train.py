@@ -14,9 +14,10 @@ import streamlit as st
 from core import jobs
 from core.serve import display
 from core.store import runs
+from core.store.backbones import backbones_root
 from core.train import catalog as backbone_catalog
 from core.train import crossval, tapt, training
-from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig
+from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, hub_cache_dir
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.train.tiny_backbones import FAMILIES
 from views import common
@@ -103,11 +104,24 @@ def apply_preset() -> None:
     load_into_form(PRESETS[st.session_state["train_preset"]])
 
 
-@st.cache_data(ttl=20, show_spinner=False)
-def backbone_entries(workspace: str) -> list[backbone_catalog.CatalogEntry]:
-    """The catalog (workspace folders and the Hugging Face cache), rescanned at most every 20 s; cleared
-    when this session adds a backbone."""
+@st.cache_data(ttl=60, show_spinner=False, max_entries=8)
+def _catalog(workspace: str, stamp: tuple[int, int]) -> list[backbone_catalog.CatalogEntry]:
+    del stamp  # only part of the cache key
     return backbone_catalog.catalog(workspace)
+
+
+def backbone_entries(workspace: str) -> list[backbone_catalog.CatalogEntry]:
+    """The catalog (workspace folders and the Hugging Face cache), scanned again as soon as either folder
+    changes: publishing a backbone or caching a model renames an entry into it, which moves its mtime."""
+
+    def mtime(path: Path) -> int:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    stamp = (mtime(backbones_root(workspace)), mtime(hub_cache_dir()))
+    return _catalog(workspace, stamp)
 
 
 def model_choice(label: str, key: str, default: str, helptext: str | None) -> str:
@@ -405,7 +419,6 @@ def backbones_section() -> None:
             info = backbone_catalog.build_tiny(root, family, dataset=sidebar.name)
         if failed:
             return
-        backbone_entries.clear()
         common.flash("success", f"Built backbone {display.plain(info.name)}: pick it as the model of a job.")
         st.rerun()
 
@@ -808,6 +821,14 @@ def jobs_panel(store: jobs.JobStore) -> None:
     job_detail(store, all_jobs, new_ids)
 
 
+def jobs_and_backbones(store: jobs.JobStore) -> None:
+    jobs_panel(store)
+    # Below the jobs (the job table stays the page's first table), and in the same fragment, so a backbone a
+    # TAPT job has just published is listed without a reload.
+    with st.expander("Backbones", icon=":material/inventory_2:"):
+        backbones_section()
+
+
 def apply_pending() -> None:
     """Fill a form as the jobs panel asked (re-run a job with edits, fine-tune from a TAPT job's backbone).
 
@@ -832,7 +853,6 @@ def apply_pending() -> None:
         fmt = (job.config or {}).get("input_format")
         if fmt in INPUT_FORMATS:  # the format whose markers it has seen
             st.session_state[_key("input_format")] = fmt
-        backbone_entries.clear()
         common.flash("info", f"The new-job form starts from backbone {display.plain(Path(backbone_dir).name)}.")
         st.session_state["train_form_open"] = True
 
@@ -865,8 +885,7 @@ with st.expander(
     tapt_form()
 
 active = any(j.status in ("queued", "running") for j in store.list_jobs())
+
+
 # Refresh by itself while something runs (AppTest cannot run timers; the browser test checks this).
-st.fragment(run_every=2.0 if active else None)(jobs_panel)(store)
-# Below the jobs: the catalog is reference, and the job table stays the page's first table.
-with st.expander("Backbones", icon=":material/inventory_2:"):
-    backbones_section()
+st.fragment(run_every=2.0 if active else None)(jobs_and_backbones)(store)

@@ -289,15 +289,30 @@ def load_backbone(name_or_path: str | os.PathLike[str], *, allow_hub_download: b
     )
 
 
-def load_masked_lm(name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None) -> PreTrainedModel:
-    """``AutoModelForMaskedLM.from_pretrained`` (TAPT's model: the backbone with a masked-LM head, which a
-    checkpoint saved without one gets freshly initialised) with remote code off and hub downloads as in
-    :func:`load_tokenizer`."""
+def load_masked_lm(
+    name_or_path: str | os.PathLike[str], *, allow_hub_download: bool | None = None
+) -> tuple[PreTrainedModel, list[str]]:
+    """``AutoModelForMaskedLM.from_pretrained`` (TAPT's model: the backbone with a masked-LM head) with remote
+    code off and hub downloads as in :func:`load_tokenizer`; returns the model and the names of the weights
+    it had to initialise (the head, for a checkpoint saved without one). transformers' own loading report, a
+    table of those names, is kept out of the job's log: the caller logs one line instead."""
     from transformers import AutoModelForMaskedLM
+    from transformers.utils import logging as hf_logging
 
     local_only = _local_files_only(allow_hub_download)
-    loader = AutoModelForMaskedLM.from_pretrained
-    return _from_pretrained(loader, str(name_or_path), local_only, trust_remote_code=False)
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = _from_pretrained(
+            AutoModelForMaskedLM.from_pretrained,
+            str(name_or_path),
+            local_only,
+            trust_remote_code=False,
+            output_loading_info=True,
+        )
+    finally:
+        hf_logging.set_verbosity(level)
+    return model, list(info.get("missing_keys", []))
 
 
 def prepare_tokenizer(tokenizer: Any, input_format: str, schema: LabelSchema) -> int:

@@ -59,8 +59,7 @@ class TaptConfig:
     model: str = _opt("tiny", "backbone to continue: hub id, local folder, workspace backbone, or 'tiny'")
     input_format: str = _opt(
         "typed_entity_marker_punct",
-        "the fine-tune's input format: its markers are added and shown in the sentences "
-        f"({', '.join(INPUT_FORMATS)})",
+        f"the fine-tune's input format: its markers are added and shown in the sentences ({', '.join(INPUT_FORMATS)})",
     )
     type_language: str = _opt("en", "entity type names in typed_entity_marker_punct: en (PER) or ko (사람)")
     include_test: bool = _opt(True, "also pretrain on the test part's sentences (labels are never read)")
@@ -279,7 +278,9 @@ def _tapt(cfg: TaptConfig, run: Path, writer: Any, flag: Any) -> dict[str, Any]:
     else:  # the pair formats add no markers: the plain sentences
         texts = frame["sentence"].astype(str).tolist()
     texts = list(dict.fromkeys(texts))  # one entity pair per sentence is one text; copies add nothing
-    model = re_model.load_masked_lm(model_path, allow_hub_download=allow_hub)
+    model, fresh = re_model.load_masked_lm(model_path, allow_hub_download=allow_hub)
+    if fresh:
+        writer.log(f"{len(fresh)} weights newly initialised (the checkpoint has no masked-LM head): {fresh[:3]} ...")
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
     n_params = sum(p.numel() for p in model.parameters())

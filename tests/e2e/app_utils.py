@@ -130,7 +130,9 @@ def submit_job(page, name: str, *, max_steps: int) -> None:
     page.locator(".st-key-cfg_max_length input").fill("64")
     steps = page.locator(".st-key-cfg_max_steps input")
     if not steps.is_visible():
-        page.locator('[data-testid="stForm"] details summary').filter(has_text="All options").click()
+        # The TAPT form has an "All options" expander too: this one is in the form holding the job name.
+        form = page.locator('[data-testid="stForm"]').filter(has=page.locator(".st-key-train_name"))
+        form.locator("details summary").filter(has_text="All options").click()
     steps.fill(str(max_steps))
     page.locator(".st-key-train_submit button").click()
 
