@@ -76,8 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         log(f"tiny backbone built from {len(data.train)} train sentences; TAPT {tapt_epochs} epochs")
         t0 = time.perf_counter()
         pre = tapt(
-            {"workspace": str(ws.root), "dataset": info.name, "model": str(tiny), "epochs": tapt_epochs,
-             "name": "tapt-bench", "cpu_threads": args.threads},
+            {
+                "workspace": str(ws.root),
+                "dataset": info.name,
+                "model": str(tiny),
+                "epochs": tapt_epochs,
+                "name": "tapt-bench",
+                "cpu_threads": args.threads,
+            },
             scratch / "tapt-run",
         )
         tapt_wall = time.perf_counter() - t0

@@ -18,7 +18,13 @@ from core.common.errors import RestudioError
 from core.common.settings import Settings
 
 #: The ``commands`` modules whose ``register(sub)`` adds sub-commands, in the order ``--help`` lists them.
-COMMAND_MODULES = ("core.data.commands", "core.train.commands", "core.analysis.commands", "core.jobs.commands")
+COMMAND_MODULES = (
+    "core.data.commands",
+    "core.train.commands",
+    "core.analysis.commands",
+    "core.evaluate.commands",
+    "core.jobs.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

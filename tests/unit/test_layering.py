@@ -4,7 +4,7 @@ is still a cycle for the reader.
 
 Order, bottom to top (the README's module map says what each owns)::
 
-    common < store < data < jobs < train < analysis < serve < core/cli.py, core/__main__.py
+    common < store < data < jobs < train < analysis < evaluate < serve < core/cli.py, core/__main__.py
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "core"
-LAYERS = ("common", "store", "data", "jobs", "train", "analysis", "serve")
+LAYERS = ("common", "store", "data", "jobs", "train", "analysis", "evaluate", "serve")
 #: Modules at the top of ``core`` itself: they may import any package.
 TOP = {"cli", "__main__", "__init__"}
 
