@@ -32,6 +32,19 @@ stall whenever another process takes a core; measured 3x slower per step than on
    up to 50 batches, works as on a real training set); the pad-to-256 side runs ``--pad256-steps``
    random batches of the same rows, since each of its steps costs the same whichever rows it draws.
    Target: speedup >= 1.5. Dynamic padding with random batches is also reported, for information.
+3. ``dynamics``: the job path with ``record_dynamics`` on (the default: each train row's gold-label probability and
+   argmax kept from the training passes and written to ``dynamics.npz`` at every evaluation,
+   :mod:`core.train.dynamics`) against the same job with it off, everything else equal. The figure is the
+   recording's share of training time: on the CPU ``on / off - 1`` of the process CPU time of ``trainer.train()``
+   (evaluations and the file writes included; with one torch thread it is the training's work, while wall time
+   also carries whatever else the machine runs), on a GPU ``off samples/s / on samples/s - 1`` of the wall time;
+   the median over the rounds of each round's pair (run back to back). The wall figures are listed on the CPU
+   too. The recorder also times itself (hook, snapshots, file writes; ``summary.json``'s ``dynamics.record_s``),
+   listed as ``recorder_share_of_train_time``: the same cost without the machine's noise. Target: overhead at
+   most 0.10. Both sides report the same eval micro-F1 (the recorder only reads the logits), and the file's size
+   is listed.
+
+``--only`` runs some of the three (default: all).
 
 Each side is run ``--repeat`` times, alternating which goes first so machine noise (other processes on
 a shared machine) hits both alike; each side's figure is its best run, and every run is listed.
@@ -40,12 +53,17 @@ Measured on the 2-core development machine under load from other processes (torc
 transformers 5.23.0, 1 thread, full mode, 3 min 20 s): job path 295 samples/s vs plain 290 (ratio 1.02;
 ratio of medians 1.00; the same eval micro-F1 57.43 on every run of both); on the length mix (chars
 mean 110 / p50 100 / p95 205, tokens mean 41.5 / p50 39 / p95 65 / max 102) dynamic + grouped
-187 samples/s, dynamic + random 138, padded to 256 19.9: speedup 9.4.
+187 samples/s, dynamic + random 138, padded to 256 19.9: speedup 9.4. Recording training dynamics
+(``--only dynamics --epochs 3 --repeat 5``, the machine loaded by other workers): overhead 0.036 (the median of
+the paired rounds' train CPU time, -0.049 to 0.088), the recorder's own time 0.54 % of training, wall-time median
+0.031; ``dynamics.npz`` 45 kB for 2,700 rows x 3 evaluations. In a 15-epoch default run of the demo the recorder
+timed itself at 4.3 s of 906 s (0.48 %).
 
 Usage::
 
     .venv/bin/python bench/train.py                 # full: about 3.5 minutes on 2 CPU cores
     .venv/bin/python bench/train.py --quick         # smoke run (about 30 s; its figures are noisy)
+    .venv/bin/python bench/train.py --only dynamics --epochs 3 --repeat 5   # the recording's overhead alone
     .venv/bin/python bench/train.py --device cuda --fp16   # on a GPU, with float16 mixed precision
     .venv/bin/python bench/train.py --device cuda --bf16 --size base --family roberta   # BERT-base sized
 
@@ -77,6 +95,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 TARGET_RATIO = 0.95
 TARGET_SPEEDUP = 1.5
+#: The most the recording of training dynamics may add to training time (a share of it).
+TARGET_DYNAMICS_OVERHEAD = 0.10
+SECTIONS = ("job_vs_plain", "padding", "dynamics")
 PAD_LENGTH = 256
 #: KLUE-RE sentence lengths in characters: about 20-450, mean about 100 (log-normal-like, right-skewed).
 MIX_MEDIAN_CHARS = 85.0
@@ -141,9 +162,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42, help="training seed (both sides)")
     parser.add_argument("--mix-seed", type=int, default=7, help="seed of the KLUE-like length mix")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: a temporary one, removed)")
+    parser.add_argument(
+        "--only", action="append", choices=SECTIONS, default=None, help="run only this measurement (repeatable)"
+    )
     args = parser.parse_args(argv)
     if args.fp16 and args.bf16:
         parser.error("choose one of --fp16 and --bf16")
+    args.only = tuple(args.only or SECTIONS)
     if (args.fp16 or args.bf16) and args.device != "cuda":
         parser.error("--fp16/--bf16 need --device cuda (mixed precision is GPU-only here)")
     if args.steps is None:
@@ -243,7 +268,8 @@ def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
     shutil.rmtree(run_dir, ignore_errors=True)
     t0 = time.perf_counter()
-    summary = train(config, run_dir)
+    with train_cpu_timer() as cpu:
+        summary = train(config, run_dir)
     total = time.perf_counter() - t0
     if summary["status"] != "succeeded":
         raise RuntimeError(f"job path run ended {summary['status']}: {summary.get('error')}")
@@ -252,6 +278,7 @@ def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     # figures on both sides show they trained the same model the same way.
     evals = [json.loads(line) for line in RunDir(run_dir).metrics.read_text(encoding="utf-8").splitlines()]
     last_eval = [row["eval_micro_f1"] for row in evals if row["kind"] == "eval" and "eval_loss" in row]
+    dynamics = RunDir(run_dir).dynamics
     return {
         "samples_per_s": samples / summary["train_wall_s"],
         "train_wall_s": summary["train_wall_s"],
@@ -259,7 +286,38 @@ def run_ours(config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
         "steps": summary["steps"],
         "job_wall_s": round(total, 2),
         "eval_micro_f1": round(last_eval[-1], 4) if last_eval else None,
+        "dynamics_bytes": dynamics.stat().st_size if dynamics.is_file() else None,
+        "record_s": (summary.get("dynamics") or {}).get("record_s"),
+        "train_cpu_s": round(cpu["train_cpu_s"], 3),
     }
+
+
+@contextlib.contextmanager
+def train_cpu_timer() -> Any:
+    """The process CPU time of every ``Trainer.train()`` call inside the block, in ``["train_cpu_s"]``.
+
+    With one torch thread the work of a CPU run happens on this process's threads, so its CPU time is the
+    training's cost whatever else the machine runs (wall time is not: another process taking a core stretches
+    it, by 2x at times on a shared 2-core machine). Patched on the class, since the job path builds its own
+    ``Trainer`` inside :func:`core.train.training.train`.
+    """
+    from transformers import Trainer
+
+    out = {"train_cpu_s": 0.0}
+    original = Trainer.train
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.process_time()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            out["train_cpu_s"] += time.process_time() - started
+
+    Trainer.train = timed
+    try:
+        yield out
+    finally:
+        Trainer.train = original
 
 
 def training_arguments(cfg: Any, output_dir: Path, *, fp16: bool, bf16: bool, use_cpu: bool, **over: Any) -> Any:
@@ -525,7 +583,6 @@ def main(argv: list[str] | None = None) -> int:
         # The job path picks a GPU whenever torch sees one; hide it so both sides run on the CPU.
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import torch
-    import transformers
     from transformers.utils import logging as hf_logging
 
     from core.data.importing import seed_demo
@@ -582,99 +639,173 @@ def main(argv: list[str] | None = None) -> int:
             )
         log("warm-up done")
 
+        job_vs_plain = padding = dynamics = None
         # 1. Job path vs a plain Trainer script. ------------------------------------------------------------
-        runs = alternate(
-            args.repeat,
-            [
-                ("ours", lambda: run_ours(config, scratch / "run")),
-                (
-                    "plain",
-                    lambda: run_plain(cfg, data, scratch / "plain", fp16=args.fp16, bf16=args.bf16, use_cpu=use_cpu),
-                ),
-            ],
-        )
-        ours, plain = summarise(runs["ours"]), summarise(runs["plain"])
-        ratio = ours["best"] / plain["best"]
-        job_vs_plain = {
-            "ours_samples_per_s": round(ours["best"], 1),
-            "plain_samples_per_s": round(plain["best"], 1),
-            "ratio": round(ratio, 3),
-            "ratio_of_medians": round(ours["median"] / plain["median"], 3),
-            "target": TARGET_RATIO,
-            "ok": ratio >= TARGET_RATIO,
-            "ours_runs": ours["runs"],
-            "plain_runs": plain["runs"],
-        }
+        if "job_vs_plain" in args.only:
+            job_vs_plain = measure_job_vs_plain(args, config, cfg, data, scratch, use_cpu)
 
         # 2. Dynamic padding + group_by_length vs padding to 256, on a KLUE-like length mix. ---------------
-        mix_source = data.train.sample(
-            n=min(args.pad_rows, len(data.train)), random_state=args.mix_seed, replace=False
-        ).reset_index(drop=True)
-        mix = length_mix(mix_source, seed=args.mix_seed)
-        prep = Prepared(cfg, data, max_length=PAD_LENGTH)
-        encoded = prep.encode(mix)
-        mix_y = mix["label"].astype(str).map(prep.label_id).to_numpy()
-        features = encoded.features(mix_y)
-        state = {k: v.detach().clone() for k, v in prep.model.state_dict().items()}
-        chars = mix["sentence"].str.len().to_numpy()
-        tokens = encoded.lengths
-        length_info = {
-            "rows": len(mix),
-            "chars": quantiles(chars),
-            "tokens": quantiles(tokens),
-            "rows_over_256_tokens_before_windowing": len(encoded.windowed_ids) + len(encoded.truncated_ids),
-            "demo_chars": quantiles(mix_source["sentence"].str.len().to_numpy()),
-            "recipe": (
-                f"each demo row embedded among seeded demo sentences up to a log-normal target length "
-                f"(median {MIX_MEDIAN_CHARS:.0f} chars, sigma {MIX_SIGMA}, clipped {MIX_MIN_CHARS}-{MIX_MAX_CHARS})"
-            ),
-        }
-        log(f"length mix: chars {length_info['chars']}, tokens {length_info['tokens']}")
-        sides = {  # name: (pad to 256, group by length, max steps)
-            "dynamic_grouped": (False, True, -1),
-            "pad256": (True, False, args.pad256_steps),
-            "dynamic_random": (False, False, -1),  # for information: how much of the gain is grouping
-        }
-        pad_runs = alternate(
-            args.repeat,
-            [
-                (
-                    name,
-                    functools.partial(
-                        run_padding,
-                        prep,
-                        features,
-                        scratch / "pad_out",
-                        pad256=pad256,
-                        grouped=grouped,
-                        max_steps=steps,
-                        fp16=args.fp16,
-                        bf16=args.bf16,
-                        use_cpu=use_cpu,
-                        state=state,
-                    ),
-                )
-                for name, (pad256, grouped, steps) in sides.items()
-            ],
-        )
-        dyn, pad, rnd = (summarise(pad_runs[name]) for name in sides)
-        speedup = dyn["best"] / pad["best"]
-        padding = {
-            "dynamic_grouped_samples_per_s": round(dyn["best"], 1),
-            "pad256_samples_per_s": round(pad["best"], 1),
-            "speedup": round(speedup, 2),
-            "speedup_of_medians": round(dyn["median"] / pad["median"], 2),
-            "target": TARGET_SPEEDUP,
-            "ok": speedup >= TARGET_SPEEDUP,
-            "dynamic_random_samples_per_s": round(rnd["best"], 1),
-            "length_mix": length_info,
-            "dynamic_grouped_runs": dyn["runs"],
-            "pad256_runs": pad["runs"],
-            "dynamic_random_runs": rnd["runs"],
-        }
+        if "padding" in args.only:
+            padding = measure_padding(args, cfg, data, scratch, use_cpu)
+
+        # 3. Recording training dynamics on vs off, on the job path. -----------------------------------------
+        if "dynamics" in args.only:
+            dynamics = measure_dynamics(args, config, scratch, use_cpu)
     finally:
         if not args.workdir:
             shutil.rmtree(scratch, ignore_errors=True)
+    return report(args, cfg, data, use_cpu, started, job_vs_plain, padding, dynamics)
+
+
+def measure_job_vs_plain(
+    args: argparse.Namespace, config: dict[str, Any], cfg: Any, data: Any, scratch: Path, use_cpu: bool
+) -> dict[str, Any]:
+    """Section 1: the job path against a plain Trainer script."""
+    runs = alternate(
+        args.repeat,
+        [
+            ("ours", lambda: run_ours(config, scratch / "run")),
+            (
+                "plain",
+                lambda: run_plain(cfg, data, scratch / "plain", fp16=args.fp16, bf16=args.bf16, use_cpu=use_cpu),
+            ),
+        ],
+    )
+    ours, plain = summarise(runs["ours"]), summarise(runs["plain"])
+    ratio = ours["best"] / plain["best"]
+    job_vs_plain = {
+        "ours_samples_per_s": round(ours["best"], 1),
+        "plain_samples_per_s": round(plain["best"], 1),
+        "ratio": round(ratio, 3),
+        "ratio_of_medians": round(ours["median"] / plain["median"], 3),
+        "target": TARGET_RATIO,
+        "ok": ratio >= TARGET_RATIO,
+        "ours_runs": ours["runs"],
+        "plain_runs": plain["runs"],
+    }
+    return job_vs_plain
+
+
+def measure_padding(args: argparse.Namespace, cfg: Any, data: Any, scratch: Path, use_cpu: bool) -> dict[str, Any]:
+    """Section 2: dynamic padding with length grouping against padding to 256 tokens."""
+    mix_source = data.train.sample(
+        n=min(args.pad_rows, len(data.train)), random_state=args.mix_seed, replace=False
+    ).reset_index(drop=True)
+    mix = length_mix(mix_source, seed=args.mix_seed)
+    prep = Prepared(cfg, data, max_length=PAD_LENGTH)
+    encoded = prep.encode(mix)
+    mix_y = mix["label"].astype(str).map(prep.label_id).to_numpy()
+    features = encoded.features(mix_y)
+    state = {k: v.detach().clone() for k, v in prep.model.state_dict().items()}
+    chars = mix["sentence"].str.len().to_numpy()
+    tokens = encoded.lengths
+    length_info = {
+        "rows": len(mix),
+        "chars": quantiles(chars),
+        "tokens": quantiles(tokens),
+        "rows_over_256_tokens_before_windowing": len(encoded.windowed_ids) + len(encoded.truncated_ids),
+        "demo_chars": quantiles(mix_source["sentence"].str.len().to_numpy()),
+        "recipe": (
+            f"each demo row embedded among seeded demo sentences up to a log-normal target length "
+            f"(median {MIX_MEDIAN_CHARS:.0f} chars, sigma {MIX_SIGMA}, clipped {MIX_MIN_CHARS}-{MIX_MAX_CHARS})"
+        ),
+    }
+    log(f"length mix: chars {length_info['chars']}, tokens {length_info['tokens']}")
+    sides = {  # name: (pad to 256, group by length, max steps)
+        "dynamic_grouped": (False, True, -1),
+        "pad256": (True, False, args.pad256_steps),
+        "dynamic_random": (False, False, -1),  # for information: how much of the gain is grouping
+    }
+    pad_runs = alternate(
+        args.repeat,
+        [
+            (
+                name,
+                functools.partial(
+                    run_padding,
+                    prep,
+                    features,
+                    scratch / "pad_out",
+                    pad256=pad256,
+                    grouped=grouped,
+                    max_steps=steps,
+                    fp16=args.fp16,
+                    bf16=args.bf16,
+                    use_cpu=use_cpu,
+                    state=state,
+                ),
+            )
+            for name, (pad256, grouped, steps) in sides.items()
+        ],
+    )
+    dyn, pad, rnd = (summarise(pad_runs[name]) for name in sides)
+    speedup = dyn["best"] / pad["best"]
+    padding = {
+        "dynamic_grouped_samples_per_s": round(dyn["best"], 1),
+        "pad256_samples_per_s": round(pad["best"], 1),
+        "speedup": round(speedup, 2),
+        "speedup_of_medians": round(dyn["median"] / pad["median"], 2),
+        "target": TARGET_SPEEDUP,
+        "ok": speedup >= TARGET_SPEEDUP,
+        "dynamic_random_samples_per_s": round(rnd["best"], 1),
+        "length_mix": length_info,
+        "dynamic_grouped_runs": dyn["runs"],
+        "pad256_runs": pad["runs"],
+        "dynamic_random_runs": rnd["runs"],
+    }
+    return padding
+
+
+def measure_dynamics(args: argparse.Namespace, config: dict[str, Any], scratch: Path, use_cpu: bool) -> dict[str, Any]:
+    """Section 3: the job path recording training dynamics against the same job without, paired runs."""
+    runs = alternate(
+        args.repeat,
+        [
+            ("record_on", lambda: run_ours({**config, "record_dynamics": True}, scratch / "run_on")),
+            ("record_off", lambda: run_ours({**config, "record_dynamics": False}, scratch / "run_off")),
+        ],
+    )
+    on, off = summarise(runs["record_on"]), summarise(runs["record_off"])
+    # Round i of each side ran back to back: their ratio cancels most of the machine's drift between rounds.
+    pairs = list(zip(runs["record_on"], runs["record_off"], strict=True))
+    paired = [off_run["samples_per_s"] / on_run["samples_per_s"] - 1.0 for on_run, off_run in pairs]
+    paired_cpu = [on_run["train_cpu_s"] / off_run["train_cpu_s"] - 1.0 for on_run, off_run in pairs]
+    # On the CPU the training's CPU time is the cost (wall time is the machine's load as much); on a GPU the work
+    # is the device's, which process CPU time does not see, so there it is the wall time.
+    overhead = statistics.median(paired_cpu if use_cpu else paired)
+    # What the recorder itself spent (hook, snapshots, file writes), timed inside the run: free of that noise.
+    own = [r["record_s"] / r["train_wall_s"] for r in runs["record_on"]]
+    return {
+        "record_on_samples_per_s": round(on["best"], 1),
+        "record_off_samples_per_s": round(off["best"], 1),
+        "overhead": round(overhead, 4),
+        "overhead_measure": "train CPU time, median of paired rounds" if use_cpu else "train wall, median of pairs",
+        "paired_cpu_overheads": [round(x, 4) for x in paired_cpu],
+        "wall_overhead": round(statistics.median(paired), 4),
+        "paired_wall_overheads": [round(x, 4) for x in paired],
+        "wall_overhead_of_best": round(off["best"] / on["best"] - 1.0, 4),
+        "recorder_share_of_train_time": round(statistics.median(own), 5),
+        "target": TARGET_DYNAMICS_OVERHEAD,
+        "ok": overhead <= TARGET_DYNAMICS_OVERHEAD,
+        "dynamics_bytes": runs["record_on"][-1].get("dynamics_bytes"),
+        "record_on_runs": on["runs"],
+        "record_off_runs": off["runs"],
+    }
+
+
+def report(
+    args: argparse.Namespace,
+    cfg: Any,
+    data: Any,
+    use_cpu: bool,
+    started: float,
+    job_vs_plain: dict[str, Any] | None,
+    padding: dict[str, Any] | None,
+    dynamics: dict[str, Any] | None,
+) -> int:
+    """Print the JSON result; 0 when every measurement run met its target."""
+    import torch
+    import transformers
 
     result: dict[str, Any] = {
         "bench": "train",
@@ -683,6 +814,7 @@ def main(argv: list[str] | None = None) -> int:
         "precision": "fp16" if args.fp16 else "bf16" if args.bf16 else "fp32",
         "job_vs_plain": job_vs_plain,
         "padding": padding,
+        "dynamics": dynamics,
         "settings": {
             "model": f"random {args.family} backbone, size {args.size} ({SIZES[args.size]}; "
             "core.train.tiny_backbones.build_tiny_backbone)",
@@ -698,7 +830,8 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat,
             "figure": (
                 "best run per side; job_vs_plain: rows x epochs trained / wall of trainer.train(); "
-                "padding: rows trained / wall of the training loop (train begin to end)"
+                "padding: rows trained / wall of the training loop (train begin to end); dynamics: off / on - 1 "
+                "of job-path samples/s (the job path records dynamics by default, job_vs_plain's ours included)"
             ),
         },
         "threads": torch.get_num_threads(),
@@ -709,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result, ensure_ascii=False))
-    return 0 if job_vs_plain["ok"] and padding["ok"] else 1
+    return 0 if all(part is None or part["ok"] for part in (job_vs_plain, padding, dynamics)) else 1
 
 
 if __name__ == "__main__":

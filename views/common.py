@@ -25,6 +25,7 @@ from core.store.workspace import DatasetInfo, Workspace
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
+    from core.analysis.datamap import DataMap
     from core.analysis.label_issues import OofInfo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,6 +177,15 @@ def label_issues(
     assert found is not None  # a path is given, so there is a file to read
     (issues, nr_view), info = found
     return issues, nr_view, info
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the data map…")
+def data_map(root: str, dataset_id: int, revision: int, run_dir: str, stamp: float) -> DataMap:
+    """A run's data map joined to the dataset's current rows (:func:`core.analysis.datamap.run_data_map`), cached
+    by the dataset's revision and ``stamp``, the dynamics file's mtime (a running job rewrites it)."""
+    from core.analysis import datamap
+
+    return datamap.run_data_map(run_dir, root=workspace_at(root))
 
 
 def flash(kind: str, message: str) -> None:

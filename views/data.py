@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from core.analysis import label_issue_finder, label_issues
+from core.analysis import datamap, datamap_finder, label_issue_finder, label_issues
 from core.common.schema import MAX_DATASET_NAME, SCHEMAS
 from core.data import fixes
 from core.data.augment import entity_swap
@@ -655,49 +656,187 @@ def label_issues_section(info: DatasetInfo, versions: Mapping[str, int], revisio
             | table.get("sentence", table["id"]).astype(str).str.contains(text, regex=False)
         ]
     st.caption(f"{len(table):,} rows, likeliest errors first. Suggested label = the models' argmax.")
+    flagged_rows_table(
+        table,
+        key="li",
+        dataset_id=info.id,
+        versions=versions,
+        reason="label issue",
+        number_columns=("suggested_prob", "given_prob", "quality", "confidence"),
+        extra=lambda column: column.button(
+            "Retrain from the cleaned revision",
+            key="li_retrain",
+            icon=":material/replay:",
+            disabled=not editor,
+            on_click=retrain,
+            args=(info, meta),
+            help="Trains the cross-validation's config on the current (corrected) rows, as a new job.",
+        ),
+    )
+
+
+def flagged_rows_table(
+    table: pd.DataFrame,
+    *,
+    key: str,
+    dataset_id: int,
+    versions: Mapping[str, int],
+    reason: str,
+    number_columns: tuple[str, ...] = (),
+    drop: bool = False,
+    extra: Callable[[Any], object] | None = None,
+) -> pd.DataFrame:
+    """The row table of a flag kind whose rows carry a ``suggested_label``, with multi-row selection and the
+    bulk actions under it: relabel the selected rows (or all shown) to their suggestion and, with ``drop``,
+    drop the selected rows, each through :func:`bulk_button` (the corrections store and its audit log, with
+    ``reason`` as the log's reason). ``extra(column)`` draws one more control in the last column of the
+    buttons' row. Widget keys start with ``key`` (``{key}_table``, ``{key}_relabel_selected``, ...).
+    Returns the selected rows."""
     event = st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         height=320,
-        key="li_table",
+        key=f"{key}_table",
         on_select="rerun",
         selection_mode="multi-row",
-        column_config={
-            c: st.column_config.NumberColumn(format="%.3f")
-            for c in ("suggested_prob", "given_prob", "quality", "confidence")
-            if c in table
-        },
+        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in number_columns if c in table},
     )
     selected = table.iloc[event.selection.rows] if event and event.selection.rows else table.iloc[0:0]
-    b1, b2, b3 = st.columns(3)
-    with b1:
+    buttons = st.columns(3 + int(drop))
+    with buttons[0]:
         bulk_button(
             f"Relabel {len(selected):,} selected to the suggestion",
-            key="li_relabel_selected",
-            dataset_id=info.id,
+            key=f"{key}_relabel_selected",
+            dataset_id=dataset_id,
             changes=label_issues.relabel_changes(selected, versions),
-            reason="label issue: relabelled to suggestion",
+            reason=f"{reason}: relabelled to suggestion",
             disabled=selected.empty,
         )
-    with b2:
+    with buttons[1]:
         bulk_button(
             f"Relabel all {len(table):,} shown",
-            key="li_relabel_shown",
-            dataset_id=info.id,
+            key=f"{key}_relabel_shown",
+            dataset_id=dataset_id,
             changes=label_issues.relabel_changes(table, versions),
-            reason="label issue: relabelled (bulk)",
+            reason=f"{reason}: relabelled (bulk)",
             primary=True,
             disabled=table.empty,
         )
-    b3.button(
-        "Retrain from the cleaned revision",
-        key="li_retrain",
-        icon=":material/replay:",
-        disabled=not editor,
-        on_click=retrain,
-        args=(info, meta),
-        help="Trains the cross-validation's config on the current (corrected) rows, as a new job.",
+    if drop:
+        with buttons[2]:
+            bulk_button(
+                f"Drop {len(selected):,} selected",
+                key=f"{key}_drop_selected",
+                dataset_id=dataset_id,
+                changes=datamap.drop_changes(selected, versions),
+                reason=f"{reason}: dropped",
+                disabled=selected.empty,
+            )
+    if extra is not None:
+        extra(buttons[-1])
+    return selected
+
+
+def datamap_section(info: DatasetInfo, versions: Mapping[str, int], revision: int) -> None:
+    """Data map: a run's training dynamics as confidence against variability, its regions, a box or lasso
+    selection on the map, and the selected (or region's) rows in the flags' row table with its bulk actions."""
+    st.caption(datamap_finder.FINDER.help)
+    runs = datamap.dataset_runs(root, info.id)
+    if not runs:
+        st.info(
+            "No run of this dataset has recorded training dynamics yet, so there is no map to draw. Train a model "
+            "in the Train view (the record_dynamics option is on by default) or with `python -m core train`; its "
+            "data map appears here."
+        )
+        return
+    pick = st.selectbox(
+        "Run",
+        range(len(runs)),
+        format_func=lambda i: f"{runs[i].name} · {runs[i].status} · {runs[i].evaluations} evaluation(s)",
+        key="dm_run",
+    )
+    run = runs[int(pick or 0)]
+    with common.user_errors(show="inline") as failed:
+        found = common.data_map(root, info.id, revision, run.run_dir, run.mtime)
+    if failed:
+        return
+    table = found.table
+    added = ~table["in_dataset"].astype(bool)
+    if added.any():  # copies the run's augmentation made: not rows of the dataset, nothing to correct
+        table = table[~added].reset_index(drop=True)
+    oof = crossval.latest_oof(root, info.id)
+    if oof is not None:  # confident learning's flags, marked on the map and in the table
+        threshold = float(st.session_state.get("li_threshold", 0.8))
+        issues = common.label_issues(root, info.id, revision, str(oof[0]), threshold)[0]
+        table = datamap.mark_flagged(table, issues["id"])
+    counts = found.regions
+    cols = st.columns(len(counts))
+    for column, (name, count) in zip(cols, counts.items(), strict=True):
+        column.metric(datamap.REGION_TITLES[name], f"{count:,}")
+    st.caption(
+        f"{len(table):,} train rows, {found.evaluations} evaluation(s); each region holds the "
+        f"{found.fraction:.0%} of rows with the lowest confidence (hard to learn), the highest variability "
+        "(ambiguous) or the highest confidence (easy to learn). Colour: the share of evaluations predicted right."
+        + (" Outlined: rows confident learning also flags." if "flagged" in table else "")
+        + (f" {int(added.sum()):,} augmented copies the run also trained on are left out." if added.any() else "")
+    )
+    if found.stale:
+        st.caption(
+            f":material/history: The run trained on revision {found.run_revision}; {found.n_changed:,} of its rows "
+            "changed since (crosses on the map, `changed` in the table): their figures are for the rows as they were."
+        )
+    event = st.plotly_chart(
+        display.data_map_figure(table),
+        key="dm_chart",
+        on_select="rerun",
+        selection_mode=("points", "box", "lasso"),
+        width="stretch",
+    )
+    picked = datamap.selected_ids(event.selection if event else None)
+    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
+    region = c1.selectbox(
+        "Region",
+        datamap.REGIONS,
+        format_func=datamap.REGION_TITLES.get,
+        key="dm_region",
+        persist_state=SESSION,
+        disabled=bool(picked),
+    )
+    flagged_first = c2.toggle(
+        "Confident learning's flags first",
+        value=True,
+        key="dm_flagged_first",
+        disabled="flagged" not in table,
+        help="Rows that confident learning (a cross-validation's label issues) also flags lead the table."
+        if "flagged" in table
+        else "Run a cross-validation to mark the rows confident learning flags.",
+    )
+    if picked:
+        rows = datamap.ranked(table[table["id"].astype(str).isin(set(picked))], flagged_first=flagged_first)
+        st.caption(f"{len(rows):,} rows selected on the map. Double-click the map to clear it and list a region.")
+    else:
+        rows = datamap.ranked(table, region, flagged_first=flagged_first)
+    if "dropped" in rows:
+        gone = rows["dropped"].astype(bool)
+        if gone.any():
+            st.caption(f"{int(gone.sum()):,} of these rows were dropped since the run; they are not listed.")
+        rows = rows[~gone]
+    columns = ["id", "region", "label", "model_label", "confidence", "variability", "correctness", "forgetfulness"]
+    columns += [c for c in ("changed", "flagged", "sentence") if c in rows]
+    view = rows[[c for c in columns if c in rows]].rename(columns={"model_label": "suggested_label"})
+    if "sentence" in view:
+        view = view.assign(sentence=display.bracketed_column(rows.reset_index(drop=True)).to_numpy())
+    view = view.assign(region=view["region"].map(datamap.REGION_TITLES)).reset_index(drop=True)
+    st.caption(f"{len(view):,} rows. Suggested label = the model's argmax at the row's last evaluation.")
+    flagged_rows_table(
+        view,
+        key="dm",
+        dataset_id=info.id,
+        versions=versions,
+        reason="data map",
+        number_columns=("confidence", "variability", "correctness"),
+        drop=True,
     )
 
 
@@ -748,6 +887,7 @@ def flags(info: DatasetInfo, report, train: pd.DataFrame, versions: Mapping[str,
         "overlap": lambda: overlap_section(report),
         "invalid_rows": lambda: invalid_section(info),
         label_issue_finder.KIND: lambda: label_issues_section(info, versions, ws.revision(info.id)),
+        datamap_finder.KIND: lambda: datamap_section(info, versions, ws.revision(info.id)),
     }
     sections.get(finder.kind, lambda: findings_section(finder, source))()
 
@@ -1120,6 +1260,14 @@ if not editor:
 elif not author:
     st.caption(":material/info: Set your name in the sidebar to make corrections.")
 
+# A link from another page (Evaluate's "edit in Data": ?edit=<row id>&part=train) opens the row editor on it.
+if st.query_params.get("edit"):
+    st.session_state["data_section"] = "Edit row"
+    st.session_state["edit_id"] = st.query_params["edit"]
+    if st.query_params.get("part") in info.parts:
+        st.session_state["edit_part"] = st.query_params["part"]
+    for param in ("edit", "part"):
+        st.query_params.pop(param, None)
 section = (
     st.segmented_control(
         "Section",

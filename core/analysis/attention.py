@@ -100,7 +100,8 @@ def attention(
     """
     encoded = example if isinstance(example, EncodedExample) else encode_example(explainer, example)
     with explainer.lock, torch.inference_mode():
-        out = explainer.forward(*encoded.tensors(device=explainer.device), output_attentions=True)
+        pair = explainer.type_pair(encoded.example.subj_type, encoded.example.obj_type)
+        out = explainer.forward(*encoded.tensors(device=explainer.device), output_attentions=True, type_pair=pair)
     maps = out.attentions
     if not maps or maps[0] is None:
         raise ValueError(f"{explainer.name}: the model returned no attention maps (load it with eager attention).")

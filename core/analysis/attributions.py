@@ -193,7 +193,8 @@ def resolve_target(explainer: Explainer, target: int | str | None, probs: np.nda
 
 def _probs(explainer: Explainer, encoded: EncodedExample) -> np.ndarray:
     with torch.inference_mode():
-        logits = explainer.forward(*encoded.tensors(device=explainer.device)).logits
+        pair = explainer.type_pair(encoded.example.subj_type, encoded.example.obj_type)
+        logits = explainer.forward(*encoded.tensors(device=explainer.device), type_pair=pair).logits
     return torch.softmax(logits.double(), dim=-1)[0].cpu().numpy()
 
 
@@ -217,7 +218,8 @@ def masked_probabilities(
     ids = torch.where(keep, ids, torch.full_like(ids, explainer.pad_id))
     with explainer.lock, torch.inference_mode():
         attend = keep.long() if mode == "delete" else torch.ones_like(ids)
-        logits = explainer.forward(ids, attend, types, subj, obj).logits
+        pair = explainer.type_pair(encoded.example.subj_type, encoded.example.obj_type, len(masks))
+        logits = explainer.forward(ids, attend, types, subj, obj, type_pair=pair).logits
     return torch.softmax(logits.double(), dim=-1).cpu().numpy()
 
 
@@ -333,8 +335,11 @@ def prob_forward(explainer: Explainer) -> Callable[..., torch.Tensor]:
         token_type_ids: torch.Tensor | None,
         subj_pos: torch.Tensor,
         obj_pos: torch.Tensor,
+        type_pair: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        logits = explainer.forward(input_ids, attention_mask, token_type_ids, subj_pos, obj_pos).logits
+        logits = explainer.forward(
+            input_ids, attention_mask, token_type_ids, subj_pos, obj_pos, type_pair=type_pair
+        ).logits
         return torch.softmax(logits.float(), dim=-1)
 
     return forward
@@ -342,7 +347,9 @@ def prob_forward(explainer: Explainer) -> Callable[..., torch.Tensor]:
 
 def extra_args(explainer: Explainer, encoded: EncodedExample) -> tuple[Any, ...]:
     _, mask, types, subj, obj = encoded.tensors(device=explainer.device)
-    return (mask, types, subj, obj)
+    # A type-restricted run's table row, batched by Captum like the other tensors (None otherwise).
+    pair = explainer.type_pair(encoded.example.subj_type, encoded.example.obj_type)
+    return (mask, types, subj, obj, pair)
 
 
 def baseline_ids(explainer: Explainer, encoded: EncodedExample) -> torch.Tensor:
@@ -428,7 +435,8 @@ def integrated_gradients(
         with torch.inference_mode():
             _, mask, types, subj, obj = encoded.tensors(2, explainer.device)
             both = torch.cat([ids, baseline])
-            f = prob_forward(explainer)(both, mask, types, subj, obj)[:, tgt].double().cpu().numpy()
+            pair = explainer.type_pair(encoded.example.subj_type, encoded.example.obj_type, 2)
+            f = prob_forward(explainer)(both, mask, types, subj, obj, pair)[:, tgt].double().cpu().numpy()
         delta = float(scores.sum() - (f[0] - f[1]))
         elapsed = time.perf_counter() - started
         return _result(

@@ -1,17 +1,17 @@
-"""``python -m core`` commands of the analysis package: scoring every ensemble of prediction files. See
-:mod:`core.common.commands` for the pattern."""
+"""``python -m core`` commands of the analysis package: scoring every ensemble of prediction files, and a
+run's data map. See :mod:`core.common.commands` for the pattern."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from core.common.commands import add_command
+from core.common.commands import add_command, add_home
 from core.common.schema import SCHEMAS
 
 
 def register(sub: Any) -> None:
-    """Add ``ensemble``."""
+    """Add ``ensemble`` and ``datamap``."""
     p = add_command(
         sub,
         "ensemble",
@@ -31,8 +31,35 @@ def register(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="a JSON list on stdout, best first")
     p.add_argument("--schema", default="klue", choices=sorted(SCHEMAS))
 
+    p = add_command(
+        sub,
+        "datamap",
+        _cmd_datamap,
+        "a run's data map: confidence, variability, correctness and region of every train row",
+        description=(
+            "Dataset cartography (Swayamdipta et al., 2020) from the training dynamics a run recorded "
+            "(record_dynamics, on by default): per train row the mean (confidence) and spread (variability) of the "
+            "gold label's probability across evaluations, the share predicted right (correctness), forgetting "
+            "events, and its region: hard to learn (often label errors), ambiguous, easy to learn. Rows changed "
+            'in the dataset since the run are marked. --json prints {"regions": {name: count}, "rows": [{"id", '
+            '"confidence", "variability", "correctness", "region", ...}, ...]}.'
+        ),
+    )
+    p.add_argument("run", help="run folder (or its dynamics.npz)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--top", type=int, default=None, help="rows listed per region without --json (default: all)")
+    # The original's 33 % (core.analysis.datamap.DEFAULT_FRACTION; not imported here: it loads pandas).
+    p.add_argument("--fraction", type=float, default=0.33, help="share of the rows in each region")
+    add_home(p)
+
 
 def _cmd_ensemble(args: argparse.Namespace) -> int:
     from core.analysis.ensemble import cli_ensemble
 
     return cli_ensemble(args)
+
+
+def _cmd_datamap(args: argparse.Namespace) -> int:
+    from core.analysis.datamap import cli_datamap
+
+    return cli_datamap(args)

@@ -61,6 +61,16 @@ class Explainer:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def type_pair(self, subj_type: str, obj_type: str, batch: int = 1) -> torch.Tensor | None:
+        """``forward``'s ``type_pair`` for an example with these entity types, ``batch`` copies: the row of
+        the run's type-restriction table (``restriction.json``, applied as in training and in the run's
+        prediction files); None for a model without one."""
+        restriction = getattr(self.model, "restriction", None) if self.kind == "run" else None
+        if restriction is None:
+            return None
+        pair = self.model.type_pair_ids([subj_type], [obj_type])
+        return torch.full((batch,), int(pair[0]), dtype=torch.long, device=self.device)
+
     @property
     def pad_id(self) -> int:
         for candidate in (self.tokenizer.pad_token_id, self.tokenizer.unk_token_id):
@@ -77,8 +87,10 @@ class Explainer:
         obj_pos: torch.Tensor,
         *,
         output_attentions: bool = False,
+        type_pair: torch.Tensor | None = None,
     ) -> Any:
-        """Logits (and attentions) for a batch; the model's own forward for its kind."""
+        """Logits (and attentions) for a batch; the model's own forward for its kind. ``type_pair``
+        (:meth:`type_pair`) is required by a run trained with ``restrict_types``."""
         from core.train.model import token_types_usable  # with torch, which this module loads lazily
 
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
@@ -88,6 +100,8 @@ class Explainer:
         if output_attentions:
             kwargs["output_attentions"] = True
         if self.kind == "run":
+            if type_pair is not None:
+                kwargs["type_pair"] = type_pair
             return self.model(input_ids=input_ids, subj_marker_pos=subj_pos, obj_marker_pos=obj_pos, **kwargs)
         return self.model(input_ids=input_ids, **kwargs)
 

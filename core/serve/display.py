@@ -321,3 +321,85 @@ def curves_figure(points: pd.DataFrame, *, title: str, x_title: str, smoothing: 
     if y_range is not None:
         fig.update_yaxes(range=y_range)
     return fig
+
+
+#: Above this many points the data map draws with WebGL (``Scattergl``); SVG markers slow the browser down.
+DATA_MAP_WEBGL_OVER = 5000
+#: Characters per line of the data map's hover text (plotly does not wrap it).
+HOVER_WIDTH = 60
+
+
+def _hover_sentence(sentence: object, spans: tuple[int, int, int, int] | None) -> str:
+    """A sentence for a hover box: bracketed entities, escaped, broken into lines of :data:`HOVER_WIDTH`."""
+    text = str(sentence)
+    if spans is not None:
+        text = bracketed(text, (spans[0], spans[1]), (spans[2], spans[3]))
+    lines = [text[i : i + HOVER_WIDTH] for i in range(0, len(text), HOVER_WIDTH)] or [""]
+    return "<br>".join(chart_text(line) for line in lines)
+
+
+def data_map_figure(table: pd.DataFrame, *, title: str = "", height: int = 480) -> go.Figure:
+    """Dataset cartography's scatter: confidence (y) against variability (x), one point per train row with
+    figures, coloured by correctness (the share of evaluations predicted right).
+
+    Each point's ``customdata[0]`` is its row id, so a selection (click, box or lasso) gives ids
+    (:func:`core.analysis.datamap.selected_ids`). The hover shows the id, the labels, the figures and the
+    sentence with its entities marked, as text. Rows marked ``changed`` (since the run) are drawn as crosses,
+    rows marked ``flagged`` (by another finder) with a dark outline. Region names sit where the original
+    puts them.
+    """
+    conf = np.asarray(table["confidence"], dtype=float)
+    shown = table[np.isfinite(conf)]
+    has_sentence = "sentence" in shown
+    has_spans = {"subj_start", "subj_end", "obj_start", "obj_end"} <= set(shown.columns)
+    hover = []
+    for row in shown.itertuples(index=False):
+        label = getattr(row, "label", None)
+        label = row.run_label if label is None or (isinstance(label, float) and np.isnan(label)) else label
+        parts = [
+            f"id {chart_text(row.id)} · {chart_text(label)}"
+            + (f" (trained as {chart_text(row.run_label)})" if label != row.run_label else ""),
+            f"confidence {row.confidence:.3f} · variability {row.variability:.3f} · correct {row.correctness:.0%}",
+        ]
+        if has_sentence and isinstance(row.sentence, str):
+            spans = (row.subj_start, row.subj_end, row.obj_start, row.obj_end) if has_spans else None
+            parts.append(_hover_sentence(row.sentence, spans))
+        hover.append("<br>".join(parts))
+    changed = shown["changed"].to_numpy(dtype=bool) if "changed" in shown else np.zeros(len(shown), dtype=bool)
+    flagged = shown["flagged"].to_numpy(dtype=bool) if "flagged" in shown else np.zeros(len(shown), dtype=bool)
+    trace = go.Scattergl if len(shown) > DATA_MAP_WEBGL_OVER else go.Scatter
+    fig = go.Figure(
+        trace(
+            x=shown["variability"].to_numpy(dtype=float),
+            y=shown["confidence"].to_numpy(dtype=float),
+            mode="markers",
+            customdata=[[str(i)] for i in shown["id"]],
+            hovertext=hover,
+            hoverinfo="text",
+            name="train rows",
+            marker={
+                "color": shown["correctness"].to_numpy(dtype=float),
+                "colorscale": "RdYlBu",
+                "cmin": 0.0,
+                "cmax": 1.0,
+                "size": 7,
+                "opacity": 0.8,
+                "symbol": np.where(changed, "x", "circle").tolist(),
+                "line": {"color": "#111827", "width": np.where(flagged, 1.5, 0.0).tolist()},
+                "colorbar": {"title": {"text": "correctness"}, "thickness": 12},
+            },
+        )
+    )
+    fig = _layout(fig, title, height=height)
+    fig.update_layout(dragmode="lasso", showlegend=False, hoverlabel={"align": "left"})
+    fig.update_xaxes(title="variability", showgrid=True, gridcolor="#ECEEF5", rangemode="tozero")
+    fig.update_yaxes(title="confidence", range=[-0.02, 1.02])
+    x_max = float(np.nanmax(shown["variability"])) if len(shown) else 0.5
+    x_max = x_max if x_max > 0 else 0.5
+    for text, x, y in (
+        ("ambiguous", 0.85 * x_max, 0.5),
+        ("easy to learn", 0.2 * x_max, 0.95),
+        ("hard to learn", 0.2 * x_max, 0.05),
+    ):
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, bgcolor="white", bordercolor="#9CA3AF", opacity=0.85)
+    return fig

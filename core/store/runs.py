@@ -14,6 +14,8 @@ backends (:mod:`core.jobs`), cross-validation, the ensemble and Explain all name
     oof_predictions.csv    RunDir.oof_predictions   with folds: the held-out fold's predictions
     test_predictions.csv   RunDir.test_predictions  the dataset's test part, when it has one
     fold_ids.json          RunDir.fold_ids          with folds: the train ids and the held-out ids
+    dynamics.npz           RunDir.dynamics          training dynamics: each train row's gold probability and
+                                                    argmax at every evaluation (core.train.dynamics)
     .predictions.lock      RunDir.predictions_lock  the lock of whoever writes the predictions
     _trainer/              RunDir.trainer_dir       the Trainer's own checkpoints while it trains
     job_config.json        RunDir.job_config        a job's config, as submitted
@@ -42,7 +44,10 @@ CONFIG_FILE = "config.json"
 TRAIN_LOG_FILE = "train.log"
 CHECKPOINT_DIR = "checkpoint"
 HEAD_FILE = "re_head.json"
+#: In the checkpoint, next to HEAD_FILE: the type-restriction table of a ``restrict_types`` run.
+RESTRICTION_FILE = "restriction.json"
 FOLD_IDS_FILE = "fold_ids.json"
+DYNAMICS_FILE = "dynamics.npz"
 PREDICTIONS_LOCK_FILE = ".predictions.lock"
 TRAINER_DIR = "_trainer"
 JOB_CONFIG_FILE = "job_config.json"
@@ -118,6 +123,10 @@ class RunDir:
         return self.path / FOLD_IDS_FILE
 
     @property
+    def dynamics(self) -> Path:
+        return self.path / DYNAMICS_FILE
+
+    @property
     def predictions_lock(self) -> Path:
         return self.path / PREDICTIONS_LOCK_FILE
 
@@ -140,7 +149,14 @@ class RunDir:
     @property
     def attempt_outputs(self) -> tuple[Path, ...]:
         """Files a training attempt writes that must not survive into the next attempt in the same folder."""
-        return (self.summary, self.dev_predictions, self.test_predictions, self.oof_predictions, self.fold_ids)
+        return (
+            self.summary,
+            self.dev_predictions,
+            self.test_predictions,
+            self.oof_predictions,
+            self.fold_ids,
+            self.dynamics,
+        )
 
 
 #: Curves the Train view draws, with their titles.

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_FOLDS",
     "PRESETS",
     "SCHEDULERS",
+    "TRACKERS",
     "ConfigError",
     "TrainConfig",
     "check_model",
@@ -51,6 +52,7 @@ __all__ = [
     "position_limit",
     "resolve",
     "resolve_options",
+    "trackers",
     "workspace_root",
 ]
 
@@ -67,6 +69,8 @@ SCHEDULERS: tuple[str, ...] = (
     "inverse_sqrt",
 )
 PRECISIONS: tuple[str, ...] = ("auto", "true", "false")
+#: Experiment trackers ``report_to`` may name (transformers' integration names); each must be installed.
+TRACKERS: tuple[str, ...] = ("tensorboard", "mlflow", "wandb", "trackio")
 DEMO_DATASET = "demo (synthetic KLUE-RE)"  # core.data.importing.DEMO_NAME, without importing the loaders here
 
 
@@ -135,6 +139,11 @@ class TrainConfig:
     bf16: str = _opt("auto", "bfloat16 mixed precision: auto (where the GPU supports it, never on CPU), true, false")
     early_stopping_patience: int = _opt(5, "stop after this many evaluations without a better dev micro-F1 (0: off)")
     eval_steps: int = _opt(0, "evaluate (and keep the best checkpoint) every N steps (0: once per epoch)")
+    record_dynamics: bool = _opt(
+        True,
+        "record each train row's gold-label probability at every evaluation, from the training passes "
+        "(dynamics.npz, for the Data view's data map; costs well under 1% of training time)",
+    )
     logging_steps: int = _opt(20, "log train loss and learning rate every N steps")
     seed: int = _opt(42, "random seed (model init, data order, dropout)")
     num_workers: int = _opt(0, "data-loader worker processes")
@@ -145,6 +154,19 @@ class TrainConfig:
     folds: int = _opt(0, "cross-validation: cut the split's train rows into this many stratified folds (0: off)")
     fold: int = _opt(0, "with folds: the fold held out (0..folds-1); its rows get oof_predictions.csv")
     fold_seed: int = _opt(42, "with folds: seed of the stratified fold assignment (same seed, same folds)")
+    augment_entity_swap: bool = _opt(
+        False, "add train rows with subject and object swapped for inverse and symmetric relations"
+    )
+    augment_entity_replace: float = _opt(
+        0.0, "probability per train row of an added copy with one entity replaced by a train word of its type (0: off)"
+    )
+    augment_word_mask: float = _opt(
+        0.0, "probability per word of masking train-row words outside both entities (0: off; never entities, markers)"
+    )
+    restrict_types: bool = _opt(
+        False, "mask relations never seen in training with a row's (subject, object) type pair, in loss and prediction"
+    )
+    report_to: str = _opt("none", f"experiment trackers, comma-separated: none or {', '.join(TRACKERS)} (if installed)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -249,6 +271,8 @@ def _coerce(name: str, value: Any, fields: Mapping[str, dataclasses.Field[Any]] 
         return list(value)
     if name == "workspace":
         return None if value in (None, "") else str(value)
+    if name == "report_to":
+        return _trackers_text(value)
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -281,6 +305,44 @@ def _coerce(name: str, value: Any, fields: Mapping[str, dataclasses.Field[Any]] 
     if value is None or isinstance(value, list | dict):
         raise ConfigError(f"{name} must be a text value, got {value!r}.")
     return str(value)
+
+
+def _trackers_text(value: Any) -> str:
+    """``report_to`` as one lower-case comma-separated text (a YAML list is accepted too); "none" when empty."""
+    if value is None:
+        return "none"
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = list(dict.fromkeys(str(item).strip().lower() for item in items if str(item).strip()))
+    return ",".join(names) or "none"
+
+
+def trackers(report_to: str) -> list[str]:
+    """The tracker names of a ``report_to`` value (empty for "none")."""
+    names = [name for name in _trackers_text(report_to).split(",") if name]
+    return [] if names == ["none"] else names
+
+
+def _tracker_problem(report_to: str) -> str | None:
+    """Why ``report_to`` cannot be used here: an unknown name, "none" mixed with others, or a tracker whose
+    package is not installed (transformers' own test, so the Trainer would accept what passes here; it
+    imports torch, so it runs only when a tracker is named)."""
+    names = trackers(report_to)
+    if not names:
+        return None
+    if "none" in names:
+        return f"report_to {report_to!r}: none turns every tracker off, so it cannot be combined with others"
+    unknown = [name for name in names if name not in TRACKERS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], TRACKERS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"report_to {unknown[0]!r} is not none or one of {', '.join(TRACKERS)}{hint}"
+    from transformers.integrations import get_available_reporting_integrations
+
+    available = set(get_available_reporting_integrations())
+    missing = [name for name in names if name not in available]
+    if missing:
+        return f"report_to {', '.join(missing)}: not installed on this machine (pip install {' '.join(missing)})"
+    return None
 
 
 def check_values(cfg: TrainConfig) -> list[str]:
@@ -321,6 +383,13 @@ def check_values(cfg: TrainConfig) -> list[str]:
         problems.append(f"max_steps must be -1 (all epochs) or a positive number, got {cfg.max_steps}")
     if cfg.lr > 1:
         problems.append(f"lr {cfg.lr} is far too large (typical: 1e-5..5e-3)")
+    if not 0 <= cfg.augment_entity_replace <= 1:
+        problems.append(f"augment_entity_replace must be in [0, 1], got {cfg.augment_entity_replace}")
+    if not 0 <= cfg.augment_word_mask < 1:
+        problems.append(f"augment_word_mask must be in [0, 1), got {cfg.augment_word_mask}")
+    tracker_problem = _tracker_problem(cfg.report_to)
+    if tracker_problem:
+        problems.append(tracker_problem)
     if cfg.folds == 1 or cfg.folds < 0:
         problems.append(f"folds must be 0 (off) or at least 2, got {cfg.folds}")
     elif cfg.folds and not 0 <= cfg.fold < cfg.folds:
@@ -546,9 +615,7 @@ def resolve_options(cls: type[Any], config: Any, *, command: str) -> Any:
         for key in unknown:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             parts.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-        raise ConfigError(
-            f"Unknown option {', '.join(parts)}. Run `python -m core {command} --help` for the options."
-        )
+        raise ConfigError(f"Unknown option {', '.join(parts)}. Run `python -m core {command} --help` for the options.")
     values = {name: _coerce(name, value, fields) for name, value in raw.items()}
     cfg = cls(**values)
     return dataclasses.replace(cfg, workspace=str(resolve_home(cfg.workspace)))

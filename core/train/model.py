@@ -9,8 +9,11 @@ Chen, 2021), then dropout and one linear layer.
 
 A run's checkpoint is an ordinary folder: ``model.safetensors`` (backbone and head weights),
 the backbone's ``config.json``, the tokenizer files (with any marker tokens the format added) and
-``re_head.json`` (head, input format, type language, labels in model order, max length).
-:func:`load_run_model` rebuilds the model from it without touching the network.
+``re_head.json`` (head, input format, type language, labels in model order, max length). A run trained with
+``restrict_types`` also holds ``restriction.json`` (:mod:`core.train.restriction`): the relations each
+(subject type, object type) pair may be given, which the model applies to its logits in training and at
+prediction (:meth:`REModel.set_restriction`). :func:`load_run_model` rebuilds the model from it without
+touching the network.
 
 Hub downloads follow the server (``[models] allow_hub_download`` in ``restudio.toml``, narrowed for a
 job by ``$RESTUDIO_HUB_DOWNLOAD``: :func:`core.train.config.hub_downloads_allowed`): when they are off,
@@ -43,9 +46,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from core.common.atomic import atomic_write_text
 from core.common.errors import RestudioError
 from core.common.schema import LabelSchema
-from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RunDir
+from core.store.runs import CHECKPOINT_DIR, HEAD_FILE, RESTRICTION_FILE, RunDir
 from core.train.config import HEADS, LOSSES
 from core.train.encoding import INPUT_FORMATS, Encoded, encode, format_vocabulary, special_tokens
+from core.train.restriction import AllowedRelations, load_allowed, save_allowed
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -53,6 +57,7 @@ __all__ = [
     "ModelNotAvailable",
     "PredictionStopped",
     "REModel",
+    "add_type_pairs",
     "build_model",
     "build_tiny_model",
     "class_weights",
@@ -170,6 +175,9 @@ class REModel(nn.Module):
         self.classifier = nn.Linear(hidden * (2 if head == "entity_start" else 1), len(self.labels))
         # Not persistent: the weights belong to the training run, not to the saved model.
         self.register_buffer("class_weights", weights, persistent=False)
+        # The type restriction lives in restriction.json, not in the weights (set_restriction).
+        self.restriction: AllowedRelations | None = None
+        self.register_buffer("allowed_mask", None, persistent=False)
         self.meta: dict[str, Any] = {
             **dict(meta or {}),
             "head": head,
@@ -191,6 +199,33 @@ class REModel(nn.Module):
         rows = torch.arange(hidden.size(0), device=hidden.device)
         return torch.cat([hidden[rows, subj_marker_pos], hidden[rows, obj_marker_pos]], dim=-1)
 
+    def set_restriction(self, allowed: AllowedRelations | None) -> None:
+        """Restrict the logits to the relations each type pair was seen with (None: no restriction).
+
+        The mask holds one row per seen pair and a last all-True row that unseen pairs point at
+        (:meth:`type_pair_ids`), so a row whose pair training never saw is not restricted.
+        """
+        if allowed is None:
+            self.restriction, self.allowed_mask = None, None
+            self.meta.pop("restriction", None)
+            return
+        table = allowed.in_order(self.labels)
+        padded = np.vstack([table.mask, np.ones((1, len(self.labels)), dtype=bool)])
+        device = next(self.parameters()).device
+        self.restriction = table
+        self.allowed_mask = torch.as_tensor(padded, dtype=torch.bool, device=device)
+        self.meta["restriction"] = RESTRICTION_FILE
+
+    def type_pair_ids(
+        self, subj_types: Sequence[str] | np.ndarray, obj_types: Sequence[str] | np.ndarray
+    ) -> np.ndarray:
+        """Each row's row of the restriction mask (``forward``'s ``type_pair``): unseen pairs get the last,
+        all-True row. Raises ``ValueError`` on an unrestricted model."""
+        if self.restriction is None:
+            raise ValueError("This model is not type-restricted: it takes no type_pair.")
+        index = self.restriction.pair_index(subj_types, obj_types)
+        return np.where(index < 0, len(self.restriction.pairs), index)
+
     def compute_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "focal":
             return focal_loss(logits, labels, gamma=self.focal_gamma, alpha=self.focal_alpha, weight=self.class_weights)
@@ -206,7 +241,11 @@ class REModel(nn.Module):
         obj_marker_pos: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         output_attentions: bool = False,
+        row_index: torch.Tensor | None = None,
+        type_pair: torch.Tensor | None = None,
     ) -> SequenceClassifierOutput:
+        # row_index (each row's position in the train set) is unused here: it is in the signature so the
+        # Trainer keeps it in the batch for core.train.dynamics' forward hook, which records per row.
         kwargs: dict[str, Any] = {"attention_mask": attention_mask}
         if token_type_ids is not None and self.use_token_types:
             kwargs["token_type_ids"] = token_type_ids
@@ -215,6 +254,12 @@ class REModel(nn.Module):
         out = self.backbone(input_ids=input_ids, **kwargs)
         pooled = self.pool(out.last_hidden_state, subj_marker_pos, obj_marker_pos)
         logits = self.classifier(self.dropout(pooled))
+        if self.allowed_mask is not None:
+            if type_pair is None:
+                # Silently unrestricted logits would disagree with the run's own predictions.
+                raise ValueError("This model is type-restricted: pass type_pair (REModel.type_pair_ids).")
+            # The lowest finite value, not -inf: a softmax gives those classes exactly 0 and no NaN appears.
+            logits = logits.masked_fill(~self.allowed_mask[type_pair], torch.finfo(logits.dtype).min)
         loss = None if labels is None else self.compute_loss(logits, labels)
         return SequenceClassifierOutput(
             loss=loss, logits=logits, attentions=out.attentions if output_attentions else None
@@ -381,6 +426,10 @@ def save_checkpoint(model: REModel, tokenizer: Any, out_dir: str | os.PathLike[s
     save_model(model, str(out / "model.safetensors"), metadata={"format": "pt"})
     model.backbone.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
+    if model.restriction is not None:
+        save_allowed(model.restriction, out)
+    else:
+        (out / RESTRICTION_FILE).unlink(missing_ok=True)  # from an earlier, restricted attempt
     meta = {**model.meta, "checkpoint_version": CHECKPOINT_VERSION, "num_labels": len(model.labels)}
     _team_readable(out)
     atomic_write_text(head_file, lambda fh: json.dump(meta, fh, ensure_ascii=False, indent=2))
@@ -420,6 +469,7 @@ def load_run_model(
         backbone, labels=meta["labels"], head=meta["head"], dropout=float(meta.get("dropout", 0.1)), meta=extra
     )
     load_model(model, str(folder / "model.safetensors"), strict=True)
+    model.set_restriction(load_allowed(folder))
     model.eval()
     if device is not None:
         model.to(device)
@@ -475,7 +525,7 @@ def predict_proba(
         return probs
     if should_stop is not None and should_stop():
         raise PredictionStopped(0, n)
-    features = encoded.features()
+    features = add_type_pairs(model, encoded.features(), frame)
     collator = DataCollatorWithPadding(tokenizer)
     order = np.argsort(encoded.lengths, kind="stable")
     device = next(model.parameters()).device
@@ -494,6 +544,19 @@ def predict_proba(
     finally:
         model.train(was_training)
     return probs
+
+
+def add_type_pairs(model: REModel, features: list[dict[str, Any]], frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``features`` (one dict per row of ``frame``, :meth:`Encoded.features`) with each row's ``type_pair``
+    when ``model`` is type-restricted; unchanged otherwise."""
+    if model.restriction is None:
+        return features
+    if len(features) != len(frame):
+        raise ValueError(f"{len(features)} features for {len(frame)} rows")
+    pairs = model.type_pair_ids(frame["subj_type"].astype(str).tolist(), frame["obj_type"].astype(str).tolist())
+    for item, pair in zip(features, pairs.tolist(), strict=True):
+        item["type_pair"] = int(pair)
+    return features
 
 
 def wordpiece_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000) -> Any:

@@ -19,6 +19,8 @@ every file name comes from :class:`core.store.runs.RunDir`)::
     dev_predictions.csv    id,pred_label,probs (submission format, the schema's baseline label order)
     test_predictions.csv   the same for the dataset's test part, when it has one
     fold_ids.json          with ``folds``: the train ids this model learns from and the held-out ids
+    dynamics.npz           with ``record_dynamics`` (the default): each train row's gold-label probability and
+                           argmax from the training passes, at every evaluation (core.train.dynamics)
     oof_predictions.csv    with ``folds``: predictions for the held-out fold (core.train.crossval stitches them)
     summary.json           {"status": "succeeded"|"cancelled"|"failed", "best_step", "dev": {"micro_f1",
                             "auprc", "n"} or null, "predictions": [files written],
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -62,6 +65,7 @@ import pandas as pd
 
 from core.common.schema import NO_RELATION, SCHEMAS
 from core.store.runs import CHECKPOINT_DIR, RunDir
+from core.train.augmentation import augment
 from core.train.callbacks import (
     CancelledBeforeTraining,
     EvaluationStopped,
@@ -80,9 +84,11 @@ from core.train.config import (
     parse_overrides,
     position_limit,
     resolve,
+    trackers,
     workspace_root,
 )
 from core.train.dataset import load_data
+from core.train.dynamics import DynamicsRecorder, with_row_index
 from core.train.predict import (
     PREDICTION_FILES,
     PredictionPart,
@@ -90,6 +96,7 @@ from core.train.predict import (
     predict_parts,
     predictions_lock,
 )
+from core.train.restriction import allowed_table, unseen_counts
 from core.train.run_writer import RunWriter, now, write_json
 
 __all__ = [
@@ -318,6 +325,21 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     tokenizer = re_model.load_tokenizer(model_path, allow_hub_download=allow_hub)
     schema = SCHEMAS[data.schema_name].with_labels(labels)
     added = re_model.prepare_tokenizer(tokenizer, cfg.input_format, schema)
+    # Augmentation acts on the rows the model learns from and nothing else: dev, test and the held-out fold
+    # keep their rows, and fold_ids.json (written above) lists the source train ids.
+    source_rows = len(data.train)
+    augmented = augment(
+        data.train,
+        entity_swap=cfg.augment_entity_swap,
+        entity_replace=cfg.augment_entity_replace,
+        word_mask=cfg.augment_word_mask,
+        seed=cfg.seed,
+        mask_token=tokenizer.mask_token or tokenizer.unk_token or "[MASK]",
+        schema=schema,
+    )
+    data = dataclasses.replace(data, train=augmented.frame)
+    if len(data.train) != source_rows or augmented.counts["word_mask"]:
+        writer.log(f"augmentation of {source_rows} train rows: {json.dumps(augmented.counts)}")
     train_y = data.train["label"].astype(str).map(label_id).to_numpy(dtype=np.int64)
     weights = re_model.class_weights(train_y, len(labels)) if cfg.loss == "weighted_ce" else None
     model = re_model.build_model(
@@ -339,6 +361,16 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     limit = position_limit(model.backbone.config.to_dict(), {"model_max_length": tokenizer.model_max_length})
     if limit is not None and cfg.max_length > limit:
         raise ConfigError(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input).")
+    restriction = None
+    if cfg.restrict_types:
+        # Built from the rows learned from (augmented ones included), so every training target is allowed.
+        model.set_restriction(allowed_table(data.train, labels))
+        prediction_rows = {"dev": data.dev, "holdout": data.holdout, "test": data.test}
+        restriction = {
+            "pairs": len(model.restriction.pairs),
+            "unseen_pair_rows": unseen_counts(model.restriction, prediction_rows),
+        }
+        writer.log(f"type restriction over {restriction['pairs']} type pairs: {json.dumps(restriction)}")
     n_params = sum(p.numel() for p in model.parameters())
     writer.log(f"model {cfg.model}: {n_params / 1e6:.2f}M parameters, {added} marker tokens added")
     origin = backbone_origin(cfg.model, model_path)
@@ -404,7 +436,8 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         logging_steps=cfg.logging_steps,
         seed=cfg.seed,
         dataloader_num_workers=cfg.num_workers,
-        report_to="none",
+        report_to=trackers(cfg.report_to) or "none",
+        run_name=run.name,  # what the trackers call this run
         disable_tqdm=True,
     )
     callbacks = trainer_callbacks(
@@ -416,11 +449,25 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     )
     if cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    train_features = re_model.add_type_pairs(model, train_enc.features(train_y), data.train)
+    recorder = None
+    if cfg.record_dynamics:
+        # Each train row's gold probability and argmax from the training passes, at every evaluation.
+        recorder = DynamicsRecorder(
+            ids=data.train["id"].astype(str).tolist(),
+            gold=train_y,
+            labels=labels,
+            path=files.dynamics,
+            dataset_id=data.dataset_id,
+            dataset_revision=data.revision,
+        ).attach(model)
+        with_row_index(train_features)
+        callbacks.append(recorder.callback())
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=train_enc.features(train_y),
-        eval_dataset=dev_enc.features(dev_y),
+        train_dataset=train_features,
+        eval_dataset=re_model.add_type_pairs(model, dev_enc.features(dev_y), data.dev),
         data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if (fp16 or bf16) else None),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
@@ -429,6 +476,10 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
     # The Trainer's PrinterCallback would print every log dict on stdout; train.log (and, from the
     # CLI, stdout) already get them as readable lines.
     trainer.remove_callback(PrinterCallback)
+    for callback in trainer.callback_handler.callbacks:
+        # TensorBoard writes under output_dir (the Trainer's folder, removed at the end) unless told otherwise.
+        if type(callback).__name__ == "TensorBoardCallback" and getattr(callback, "logging_dir", None) is None:
+            callback.logging_dir = str(run / "tensorboard")
     run_logger = callbacks[0]
 
     # 6. Train (the best checkpoint by dev micro-F1 is loaded back at the end). -------------------------
@@ -445,6 +496,9 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
             trainer._load_best_model()
         run_logger.on_train_end(args, trainer.state, trainer.control)  # the training rate, as at a normal end
     train_wall = time.time() - t_train
+    if recorder is not None:  # rows trained on after the last evaluation, and the file if none ran
+        recorder.finish(step=int(trainer.state.global_step), epoch=float(trainer.state.epoch or 0.0))
+        writer.log(f"training dynamics of {len(recorder.ids)} train rows at {len(recorder.steps)} evaluation(s)")
     status = "cancelled" if flag.is_set() else "succeeded"
     model = trainer.model
     step = int(trainer.state.global_step)
@@ -479,6 +533,15 @@ def _train(cfg: TrainConfig, run: Path, writer: RunWriter, flag: StopFlag) -> di
         "n_dev": len(data.dev),
         "n_test": 0 if data.test is None else len(data.test),
         "n_holdout": 0 if data.holdout is None else len(data.holdout),
+        "augmentation": {**augmented.counts, "source_rows": source_rows},
+        "restriction": restriction,
+        "dynamics": None
+        if recorder is None
+        else {
+            "file": files.dynamics.name,
+            "evaluations": len(recorder.steps),
+            "record_s": round(recorder.seconds, 3),
+        },
         "dataset": data.dataset_name,
         "dataset_id": data.dataset_id,
         "dataset_revision": data.revision,

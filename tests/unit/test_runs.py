@@ -59,6 +59,7 @@ RUN_FOLDER_LAYOUT = {
     "oof_predictions": "oof_predictions.csv",
     "test_predictions": "test_predictions.csv",
     "fold_ids": "fold_ids.json",
+    "dynamics": "dynamics.npz",
     "predictions_lock": ".predictions.lock",
     "trainer_dir": "_trainer",
     "job_config": "job_config.json",
@@ -86,6 +87,7 @@ def test_run_dir_names_the_files_of_the_run_folder_layout(tmp_path):
         "test_predictions.csv",
         "oof_predictions.csv",
         "fold_ids.json",
+        "dynamics.npz",
     }
 
 
