@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python bench/explain.py
 	$(BIN)/python bench/ensemble.py
 	$(BIN)/python bench/data_view.py
+	$(BIN)/python bench/evaluate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

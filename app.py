@@ -137,6 +137,7 @@ pages = [
     st.Page("views/data.py", title="Data", icon=":material/dataset:", url_path="home", default=True),
     st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("views/explain.py", title="Explain", icon=":material/psychology:", url_path="explain"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
     st.Page("views/ensemble.py", title="Ensemble", icon=":material/join_inner:", url_path="ensemble"),
 ]
 # The default page always lives at "/" (Streamlit ignores its url_path), so "/data" would open a

@@ -465,6 +465,18 @@ class Workspace:
             frame = frame[~frame["_dropped"].astype(bool)].drop(columns="_dropped")
         return frame.reset_index(drop=True)
 
+    def frame_at(self, dataset_id: int, part: str, revision: int) -> pd.DataFrame:
+        """The frame as it was at ``revision`` (the change sets up to it applied; dropped rows left out).
+
+        A run records the revision it trained on; its rows are this frame, whatever was corrected since.
+        Undos are change sets of their own, so the log up to a revision is exactly that revision's state.
+        """
+        if revision >= self.revision(dataset_id):
+            return self.current_frame(dataset_id, part)
+        log = self.corrections(dataset_id, part)
+        frame = self.build_current_frame(dataset_id, part, log=log[log["change_id"] <= revision])
+        return frame[~frame["_dropped"].astype(bool)].drop(columns="_dropped").reset_index(drop=True)
+
     def _current_frame_with_dropped(self, dataset_id: int, part: str) -> pd.DataFrame:
         """:meth:`build_current_frame` through the on-disk cache (see :meth:`current_frame`)."""
         base_path = self.root / "datasets" / str(dataset_id) / f"{part}.parquet"
