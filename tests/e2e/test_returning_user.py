@@ -18,7 +18,14 @@ from tests.helpers.runs import make_demo_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-TITLES = {"": "Data", "data": "Data", "train": "Train", "explain": "Explain", "ensemble": "Ensemble"}
+TITLES = {
+    "": "Data",
+    "data": "Data",
+    "train": "Train",
+    "explain": "Explain",
+    "evaluate": "Evaluate",
+    "ensemble": "Ensemble",
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,7 @@ def test_every_page_url_is_a_deep_link(page, app_url, path):
     sidebar = page.locator('[data-testid="stSidebar"]')
     title = sidebar.get_by_role("heading", name="RE Studio")
     links = sidebar.locator('[data-testid^="stPageLink"] a')
-    expect(links).to_have_count(4)
+    expect(links).to_have_count(5)  # Data, Train, Explain, Evaluate, Ensemble
     expect(sidebar.locator('[data-testid="stSidebarNav"]')).to_have_count(0)
     assert title.bounding_box()["y"] < links.first.bounding_box()["y"]
 
