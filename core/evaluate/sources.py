@@ -18,13 +18,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from core.common.schema import KLUE_SCHEMA, DataError, LabelSchema
 from core.evaluate.report import RowInfo, read_allowed, read_rows
-from core.train.restriction import AllowedRelations, allowed_relations
+from core.train.restriction import AllowedRelations, allowed_relations, load_allowed
 
 __all__ = ["EvalSet", "TestPredictions", "ensemble_set", "row_info", "run_sets", "test_predictions", "upload_set"]
 
@@ -94,6 +95,19 @@ def _gold(frame: pd.DataFrame, ids: Sequence[str], labels: Sequence[str], what: 
     return np.array([index[by_id[i]] for i in ids], dtype=np.int64)
 
 
+def _learned(ws: Any, dataset_id: int, frame: pd.DataFrame, split: str | None, labels: Sequence[str]) -> Any:
+    """The relations seen per type pair in ``frame``'s rows of the split's train ids (what the model learned)."""
+    found = ws.split(dataset_id, split or "default")
+    train_ids = set(map(str, found.train_ids)) if found is not None else set()
+    learned = frame[frame["id"].astype(str).isin(train_ids)]
+    return allowed_relations(
+        learned["subj_type"].astype(str).to_numpy(dtype=object),
+        learned["obj_type"].astype(str).to_numpy(dtype=object),
+        learned["label"].astype(str).to_numpy(dtype=object),
+        label_names=labels,
+    )
+
+
 def run_sets(root: str | os.PathLike[str], job_id: int) -> list[EvalSet]:
     """The evaluable sets of a finished training job: its dev predictions against the dev labels at the
     revision it trained on and, when they differ, at the current revision; its test predictions against the
@@ -122,15 +136,8 @@ def run_sets(root: str | os.PathLike[str], job_id: int) -> list[EvalSet]:
     current = ws.revision(info.id)
     then = ws.frame_at(info.id, "train", trained_at)
     now = ws.current_frame(info.id, "train") if current != trained_at else then
-    split = ws.split(info.id, summary.get("split") or "default")
-    train_ids = set(map(str, split.train_ids)) if split is not None else set()
-    learned = then[then["id"].astype(str).isin(train_ids)]
-    allowed = allowed_relations(
-        learned["subj_type"].astype(str).to_numpy(dtype=object),
-        learned["obj_type"].astype(str).to_numpy(dtype=object),
-        learned["label"].astype(str).to_numpy(dtype=object),
-        label_names=labels,
-    )
+    # A run trained with the restriction has its exact table; any other run, the split's train rows it saw.
+    allowed = load_allowed(run.path) or _learned(ws, info.id, then, summary.get("split"), labels)
     name = f"#{job.id} {job.name}"
     ids, probs = read_submission(run.dev_predictions, label_names=labels)
     base = EvalSet(
@@ -210,17 +217,7 @@ def ensemble_set(
     w = [1.0] * members.size if weights is None else list(weights)
     _, scores = ensemble_probs(members, method=method, weights=w)
     frame = ws.current_frame(info.id, "train")
-    runs = [by_id[j] for j in job_ids]
-    first = runs[0].summary
-    split = ws.split(info.id, first.get("split") or "default")
-    train_ids = set(map(str, split.train_ids)) if split is not None else set()
-    learned = frame[frame["id"].astype(str).isin(train_ids)]
-    allowed = allowed_relations(
-        learned["subj_type"].astype(str).to_numpy(dtype=object),
-        learned["obj_type"].astype(str).to_numpy(dtype=object),
-        learned["label"].astype(str).to_numpy(dtype=object),
-        label_names=members.label_names,
-    )
+    allowed = _learned(ws, info.id, frame, by_id[job_ids[0]].summary.get("split"), members.label_names)
     names = " + ".join(f"#{j}" for j in job_ids)
     return EvalSet(
         name=f"ensemble {names} ({method}) · dev",

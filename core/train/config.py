@@ -48,6 +48,7 @@ __all__ = [
     "hub_downloads_allowed",
     "load_config",
     "model_length_limit",
+    "model_problems",
     "parse_overrides",
     "position_limit",
     "resolve",
@@ -394,14 +395,20 @@ def check_values(cfg: TrainConfig) -> list[str]:
         problems.append(f"folds must be 0 (off) or at least 2, got {cfg.folds}")
     elif cfg.folds and not 0 <= cfg.fold < cfg.folds:
         problems.append(f"fold must be between 0 and {cfg.folds - 1} (folds is {cfg.folds}), got {cfg.fold}")
-    model_problem = check_model(cfg.model)
-    if model_problem:
-        problems.append(model_problem)
-    else:
-        limit = model_length_limit(cfg.model)
-        if limit is not None and cfg.max_length > limit:
-            problems.append(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input)")
+    problems.extend(model_problems(cfg.model, cfg.max_length))
     return problems
+
+
+def model_problems(model: str, max_length: int) -> list[str]:
+    """What is wrong with a ``model`` and the ``max_length`` asked of it (:func:`check_model`, then the model's
+    own longest input when it can be told here): a fine-tune's and a TAPT run's check."""
+    problem = check_model(model)
+    if problem:
+        return [problem]
+    limit = model_length_limit(model)
+    if limit is not None and max_length > limit:
+        return [f"max_length must be at most {limit} for model {model!r} (its longest input)"]
+    return []
 
 
 def hub_downloads_allowed() -> bool:

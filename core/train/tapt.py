@@ -35,9 +35,8 @@ from core.train.config import (
     LIMITS,
     SCHEDULERS,
     ConfigError,
-    check_model,
     load_config,
-    model_length_limit,
+    model_problems,
     parse_overrides,
     resolve_options,
 )
@@ -137,13 +136,7 @@ def validate_tapt(config: TaptConfig | Mapping[str, Any], *, check_data: bool = 
         problems.append(f"lr {cfg.lr} is far too large (typical: 1e-5..1e-3)")
     if cfg.name and slug(cfg.name) != cfg.name:
         problems.append(f"name {cfg.name!r} may hold only letters, digits, '.', '_' and '-' (e.g. {slug(cfg.name)!r})")
-    model_problem = check_model(cfg.model)
-    if model_problem:
-        problems.append(model_problem)
-    else:
-        limit = model_length_limit(cfg.model)
-        if limit is not None and cfg.max_length > limit:
-            problems.append(f"max_length must be at most {limit} for model {cfg.model!r} (its longest input)")
+    problems.extend(model_problems(cfg.model, cfg.max_length))
     if cfg.max_length < 16:
         problems.append(f"max_length must be at least 16 tokens, got {cfg.max_length}")
     if problems:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -75,3 +76,13 @@ def corrupt(path: Path, how: str) -> None:
     """Overwrite a checkpoint file with garbage, its first half (``cut``) or nothing (``empty``)."""
     data = path.read_bytes()
     path.write_bytes({"garbage": b"garbage\x00\x01 not a checkpoint", "cut": data[: len(data) // 2], "empty": b""}[how])
+
+
+@contextlib.contextmanager
+def restore_torch_threads() -> Iterator[None]:
+    """``train()`` sets the process's torch threads; the rest of a test process keeps its own count."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

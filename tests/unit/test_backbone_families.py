@@ -7,8 +7,6 @@ the one that crashed klue/roberta) saves, reloads, predicts, and is explained (I
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +25,7 @@ from core.train import training
 from core.train.config import HEADS
 from core.train.encoding import INPUT_FORMATS, encode
 from core.train.tiny_backbones import FAMILIES, build_tiny_backbone
-
-
-@contextlib.contextmanager
-def restore_torch_threads() -> Iterator[None]:
-    """train() sets the process's torch threads; the rest of this test process keeps its own count."""
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from tests.helpers.models import restore_torch_threads
 
 
 @pytest.fixture(scope="module")

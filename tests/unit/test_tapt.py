@@ -5,15 +5,12 @@ before the first step publishes nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from core import jobs
 from core.cli import main as cli_main
@@ -24,15 +21,7 @@ from core.train import training
 from core.train.config import ConfigError
 from core.train.tapt import tapt, validate_tapt
 from core.train.tiny_backbones import FAMILIES, build_tiny_backbone
-
-
-@contextlib.contextmanager
-def restore_torch_threads() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+from tests.helpers.models import restore_torch_threads
 
 
 @pytest.fixture(scope="module")
