@@ -442,7 +442,10 @@ def compare_section(s: EvalSet) -> None:
     job_id = runs[other].job_id
     with common.user_errors(show="inline") as failed:
         candidates = [b for b in _run_sets(root, job_id, _stamp((job_id,))) if b.part == s.part]
-    if failed or not candidates:
+    if failed:
+        return
+    if not candidates:
+        st.caption(f"{display.plain(other)} has no {display.plain(s.part)} predictions to pair with these rows.")
         return
     b = candidates[0]
     position = {rid: i for i, rid in enumerate(b.ids)}

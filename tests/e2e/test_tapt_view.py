@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from core import jobs
-from tests.e2e.app_utils import notice, open_form, submit_job, wait_for_app
+from tests.e2e.app_utils import notice, open_form, settled, submit_job, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -45,8 +45,9 @@ def test_tapt_job_then_fine_tune_from_its_backbone(page, app_url, app_home, scre
     page.screenshot(path=str(screenshot_dir / "train-tapt.png"), full_page=True)
 
     page.locator(f".st-key-finetune_{tapt_job.id} button").click()
-    wait_for_app(page)
+    settled(page)  # the click reruns the whole page: its old elements stay inert until redrawn
     open_form(page)
+    settled(page)
     expect(page.locator(".st-key-cfg_model input")).to_have_value(re.compile(re.escape(backbone)))
     submit_job(page, "e2e from tapt", max_steps=4)
     expect(notice(page).filter(has_text=re.compile(r"e2e from tapt succeeded"))).to_be_visible(timeout=240_000)
