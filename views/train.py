@@ -324,6 +324,7 @@ def new_job_form(dataset: str, split: str) -> None:
                 ray_address=ray_address,
                 owner=owner,
             )
+            st.session_state.pop("train_form_open", None)
             common.flash("success", f"Queued {folds} fold jobs as cross-validation group {display.plain(group)}.")
             st.rerun()
         job = jobs.submit_training(
@@ -338,6 +339,7 @@ def new_job_form(dataset: str, split: str) -> None:
         )
     if failed:
         return
+    st.session_state.pop("train_form_open", None)
     follow(job.id)
     st.rerun()
 
@@ -467,6 +469,7 @@ def tapt_form() -> None:
         )
     if failed:
         return
+    st.session_state.pop("tapt_form_open", None)
     follow(job.id)
     st.rerun()
 
@@ -867,7 +870,9 @@ if not ws.datasets():
 
 with st.expander(
     "New job",
-    expanded=not store.list_jobs() or st.session_state.pop("train_form_open", False),
+    # Kept until a job is submitted: an `expanded` that flipped back on the next rerun (a preset picked, the
+    # dataset changed) would fold the form away under the person filling it.
+    expanded=not store.list_jobs() or st.session_state.get("train_form_open", False),
     icon=":material/add_circle:",
 ):
     picked = dataset_and_split()
@@ -875,7 +880,7 @@ with st.expander(
         new_job_form(*picked)
 with st.expander(
     "Task-adaptive pretraining (TAPT)",
-    expanded=st.session_state.pop("tapt_form_open", False),
+    expanded=st.session_state.get("tapt_form_open", False),
     icon=":material/school:",
 ):
     st.caption(
