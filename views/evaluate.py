@@ -25,6 +25,7 @@ from core.evaluate.decode import DecodingRule, decode, write_decoded
 from core.evaluate.sources import EvalSet, ensemble_set, row_info, run_sets, test_predictions, upload_set
 from core.serve import display
 from core.store.runs import RunDir
+from core.train.metrics import auprc, micro_f1
 from views import common
 
 ROWS_SHOWN = 30  # row cards under a confusion cell or a comparison (the table below lists them all)
@@ -41,6 +42,9 @@ info = common.selected_dataset(ws)
 if info is None:
     st.info("Import a dataset on the Data page first.")
     st.stop()
+#: The dataset's finished runs, newest first, read once per page run (each read opens every run's summary).
+RUNS = {r.label: r for r in reversed(ensemble_members.finished_runs(ws, info.id))}
+LABEL_OF = {r.job_id: label for label, r in RUNS.items()}
 
 
 # -- cached loading and scoring (keyed by plain values; the set itself is not hashed) --------------------------
@@ -49,7 +53,7 @@ if info is None:
 def _stamp(job_ids: tuple[int, ...]) -> tuple:
     """Changes when a run's prediction files or the dataset's revision change."""
     stamps = []
-    for job in ensemble_members.finished_runs(ws, info.id):
+    for job in RUNS.values():
         if job.job_id in job_ids:
             run = RunDir(job.run_dir)
             stamps.append(tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (run.dev_predictions, run.summary)))
@@ -98,7 +102,7 @@ def _key(s: EvalSet) -> tuple:
 
 
 def pick_set() -> EvalSet | None:
-    runs = {r.label: r for r in reversed(ensemble_members.finished_runs(ws, info.id))}
+    runs = RUNS
     kind = st.segmented_control(
         "Source", ["Run", "Ensemble", "Upload"], default="Run", key="ev_source", label_visibility="collapsed"
     )
@@ -230,8 +234,7 @@ def _links(s: EvalSet, row_id: str) -> str:
     data = f"[edit in Data](/data?{urllib.parse.urlencode(q)})"
     if not s.job_ids:
         return data
-    runs = {r.job_id: r.label for r in ensemble_members.finished_runs(ws, info.id)}
-    run = runs.get(s.job_ids[0], "")
+    run = LABEL_OF.get(s.job_ids[0], "")
     q = {"dataset": s.dataset or "", "run": run, "example": row_id}
     return f"[explain](/explain?{urllib.parse.urlencode(q)}) · {data}"
 
@@ -433,7 +436,7 @@ def calibration_section(s: EvalSet) -> None:
 
 
 def compare_section(s: EvalSet) -> None:
-    runs = {r.label: r for r in reversed(ensemble_members.finished_runs(ws, info.id))}
+    runs = RUNS
     others = [label for label, r in runs.items() if r.job_id not in s.job_ids]
     if not others:
         st.info("Another finished run of this dataset is needed to compare.")
@@ -500,8 +503,6 @@ def export_section(s: EvalSet) -> None:
     if failed:
         return
     nr = _no_relation(s)
-    from core.train.metrics import auprc, micro_f1
-
     st.caption(
         f"On these rows: micro-F1 {micro_f1(s.gold, decoded.preds, no_relation=nr):.2f}, "
         f"AUPRC {auprc(s.gold, decoded.probs):.2f} with the rule."
