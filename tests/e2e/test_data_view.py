@@ -52,7 +52,9 @@ def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp
     _, row_id, role = key.removeprefix("st-key-").rsplit("_", 2)
     page.locator(".re-card").first.scroll_into_view_if_needed()
     page.screenshot(path=str(screenshot_dir / "data-flags.png"), full_page=False)
-    accept.click()
+    # Click the card whose key was read: `.first` is looked up again at click time, and the flag
+    # list may have redrawn in between with another card first.
+    page.locator(f".{key} button").click()
     wait_for_app(page)
     page.wait_for_selector('[data-testid="stAlertContentSuccess"]', timeout=30_000)
     assert "Saved change" in page.locator('[data-testid="stAlertContentSuccess"]').first.inner_text()
@@ -60,7 +62,7 @@ def test_data_view_fix_audit_export(page, app_url, app_home, screenshot_dir, tmp
     _section(page, "Audit log")
     feed = page.locator('[data-testid="stMarkdownContainer"]', has_text="e2e-reviewer").first
     feed.wait_for(timeout=30_000)
-    assert f"{role}_type" in feed.inner_text() and row_id in feed.inner_text()
+    assert f"{role}_type" in feed.inner_text() and f"row {row_id} " in feed.inner_text()
     page.screenshot(path=str(screenshot_dir / "data-audit-log.png"), full_page=False)
 
     _section(page, "Import & export")
