@@ -83,6 +83,7 @@ from core.jobs.ray_backend import (
 from core.jobs.store import (
     BACKENDS,
     CANCELLED,
+    COORDINATOR_KINDS,
     FAILED,
     FINAL,
     LOST,
@@ -124,6 +125,7 @@ __all__ = [
     "CANCEL_BUDGET_ENV",
     "CANCEL_MARGIN_S",
     "CONFIG_JOB_KINDS",
+    "COORDINATOR_KINDS",
     "DEFAULT_GRACE_S",
     "EXIT_FILE",
     "FAILED",

@@ -40,6 +40,7 @@ from core.jobs.gpu import list_gpus
 from core.jobs.processes import CHILDREN, CHILDREN_LOCK, RETURN_CODES, alive, group_members, kill_members
 from core.jobs.store import (
     CANCELLED,
+    COORDINATOR_KINDS,
     FAILED,
     FINAL,
     LOST,
@@ -278,21 +279,24 @@ class LocalBackend:
         claimed: list[int] = []
         failed: list[int] = []
         with self.store.transaction() as con:
-            rows = con.execute("SELECT id, gpu FROM jobs WHERE status = ? AND backend = ?", (RUNNING, self.name))
+            rows = con.execute("SELECT id, gpu, kind FROM jobs WHERE status = ? AND backend = ?", (RUNNING, self.name))
             busy_gpus: set[str] = set()
             cpu_jobs = 0
             for row in rows.fetchall():
                 if row["gpu"]:
                     busy_gpus.add(row["gpu"])
-                else:
+                elif row["kind"] not in COORDINATOR_KINDS:
                     cpu_jobs += 1
             rows = con.execute(
-                "SELECT id, gpu_request FROM jobs WHERE status = ? AND backend = ? ORDER BY id", (QUEUED, self.name)
+                "SELECT id, gpu_request, kind FROM jobs WHERE status = ? AND backend = ? ORDER BY id",
+                (QUEUED, self.name),
             )
             for row in rows.fetchall():
                 request = row["gpu_request"]
                 device: str | None = None
-                if request is None and gpus:  # any free GPU
+                if row["kind"] in COORDINATOR_KINDS:  # it only submits and watches jobs: no slot
+                    device = ""
+                elif request is None and gpus:  # any free GPU
                     device = next((g for g in gpus if g not in busy_gpus), None)
                 elif request:  # that GPU
                     if request not in gpus:

@@ -45,6 +45,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     **{s: frozenset() for s in FINAL},
 }
 BACKENDS: tuple[str, ...] = ("local", "ray")
+#: Job kinds that only submit and watch other jobs (a sweep's driver): the local backend starts them at once and
+#: counts them in no CPU or GPU slot, or a driver would hold the one CPU slot its own trials wait for.
+COORDINATOR_KINDS: frozenset[str] = frozenset({"sweep"})
 
 #: Occurrences in a command are replaced with the job's run folder when the job is created.
 RUN_DIR_TOKEN = "{run_dir}"

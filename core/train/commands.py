@@ -21,7 +21,7 @@ _OPTIONS_HELP = "(in CONFIG or with --set key=value):\n"
 
 
 def register(sub: Any) -> None:
-    """Add ``score``, ``train``, ``crossval``, ``predict`` and ``seed``."""
+    """Add ``score``, ``train``, ``tapt``, ``crossval``, ``predict``, ``seed``, ``backbones`` and ``sweep``."""
     p = add_command(
         sub, "score", _cmd_score, "score a submission CSV (id,pred_label,probs) with KLUE micro-F1 and AUPRC"
     )
@@ -131,6 +131,7 @@ def register(sub: Any) -> None:
     p = add_command(sub, "seed", _cmd_seed, "make sure the workspace holds the demo dataset")
     add_home(p)
     _register_backbones(sub)
+    _register_sweep(sub)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -315,3 +316,65 @@ def _cmd_backbones_tiny(args: argparse.Namespace) -> int:
     )
     print(info.path)
     return 0
+
+
+# -- sweeps -----------------------------------------------------------------------------------------------
+
+_SPACE_HELP = """search space (SPACE.yaml): a training option per line, with a range or a list of choices:
+  lr: {low: 1.0e-4, high: 1.0e-2, log: true}   # float range (any decimal bound), log scale
+  epochs: {low: 2, high: 6}                     # whole-number bounds: an integer range
+  warmup_ratio: {low: 0.0, high: 0.3, step: 0.1}
+  scheduler: [linear, cosine]                   # choices
+  batch_size: [16, 32, 64]
+"""
+
+
+def _register_sweep(sub: Any) -> None:
+    from core.train.sweep import PRUNERS, SAMPLERS, SweepOptions
+
+    p = add_command(
+        sub,
+        "sweep",
+        _cmd_sweep,
+        "hyperparameter sweep with Optuna: each trial a training job, the study kept in the workspace",
+        description=(
+            "Run an Optuna study over training options: each trial is a training job of the job system (local "
+            "queue or Ray), pruned on its dev micro-F1 at each evaluation. The study lives in "
+            "WORKSPACE/sweeps.sqlite: a sweep whose driver stopped (Ctrl-C, a restart) continues with --resume. "
+            "Runs here until the sweep ends; --detach leaves it to a background driver job."
+        ),
+        epilog=_SPACE_HELP + "\nbase config " + _OPTIONS_HELP + config_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("config", nargs="?", default=None, help="base training config, YAML or JSON (omit: defaults)")
+    p.add_argument("--space", default=None, metavar="SPACE.yaml", help="search space file (see below)")
+    p.add_argument("--trials", type=int, default=SweepOptions.trials, help="trials to finish (default 12)")
+    p.add_argument("--parallel", type=int, default=1, help="trials queued or running at once (default 1)")
+    p.add_argument("--backend", default="local", choices=("local", "ray"), help="where trials run")
+    p.add_argument("--ray-cluster", default=None, metavar="NAME", help="with --backend ray: a configured cluster")
+    p.add_argument("--gpu", default=None, help="trials' device: auto (default), cpu, or a GPU index")
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS, help="Optuna sampler (default tpe)")
+    p.add_argument("--pruner", default="median", choices=PRUNERS, help="Optuna pruner (default median)")
+    p.add_argument(
+        "--startup-trials", type=int, default=SweepOptions.startup_trials, help="finished trials before pruning"
+    )
+    p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
+    p.add_argument("--no-base-trial", action="store_true", help="do not try the base config's values first")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a base option"
+    )
+    p.add_argument("--name", default=None, help="the sweep's name (default sweep-<time>-<hex>)")
+    p.add_argument("--resume", metavar="NAME", default=None, help="continue a paused sweep here")
+    p.add_argument("--status", metavar="NAME", default=None, help="print a sweep's trials and exit")
+    p.add_argument("--list", action="store_true", help="list the workspace's sweeps and exit")
+    p.add_argument("--stop", metavar="NAME", default=None, help="stop a sweep (its running trials are cancelled)")
+    p.add_argument("--train-best", metavar="NAME", default=None, help="queue a normal run of a sweep's best config")
+    p.add_argument("--detach", action="store_true", help="start a background driver job and return")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object (trials best first)")
+    add_home(p)
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from core.train.sweep import cli_sweep
+
+    return cli_sweep(args)
