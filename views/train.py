@@ -20,7 +20,7 @@ from core.train import crossval, tapt, training
 from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, hub_cache_dir
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.train.tiny_backbones import FAMILIES
-from views import common
+from views import common, train_sweeps
 
 ws = common.workspace()
 root = str(ws.root)
@@ -677,7 +677,8 @@ def stitch(group_id: str) -> None:
 
 
 def crossval_section(all_jobs: list[jobs.Job]) -> None:
-    groups = list(dict.fromkeys(j.group_id for j in all_jobs if j.group_id))
+    # Fold jobs carry `folds` in their config; a sweep's trials share a group too, and are not folds.
+    groups = list(dict.fromkeys(j.group_id for j in all_jobs if j.group_id and (j.config or {}).get("folds")))
     if not groups:
         return
     stitched = {meta.group_id for d in ws.datasets() for _, meta in crossval.list_oof(root, d.id)}
@@ -888,6 +889,24 @@ with st.expander(
         "format's entity markers added, before fine-tuning. The result is a workspace backbone in the model list."
     )
     tapt_form()
+
+with st.expander("Hyperparameter sweeps", expanded=st.session_state.get("sweep_open", False), icon=":material/tune:"):
+    st.caption(
+        "An Optuna study over training options: every trial is a training job (in the jobs table, with its curves), "
+        "stopped early when its dev micro-F1 falls behind earlier trials. The study is kept in the workspace, so a "
+        "sweep outlives the app and can be resumed."
+    )
+    sweep_dataset = common.selected_dataset(ws)
+    sweep_splits = ws.splits(sweep_dataset.id) if sweep_dataset is not None else []
+    if sweep_dataset is not None and sweep_splits:
+        sweep_split = "default" if "default" in sweep_splits else sweep_splits[0]
+        train_sweeps.sweep_form(root, store.list_jobs(), sweep_dataset.name, sweep_split, placement)
+    elif sweep_dataset is not None:
+        st.warning(f"{display.plain(sweep_dataset.name)} has no dev split yet: make one on the Data page.")
+    st.markdown("#### Sweeps")
+    st.fragment(run_every=2.0 if train_sweeps.any_running(root) else None)(train_sweeps.sweeps_panel)(
+        root, sweep_dataset.name if sweep_dataset is not None else None
+    )
 
 active = any(j.status in ("queued", "running") for j in store.list_jobs())
 

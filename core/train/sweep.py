@@ -49,7 +49,7 @@ from core.common.errors import RestudioError
 from core.common.settings import resolve_home
 from core.store.runs import read_metric_records, read_summary
 from core.train.config import ConfigError, TrainConfig
-from core.train.sweep_space import Dimension, contains, distributions, parse_space
+from core.train.sweep_space import Dimension, contains, distributions, parse_space, space_mapping
 
 SWEEPS_DB = "sweeps.sqlite"
 SWEEP_KIND = "sweep"
@@ -84,7 +84,7 @@ class SweepOptions:
     try_base: bool = _opt(True, "the first trial is the base config's own values (where they lie in the space)")
     backend: str = _opt("local", "where trials run: local or ray")
     gpu: str | None = _opt(None, "trials' GPU request: None any free GPU (else the CPU), '' the CPU, 'N' GPU N")
-    ray_cluster: str | None = _opt(None, "with backend ray: one of the clusters in restudio.toml")
+    ray_address: str | None = _opt(None, "with backend ray: the address of one of the clusters in restudio.toml")
 
     def problems(self) -> list[str]:
         out = []
@@ -257,16 +257,17 @@ def _attrs(study: Any) -> dict[str, Any]:
 def create_sweep(
     root: Any,
     base: TrainConfig | Mapping[str, Any],
-    space: Mapping[str, Any],
+    space: Mapping[str, Any] | str,
     options: SweepOptions | None = None,
     *,
     name: str | None = None,
     owner: str | None = None,
     source: str = "search space",
 ) -> str:
-    """Check everything and store a new study; returns its name. Nothing runs until :func:`drive` or
-    :func:`start_driver`. Raises :class:`~core.train.config.ConfigError` (base config or space) or
-    :class:`SweepError` (options, a name in use), with nothing written."""
+    """Check everything and store a new study; returns its name. ``space`` is a mapping or the text of a space file
+    (YAML). Nothing runs until :func:`drive` or :func:`start_driver`. Raises
+    :class:`~core.train.config.ConfigError` (base config or space) or :class:`SweepError` (options, a name in use),
+    with nothing written."""
     import optuna
 
     from core.jobs import default_owner
@@ -279,7 +280,7 @@ def create_sweep(
     cfg = training.validate(
         {**dict(base if isinstance(base, Mapping) else base.to_dict()), "workspace": str(_root(root))}
     )
-    dims = parse_space(space, base=cfg, source=source)
+    dims = parse_space(space_mapping(space, source=source), base=cfg, source=source)
     name = name or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     store = storage(root)
     try:
@@ -336,7 +337,7 @@ def start_driver(root: Any, name: str, *, owner: str | None = None) -> Any:
 def start_sweep(
     root: Any,
     base: TrainConfig | Mapping[str, Any],
-    space: Mapping[str, Any],
+    space: Mapping[str, Any] | str,
     options: SweepOptions | None = None,
     *,
     owner: str | None = None,
@@ -481,11 +482,7 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
 
 
 def _ray_address(options: SweepOptions) -> str | None:
-    if options.backend != "ray":
-        return None
-    from core.jobs import resolve_ray_cluster
-
-    return resolve_ray_cluster(options.ray_cluster)
+    return options.ray_address if options.backend == "ray" else None
 
 
 def _dimension_of(name: str, spec: Any) -> Dimension:
@@ -771,7 +768,7 @@ def cli_sweep(args: Any) -> int:
     """``python -m core sweep``: start (here, or ``--detach``ed), resume, list, show, stop, or train the best."""
     import json
 
-    from core.jobs import normalize_gpu
+    from core.jobs import normalize_gpu, resolve_ray_cluster
     from core.train.config import load_config, parse_overrides
     from core.train.sweep_space import load_space
 
@@ -816,7 +813,7 @@ def cli_sweep(args: Any) -> int:
             try_base=not args.no_base_trial,
             backend=args.backend,
             gpu=gpu,
-            ray_cluster=args.ray_cluster,
+            ray_address=resolve_ray_cluster(args.ray_cluster) if args.backend == "ray" else None,
         )
         name = create_sweep(root, base, load_space(args.space), options, name=args.name, source=str(args.space))
         echo(f"created sweep {name}")

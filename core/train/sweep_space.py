@@ -75,19 +75,32 @@ class Dimension:
 
 def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw mapping of a space file (YAML or JSON); :class:`ConfigError` naming the file when it cannot be read."""
-    import yaml
-
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the search space ({exc.strerror or exc}).") from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {exc}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+        return space_mapping(data, source=str(path))
+    return space_mapping(text, source=str(path))
+
+
+def space_mapping(space: Mapping[str, Any] | str, *, source: str = "search space") -> dict[str, Any]:
+    """A space as a mapping: ``space`` itself, or the mapping its YAML text holds (the Train view's text box)."""
+    import yaml
+
+    data: Any = space
+    if isinstance(space, str):
+        try:
+            data = yaml.safe_load(space)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, Mapping) or not data:
-        raise ConfigError(f"{path}: a search space maps training options to a range or a list of choices.")
+        raise ConfigError(f"{source}: a search space maps training options to a range or a list of choices.")
     return dict(data)
 
 
