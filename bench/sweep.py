@@ -8,6 +8,13 @@ dev micro-F1 and AUPRC, test micro-F1 and AUPRC from the run's summary), the def
 best/default ratios. The best trial is picked on dev, so its dev score is optimistic; the demo's test part (gold
 labels, never used for picking) says whether the gain holds.
 
+Measured on the shared 2-core development machine (torch CPU, under load from other work), 12 trials, seed 0,
+662 s: 6 completed and 6 pruned (all at their first evaluation). Trial 0, the default config: dev micro-F1 94.34,
+AUPRC 90.14 (test 95.17 / 96.36). Best, trial 9 (lr 1.08e-3, warmup 0.019, weight decay 0.035, linear, batch 32,
+dropout 0.14, 6 epochs): dev 95.06 / 89.87 (test 96.71 / 96.92); ratio best/default: dev micro-F1 1.008, dev
+AUPRC 0.997, test micro-F1 1.016. On the demo the default is already near the ceiling: the sweep's gain is within a
+seed's noise, while its best config trains in 6 epochs instead of 15.
+
 Usage::
 
     .venv/bin/python bench/sweep.py                 # 12 trials, about 15-25 minutes on 2 CPU cores
@@ -38,6 +45,17 @@ SPACE = {
 }
 
 
+def _wait_for_jobs(home: Path, name: str, timeout_s: float = 120.0) -> None:
+    from core import jobs
+
+    watcher, deadline = jobs.Watcher(home), time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        watcher.tick()
+        if all(j.is_final for j in jobs.JobStore(home).list_jobs(group_id=name)):
+            return
+        time.sleep(1.0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=12)
@@ -51,13 +69,14 @@ def main() -> None:
     from tests.helpers.workspaces import demo_workspace
 
     space = load_space(args.space) if args.space else SPACE
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         home = demo_workspace(Path(tmp) / "ws")
         options = sweep.SweepOptions(trials=args.trials, seed=args.seed)
         name = sweep.create_sweep(home, {}, space, options)
         started = time.perf_counter()
         status = sweep.drive(home, name, echo=lambda m: print(m, file=sys.stderr, flush=True))
         wall = time.perf_counter() - started
+        _wait_for_jobs(home, name)  # a pruned trial may still be saving after its cancel
         rows = []
         for trial in status.trials:
             summary = (read_summary(trial.run_dir) or {}) if trial.run_dir else {}

@@ -30,7 +30,13 @@ FIGURES = {
     "Parallel coordinates": "parallel",
     "Parameter importances": "importance",
 }
-STATE_ICON = {"complete": "✔ complete", "pruned": "✂ pruned", "failed": "✖ failed", "running": "▶ running"}
+STATE_ICON = {
+    "complete": "✔ complete",
+    "pruned": "✂ pruned",
+    "failed": "✖ failed",
+    "running": "▶ running",
+    "waiting": "… waiting",
+}
 
 
 def _bases(all_jobs: list[jobs.Job], dataset: str, split: str) -> dict[str, dict[str, Any]]:
@@ -82,7 +88,11 @@ def sweep_form(root: str, all_jobs: list[jobs.Job], dataset: str, split: str, pl
         )
         backend, gpu, ray_address = placement("sweep")
         submitted = st.form_submit_button("Start sweep", type="primary", key="sweep_submit")
-    if not submitted or not common.require_editor("Starting a sweep"):
+    if not submitted:
+        return
+    # The page's rerun would fold the section away under the person who just used it (see views/train.py).
+    st.session_state["sweep_open"] = True
+    if not common.require_editor("Starting a sweep"):
         return
     with common.user_errors(show="inline") as failed:
         name, driver = sweep.start_sweep(
@@ -147,7 +157,7 @@ def trials_frame(status: sweep.SweepStatus) -> pd.DataFrame:
             value = t.params.get(name)
             row[name] = f"{value:.3g}" if isinstance(value, float) else ("" if value is None else str(value))
         row["job"] = f"#{t.job_id}" if t.job_id is not None else ""
-        row["note"] = display.plain(t.error or "")
+        row["note"] = display.visible(t.error or "")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -164,12 +174,15 @@ def _signature(status: sweep.SweepStatus) -> str:
 
 
 def _actions(root: str, status: sweep.SweepStatus) -> None:
-    c1, c2, c3 = st.columns(3)
     owner = common.identity()
     running, paused = status.state == sweep.RUNNING, status.state == sweep.PAUSED
-    stop = running and c1.button("Stop sweep", key=f"sweep_stop_{status.name}", icon=":material/stop_circle:")
-    resume = paused and c1.button("Resume sweep", key=f"sweep_resume_{status.name}", icon=":material/play_circle:")
-    best = status.best is not None and c2.button(
+    # Buttons from the left, the sweep's settings after them.
+    slots = iter(st.columns([1, 1, 2], vertical_alignment="center"))
+    stop = running and next(slots).button("Stop sweep", key=f"sweep_stop_{status.name}", icon=":material/stop_circle:")
+    resume = paused and next(slots).button(
+        "Resume sweep", key=f"sweep_resume_{status.name}", icon=":material/play_circle:"
+    )
+    best = status.best is not None and next(slots).button(
         "Train the best config",
         key=f"sweep_best_{status.name}",
         icon=":material/rocket_launch:",
@@ -190,7 +203,7 @@ def _actions(root: str, status: sweep.SweepStatus) -> None:
             job = sweep.train_best(root, status.name, owner=owner)
         if not failed:
             st.toast(f"Queued job #{job.id}: {job.name}. It is in the jobs table below.")
-    c3.caption(
+    next(slots).caption(
         display.plain(
             f"{status.options.sampler} sampler, {status.options.pruner} pruner, {status.options.parallel} at once, "
             f"{status.options.backend}; created {status.created_at[:16].replace('T', ' ')} by {status.owner or '?'}"
@@ -209,7 +222,7 @@ def sweeps_panel(root: str, dataset: str | None) -> None:
         mine = [s for s in statuses if s.dataset == dataset]
         st.session_state["sweep_pick"] = (mine or statuses)[0].name
     name = st.selectbox(
-        "Sweep", list(by_name), key="sweep_pick", format_func=lambda n: display.plain(_label(by_name[n]))
+        "Sweep", list(by_name), key="sweep_pick", format_func=lambda n: display.visible(_label(by_name[n]))
     )
     status = by_name[name]
     counts = ", ".join(f"{status.count(s)} {s}" for s in ("complete", "pruned", "running", "failed"))
@@ -219,7 +232,20 @@ def sweeps_panel(root: str, dataset: str | None) -> None:
     )
     _actions(root, status)
     if status.trials:
-        st.dataframe(trials_frame(status), hide_index=True, width="stretch", key=f"sweep_trials_{name}")
+        st.dataframe(
+            trials_frame(status),
+            hide_index=True,
+            width="stretch",
+            key=f"sweep_trials_{name}",
+            column_config={
+                "trial": st.column_config.NumberColumn("trial", width=45),
+                "dev micro-F1": st.column_config.NumberColumn(format="%.2f", width=90),
+                "dev AUPRC": st.column_config.NumberColumn(format="%.2f", width=80),
+                "last eval F1": st.column_config.NumberColumn(
+                    format="%.2f", width=85, help="dev micro-F1 at the trial's latest evaluation"
+                ),
+            },
+        )
     else:
         st.caption("No trial yet: the driver asks for the first one within a few seconds.")
     with st.expander("Search space and base config"):
@@ -236,7 +262,7 @@ def sweeps_panel(root: str, dataset: str | None) -> None:
     others = [n for n in by_name if n != name]
     if others:
         compare = st.multiselect(
-            "Compare with", others, key="sweep_compare", format_func=lambda n: display.plain(_label(by_name[n]))
+            "Compare with", others, key="sweep_compare", format_func=lambda n: display.visible(_label(by_name[n]))
         )
         if compare:
             picked = [status, *(by_name[n] for n in compare)]
@@ -246,7 +272,7 @@ def sweeps_panel(root: str, dataset: str | None) -> None:
                     [
                         {
                             "sweep": s.name,
-                            "dataset": s.dataset,
+                            "dataset": display.visible(s.dataset),
                             "trials": f"{s.finished_trials}/{s.options.trials}",
                             "best dev micro-F1": s.best.micro_f1 if s.best else None,
                             "best dev AUPRC": s.best.auprc if s.best else None,

@@ -112,9 +112,10 @@ class SweepOptions:
 
 @dataclass(frozen=True)
 class TrialRow:
-    """One trial as the views and ``--json`` show it. ``state``: complete, pruned, failed or running (its job
-    queued or running). ``micro_f1``/``auprc`` are the run's dev scores (best checkpoint); ``evals`` the dev
-    micro-F1 of each evaluation reported so far, by evaluation number."""
+    """One trial as the views and ``--json`` show it. ``state``: complete, pruned, failed, running (its job
+    queued or running) or waiting (enqueued with the base config's values, not started yet). ``micro_f1`` and
+    ``auprc`` are the run's dev scores (best checkpoint); ``evals`` the dev micro-F1 of each evaluation reported so
+    far, by evaluation number."""
 
     number: int
     state: str
@@ -174,7 +175,7 @@ class SweepStatus:
 
     def ranked(self) -> list[TrialRow]:
         """Trials best first: completed by dev micro-F1, then pruned by their last reported value, then the rest."""
-        order = {"complete": 0, "pruned": 1, "running": 2, "failed": 3}
+        order = {"complete": 0, "pruned": 1, "running": 2, "waiting": 3, "failed": 4}
 
         def key(t: TrialRow) -> tuple[int, float, int]:
             value = t.micro_f1 if t.micro_f1 is not None else (max(t.evals.values()) if t.evals else -math.inf)
@@ -193,7 +194,7 @@ class SweepStatus:
             "options": dataclasses.asdict(self.options),
             "space": self.space,
             "base": self.base,
-            "counts": {s: self.count(s) for s in ("complete", "pruned", "failed", "running")},
+            "counts": {s: self.count(s) for s in ("complete", "pruned", "failed", "running", "waiting")},
             "best": None if best is None else {"number": best.number, "micro_f1": best.micro_f1, "params": best.params},
             "trials": [t.to_json() for t in self.ranked()],
         }
@@ -599,6 +600,7 @@ def _row(frozen: Any, jobs: Mapping[int, Any]) -> TrialRow:
         TrialState.COMPLETE: "complete",
         TrialState.PRUNED: "pruned",
         TrialState.FAIL: "failed",
+        TrialState.WAITING: "waiting",  # enqueued (the base config's values), not asked for yet
     }.get(frozen.state, "running")
     pruned = attrs.get("pruned_at") or {}
     return TrialRow(
@@ -629,7 +631,7 @@ def sweep_status(root: Any, name: str) -> SweepStatus:
     drivers = sorted((j for j in jobs.values() if j.kind == SWEEP_KIND), key=lambda j: j.id)
     done = sum(t.state in ("complete", "pruned") for t in trials)
     failed = sum(t.state == "failed" for t in trials)
-    running = sum(t.state == "running" for t in trials)
+    running = sum(t.state in ("running", "waiting") for t in trials)
     gave_up = failed >= options.trials and running == 0 and done < options.trials
     finished = running == 0 and (done >= options.trials or gave_up)
     state = FINISHED if finished else RUNNING if live is not None else PAUSED

@@ -85,9 +85,9 @@ def test_the_form_refuses_a_bad_space_then_starts_a_sweep_that_can_be_stopped(tm
     driver = store.get_job(made.driver_job)
     assert driver.kind == "sweep" and driver.status == "running"  # it takes no CPU slot (there are none here)
     try:
-        # The driver asks for the first trial; its job waits in the queue (no CPU slot).
+        # The base config's values wait as trial 0 until the driver asks for it; its job then waits in the queue.
         deadline = time.monotonic() + 60
-        while not sweep.sweep_status(home, made.name).trials and time.monotonic() < deadline:
+        while time.monotonic() < deadline and not any(t.job_id for t in sweep.sweep_status(home, made.name).trials):
             time.sleep(0.5)
         at.run()
         table = next(d.value for d in at.dataframe if "trial" in d.value.columns and "state" in d.value.columns)

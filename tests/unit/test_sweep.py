@@ -172,7 +172,8 @@ def test_the_cli_runs_a_sweep_here_and_prints_json(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    assert report["state"] == "finished" and report["counts"] == {"complete": 2, "pruned": 0, "failed": 0, "running": 0}
+    assert report["state"] == "finished"
+    assert report["counts"] == {"complete": 2, "pruned": 0, "failed": 0, "running": 0, "waiting": 0}
     assert report["trials"][0]["params"] == {"warmup_ratio": 0.1}  # the base config's own value, tried first
     scores = [t["micro_f1"] for t in report["trials"]]
     assert scores == sorted(scores, reverse=True)
