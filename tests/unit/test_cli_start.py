@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "transformers", "sklearn", "captum", "cleanlab", "ray")
+HEAVY = ("torch", "transformers", "sklearn", "captum", "cleanlab", "ray", "optuna")
 
 _PROBE = """
 import contextlib, io, json, sys
@@ -34,7 +34,9 @@ def _modules_after(argv: list[str], *, prelude: str = "") -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["ensemble", "--help"], ["jobs", "--help"], ["score", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["ensemble", "--help"], ["jobs", "--help"], ["score", "--help"], ["sweep", "--help"]]
+)
 def test_the_cli_start_imports_no_heavy_library(argv: list[str]) -> None:
     loaded = _modules_after(argv)
     assert not loaded & set(HEAVY), f"python -m core {' '.join(argv)} imported {sorted(loaded & set(HEAVY))}"
