@@ -16,7 +16,7 @@ from core.serve import display
 from core.store import runs
 from core.store.backbones import backbones_root
 from core.train import catalog as backbone_catalog
-from core.train import crossval, tapt, training
+from core.train import crossval, sweep, tapt, training
 from core.train.config import HEADS, LIMITS, LOSSES, PRECISIONS, PRESETS, SCHEDULERS, TrainConfig, hub_cache_dir
 from core.train.encoding import INPUT_FORMATS, TYPE_LANGUAGES
 from core.train.tiny_backbones import FAMILIES
@@ -546,7 +546,9 @@ def job_rows(all_jobs: list[jobs.Job]) -> pd.DataFrame:
             "dev micro-F1": row.dev_micro_f1,
             "dev AUPRC": row.dev_auprc,
             "model": short_model(row.model),
-            "format": f"TAPT · {row.input_format}" if kinds.get(row.id) == "tapt" else row.input_format,
+            "format": {"tapt": f"TAPT · {row.input_format}", sweep.SWEEP_KIND: "sweep driver"}.get(
+                kinds.get(row.id, ""), row.input_format
+            ),
             "created": display.format_time(row.created_at),
             "ETA": "" if row.eta_s is None else f"{int(row.eta_s // 60)}m {int(row.eta_s % 60):02d}s",
             "resources": " · ".join(
@@ -607,7 +609,8 @@ def make_predictions(job_id: int) -> None:
 
 
 def curves_section(all_jobs: list[jobs.Job], new_ids: list[int]) -> None:
-    by_label = {f"#{j.id} {j.name}": j for j in reversed(all_jobs) if j.kind != "predict"}  # no curves
+    # Predict jobs and sweep drivers log no curves.
+    by_label = {f"#{j.id} {j.name}": j for j in reversed(all_jobs) if j.kind not in ("predict", sweep.SWEEP_KIND)}
     label_of = {j.id: label for label, j in by_label.items()}
     if "train_runs" not in st.session_state:
         st.session_state["train_runs"] = [
@@ -728,8 +731,10 @@ def job_detail(store: jobs.JobStore, all_jobs: list[jobs.Job], new_ids: list[int
         args=(job.id,),
         icon=":material/stop_circle:",
     )
-    # A predict job has no training config: nothing to re-run with edits.
-    rerun = job.kind != "predict" and c2.button("Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:")
+    # A predict job or a sweep's driver has no training config: nothing to re-run with edits.
+    rerun = job.kind in jobs.CONFIG_JOB_KINDS and c2.button(
+        "Re-run with edits", key=f"rerun_{job.id}", icon=":material/replay:"
+    )
     if rerun and common.require_editor("Re-running a job"):
         # Applied at the top of the next full run, before the forms' widgets exist (apply_pending).
         st.session_state["train_pending"] = ("rerun", job.id)
