@@ -180,12 +180,15 @@ def label_issues(
 
 
 @st.cache_data(max_entries=8, show_spinner="Reading the data map…")
-def data_map(root: str, dataset_id: int, revision: int, run_dir: str, stamp: float) -> DataMap:
-    """A run's data map joined to the dataset's current rows (:func:`core.analysis.datamap.run_data_map`), cached
-    by the dataset's revision and ``stamp``, the dynamics file's mtime (a running job rewrites it)."""
+def data_map(
+    root: str, dataset_id: int, revision: int, run_dir: str, stamp: float, through: int | str = "best"
+) -> DataMap:
+    """A run's data map joined to the dataset's current rows (:func:`core.analysis.datamap.run_data_map`, over the
+    evaluations ``through`` says), cached by the dataset's revision and ``stamp``, the dynamics file's mtime (a
+    running job rewrites it)."""
     from core.analysis import datamap
 
-    return datamap.run_data_map(run_dir, root=workspace_at(root))
+    return datamap.run_data_map(run_dir, root=workspace_at(root), through=through)
 
 
 def flash(kind: str, message: str) -> None:

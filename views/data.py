@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -759,6 +760,19 @@ def datamap_section(info: DatasetInfo, versions: Mapping[str, int], revision: in
     run = runs[int(pick or 0)]
     with common.user_errors(show="inline") as failed:
         found = common.data_map(root, info.id, revision, run.run_dir, run.mtime)
+        if found.recorded > 1:
+            # Starts at the run's best dev evaluation; later ones show the model memorising its train rows.
+            through = st.slider(
+                "Evaluations",
+                1,
+                found.recorded,
+                value=found.evaluations,
+                key=f"dm_through_{zlib.crc32(run.run_dir.encode()):08x}",
+                help="The map covers evaluations 1 to this one. It starts at the run's best dev micro-F1: after it the "
+                "model memorises its train rows, mislabelled ones included, and they leave the hard-to-learn region.",
+            )
+            if through != found.evaluations:
+                found = common.data_map(root, info.id, revision, run.run_dir, run.mtime, int(through))
     if failed:
         return
     table = found.table
@@ -775,7 +789,9 @@ def datamap_section(info: DatasetInfo, versions: Mapping[str, int], revision: in
     for column, (name, count) in zip(cols, counts.items(), strict=True):
         column.metric(datamap.REGION_TITLES[name], f"{count:,}")
     st.caption(
-        f"{len(table):,} train rows, {found.evaluations} evaluation(s); each region holds the "
+        f"{len(table):,} train rows, evaluations 1–{found.evaluations} of {found.recorded}"
+        + (f" (best dev micro-F1 at {found.best_evaluation})" if found.best_evaluation else "")
+        + "; each region holds the "
         f"{found.fraction:.0%} of rows with the lowest confidence (hard to learn), the highest variability "
         "(ambiguous) or the highest confidence (easy to learn). Colour: the share of evaluations predicted right."
         + (" Outlined: rows confident learning also flags." if "flagged" in table else "")

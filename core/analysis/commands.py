@@ -50,6 +50,13 @@ def register(sub: Any) -> None:
     p.add_argument("--top", type=int, default=None, help="rows listed per region without --json (default: all)")
     # The original's 33 % (core.analysis.datamap.DEFAULT_FRACTION; not imported here: it loads pandas).
     p.add_argument("--fraction", type=float, default=0.33, help="share of the rows in each region")
+    p.add_argument(
+        "--through",
+        default="best",
+        metavar="best|all|K",
+        help="the evaluations the map covers: up to the best dev micro-F1 (default; later ones show the model "
+        "memorising train rows, label errors included), all of them, or the first K",
+    )
     add_home(p)
 
 

@@ -23,6 +23,13 @@ overlap where a low- or high-confidence row also varies much; one region per row
 none of the three is ``other``. Ranking hard-to-learn rows by confidence, lowest first, is the budgeted list
 the Data view and the acceptance test read (likely label errors first).
 
+Which evaluations: by default those up to the run's best dev micro-F1 (``through="best"``). Past that point the
+model stops generalising and starts memorising its train rows, mislabelled ones included: a memorised label flip
+turns from low and steady (hard to learn) to rising (ambiguous), and the hard-to-learn list loses it. On the demo
+with the tiny model's 15-epoch default, the 90 lowest-confidence hard-to-learn rows hold 50 label flips over all
+15 evaluations and 63 over the 13 up to the best dev score (76 over the first 9). ``through`` takes a number of
+evaluations, or ``"all"``.
+
 A map is always tied to ids: :func:`align_to_dataset` joins it to the dataset's current rows by id (never by
 position) and marks the rows changed since the run's revision (relabelled, edited, dropped or restored), so
 a correction is never judged against figures of a label it no longer has without saying so.
@@ -47,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.common.errors import RestudioError
 from core.store.runs import RunDir, read_summary
 from core.store.workspace import RowChange
 from core.train.dynamics import Dynamics, NoDynamicsError, load_dynamics
@@ -57,10 +65,12 @@ __all__ = [
     "REGION_PRECEDENCE",
     "REGION_TITLES",
     "DataMap",
+    "DataMapError",
     "DynamicsRun",
     "NoDynamicsError",
     "align_to_dataset",
     "assign_regions",
+    "best_evaluation",
     "changed_since",
     "cli_datamap",
     "data_map",
@@ -73,6 +83,7 @@ __all__ = [
     "row_statistics",
     "run_data_map",
     "selected_ids",
+    "window",
 ]
 
 #: The original's share of rows in each region (its 33 % selections).
@@ -292,10 +303,12 @@ class DataMap:
     ----------
     table : one row per train row of the run (:func:`data_map`, then :func:`align_to_dataset`)
     run_dir : the run folder
-    evaluations : how many evaluations were recorded
+    evaluations : how many evaluations the map covers (the first ones: see ``through`` in :func:`run_data_map`)
     dataset_id, run_revision : the dataset and revision the run trained on
     current_revision : the dataset's revision now (None without a workspace)
     fraction : the share of rows in each region
+    recorded : how many evaluations the run recorded
+    best_evaluation : the evaluation (1-based, among the recorded) with the run's best dev micro-F1, if known
     """
 
     table: pd.DataFrame = field(repr=False)
@@ -305,6 +318,8 @@ class DataMap:
     run_revision: int
     current_revision: int | None = None
     fraction: float = DEFAULT_FRACTION
+    recorded: int = 0
+    best_evaluation: int | None = None
 
     @property
     def regions(self) -> dict[str, int]:
@@ -322,14 +337,83 @@ class DataMap:
         return int(self.table["changed"].sum()) if "changed" in self.table else 0
 
 
-def run_data_map(run_dir: str | os.PathLike[str], *, root: Any = None, fraction: float = DEFAULT_FRACTION) -> DataMap:
+class DataMapError(RestudioError, ValueError):
+    """A data map asked for in a way the run cannot give (evaluations it did not record)."""
+
+
+#: ``through`` values: the evaluations up to the best dev micro-F1 (the default), or every recorded one.
+THROUGH_BEST, THROUGH_ALL = "best", "all"
+
+
+def best_evaluation(run_dir: str | os.PathLike[str], dynamics: Dynamics) -> int | None:
+    """How many of the recorded evaluations come up to the run's best dev micro-F1 (from ``metrics.jsonl``; of
+    equal scores the last, since the model was no worse until then), and at least two where two were recorded (a
+    spread needs two); None when the run logged no dev score."""
+    from core.store.runs import read_metric_records
+
+    scored = [
+        (float(r["eval_micro_f1"]), int(r.get("step") or 0))
+        for r in read_metric_records(Path(run_dir).parent if Path(run_dir).suffix == ".npz" else run_dir)
+        if r.get("kind") == "eval" and r.get("eval_micro_f1") is not None
+    ]
+    if not scored or dynamics.n_evaluations == 0:
+        return None
+    best_step = max(scored, key=lambda fs: (fs[0], fs[1]))[1]
+    covered = int((np.asarray(dynamics.step) <= best_step).sum())
+    return min(max(covered, 2), dynamics.n_evaluations)
+
+
+def window(dynamics: Dynamics, through: int) -> Dynamics:
+    """The dynamics of the first ``through`` evaluations."""
+    import dataclasses
+
+    k = max(1, min(int(through), dynamics.n_evaluations))
+    return dataclasses.replace(
+        dynamics,
+        gold_prob=dynamics.gold_prob[:, :k],
+        pred=dynamics.pred[:, :k],
+        step=np.asarray(dynamics.step)[:k],
+        epoch=np.asarray(dynamics.epoch)[:k],
+    )
+
+
+def _through(run_dir: str | os.PathLike[str], dyn: Dynamics, through: int | str | None) -> tuple[int, int | None]:
+    """(evaluations the map covers, the best one) for a ``through`` request; a count outside 1..recorded is refused."""
+    best = best_evaluation(run_dir, dyn)
+    if through in (None, THROUGH_BEST):
+        return (best or dyn.n_evaluations), best
+    if through == THROUGH_ALL:
+        return dyn.n_evaluations, best
+    try:
+        k = int(through)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        message = f"{run_dir}: through must be best, all or a number of evaluations, got {through!r}"
+        raise DataMapError(message) from None
+    if not 1 <= k <= dyn.n_evaluations:
+        raise DataMapError(
+            f"{run_dir}: through must be between 1 and {dyn.n_evaluations} (the evaluations recorded), got {k}"
+        )
+    return k, best
+
+
+def run_data_map(
+    run_dir: str | os.PathLike[str],
+    *,
+    root: Any = None,
+    fraction: float = DEFAULT_FRACTION,
+    through: int | str | None = THROUGH_BEST,
+) -> DataMap:
     """The data map of a run folder, aligned with its dataset's current rows when ``root`` (a workspace folder
     or :class:`~core.store.workspace.Workspace`) is given or the run's config names a workspace that exists.
+    ``through``: the evaluations it covers, ``"best"`` (up to the best dev micro-F1; the default), ``"all"``, or
+    a number of evaluations from the first.
 
     Raises
     ------
     NoDynamicsError
-        The run recorded no dynamics (recording off, an older run) or no evaluation yet: there is no map to draw.
+        The run recorded no dynamics (recording off, an older run) or no evaluation yet: there is no map to draw;
+    DataMapError
+        ``through`` is not best, all or a count of the evaluations recorded.
     """
     dyn = load_dynamics(run_dir)
     if dyn.n_evaluations == 0 or not np.isfinite(dyn.gold_prob).any():
@@ -337,7 +421,8 @@ def run_data_map(run_dir: str | os.PathLike[str], *, root: Any = None, fraction:
             f"{run_dir}: the run recorded no training dynamics yet (no evaluation finished); "
             "a data map needs at least one."
         )
-    table = data_map(dyn, fraction=fraction)
+    used, best = _through(run_dir, dyn, through)
+    table = data_map(window(dyn, used), fraction=fraction)
     ws = _workspace(run_dir, root)
     current = None
     if ws is not None and dyn.dataset_id >= 0 and any(d.id == dyn.dataset_id for d in ws.datasets()):
@@ -348,11 +433,13 @@ def run_data_map(run_dir: str | os.PathLike[str], *, root: Any = None, fraction:
     return DataMap(
         table=table,
         run_dir=str(Path(run_dir)),
-        evaluations=dyn.n_evaluations,
+        evaluations=used,
         dataset_id=dyn.dataset_id,
         run_revision=dyn.dataset_revision,
         current_revision=current,
         fraction=fraction,
+        recorded=dyn.n_evaluations,
+        best_evaluation=best,
     )
 
 
@@ -419,7 +506,12 @@ def dataset_runs(root: Any, dataset_id: int) -> list[DynamicsRun]:
 
 
 def dataset_data_map(
-    root: Any, dataset_id: int, *, run_dir: str | os.PathLike[str] | None = None, fraction: float = DEFAULT_FRACTION
+    root: Any,
+    dataset_id: int,
+    *,
+    run_dir: str | os.PathLike[str] | None = None,
+    fraction: float = DEFAULT_FRACTION,
+    through: int | str | None = THROUGH_BEST,
 ) -> DataMap | None:
     """The data map of a dataset's newest run with dynamics (or of ``run_dir``); None when it has none."""
     if run_dir is None:
@@ -427,7 +519,7 @@ def dataset_data_map(
         if not runs:
             return None
         run_dir = runs[0].run_dir
-    return run_data_map(run_dir, root=root, fraction=fraction)
+    return run_data_map(run_dir, root=root, fraction=fraction, through=through)
 
 
 def selected_ids(selection: Mapping[str, Any] | None) -> list[str]:
@@ -486,6 +578,8 @@ def report(dm: DataMap) -> dict[str, Any]:
     return {
         "run": dm.run_dir,
         "evaluations": dm.evaluations,
+        "recorded_evaluations": dm.recorded,
+        "best_evaluation": dm.best_evaluation,
         "fraction": dm.fraction,
         "dataset_id": dm.dataset_id,
         "run_revision": dm.run_revision,
@@ -498,11 +592,15 @@ def report(dm: DataMap) -> dict[str, Any]:
 
 def cli_datamap(args: Any) -> int:
     """``python -m core datamap RUN``: region counts, then per-row figures (each region ranked); 0 on success."""
-    dm = run_data_map(args.run, root=args.home, fraction=args.fraction)
+    dm = run_data_map(args.run, root=args.home, fraction=args.fraction, through=getattr(args, "through", THROUGH_BEST))
     if args.json:
         print(json.dumps(report(dm), ensure_ascii=False, allow_nan=False))
         return 0
-    print(f"data map of {dm.run_dir}: {len(dm.table):,} train rows, {dm.evaluations} evaluation(s)")
+    best = f"; best dev micro-F1 at evaluation {dm.best_evaluation}" if dm.best_evaluation else ""
+    print(
+        f"data map of {dm.run_dir}: {len(dm.table):,} train rows, evaluations 1-{dm.evaluations} of the "
+        f"{dm.recorded} recorded{best}"
+    )
     if dm.current_revision is not None:
         since = f"; now {dm.current_revision}, {dm.n_changed:,} rows changed since (marked *)" if dm.stale else ""
         print(f"dataset #{dm.dataset_id} at revision {dm.run_revision}{since}")

@@ -164,3 +164,21 @@ def test_rows_confident_learning_flags_are_marked_and_ranked_first(run_home, mak
     at.toggle(key="dm_flagged_first").set_value(False).run()
     table = at.dataframe(key="dm_table").value
     assert table["id"].tolist() == hard["id"].astype(str).tolist()  # the region's own order: confidence, lowest first
+
+
+def test_the_map_starts_at_the_best_dev_evaluation_and_the_slider_changes_it(run_home, make_app) -> None:
+    at = make_app(run_home, author="ann", section="Flags")
+    at.segmented_control(key="flag_kind").set_value("Data map").run()
+    found = datamap.run_data_map(run_home / "runs" / "quick", root=run_home)
+    (slider,) = [s for s in at.slider if s.label == "Evaluations"]
+    assert slider.value == found.evaluations and slider.max == found.recorded == 3
+    caption = f"evaluations 1–{found.evaluations} of 3 (best dev micro-F1 at {found.best_evaluation})"
+    assert any(caption in c.value for c in at.caption)
+    other = 3 if found.evaluations != 3 else 2
+    slider.set_value(other).run()
+    assert not at.exception, at.exception
+    assert any(f"evaluations 1–{other} of 3" in c.value for c in at.caption)
+    spec = json.loads(chart(at, "dm_chart").proto.spec)
+    wanted = datamap.run_data_map(run_home / "runs" / "quick", root=run_home, through=other).table
+    ids = [c[0] for c in spec["data"][0]["customdata"]]
+    assert values(spec["data"][0]["y"]) == pytest.approx(wanted.set_index("id").loc[ids, "confidence"].tolist())

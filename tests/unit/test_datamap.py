@@ -147,8 +147,9 @@ def test_rows_are_aligned_by_id_never_by_position(small_run, tmp_path: Path) -> 
     ws, dataset_id, run, _ = small_run
     order = np.random.default_rng(0).permutation(90)
     moved = permuted_copy(run, tmp_path / "permuted", order)
-    a = datamap.run_data_map(run, root=ws).table.set_index("id")
-    b = datamap.run_data_map(moved, root=ws).table
+    # Every evaluation: the copy holds the dynamics file only, not the dev scores that choose the default window.
+    a = datamap.run_data_map(run, root=ws, through="all").table.set_index("id")
+    b = datamap.run_data_map(moved, root=ws, through="all").table
     assert b["id"].tolist() == a.index[order].tolist()  # the file's order, now another one
     b = b.set_index("id").loc[a.index]
     figures = ["confidence", "variability", "correctness", "forgetfulness", "learned", "region", "model_label"]
@@ -291,7 +292,7 @@ def test_cli_prints_regions_and_every_train_row(small_run, capsys: pytest.Captur
     assert hard and max(r["confidence"] for r in hard) <= min(others)
     assert main(["datamap", str(run), "--top", "2"]) == 0
     text = capsys.readouterr().out
-    assert "regions: hard to learn" in text and "evaluation(s)" in text
+    assert "regions: hard to learn" in text and f"of the {EPOCHS} recorded" in text
 
 
 def test_finder_lists_the_hard_to_learn_rows_of_the_newest_run(small_run) -> None:
@@ -406,3 +407,46 @@ def test_demo_label_flips_land_in_the_hard_to_learn_region(tmp_path: Path) -> No
         f"recording {summary['dynamics']['record_s']:.2f} s of {summary['train_wall_s']:.0f} s training"
     )
     assert precision >= 0.6
+
+
+def test_the_map_covers_the_evaluations_up_to_the_best_dev_score_or_as_asked(small_run, tmp_path: Path) -> None:
+    """By default the evaluations up to the run's best dev micro-F1 (read from metrics.jsonl), each row's figures
+    then those of the stored array's first columns; "all" and a count are honoured, a count it lacks is refused."""
+    ws, _, run, _ = small_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    records = [json.loads(line) for line in RunDir(copy).metrics.read_text().splitlines() if line.strip()]
+    evals = [r for r in records if r.get("kind") == "eval"]
+    assert len(evals) == EPOCHS
+    # Make the second evaluation the best one.
+    for i, record in enumerate(evals):
+        record["eval_micro_f1"] = 99.0 if i == 1 else 10.0 + i
+    RunDir(copy).metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    found = datamap.run_data_map(copy, root=ws)
+    assert (found.evaluations, found.recorded, found.best_evaluation) == (2, EPOCHS, 2)
+    with np.load(RunDir(copy).dynamics, allow_pickle=False) as npz:
+        ids, prob = npz["ids"], npz["gold_prob"]
+    table = found.table.set_index("id")
+    for i in (0, len(ids) // 2, len(ids) - 1):
+        values = [float(v) for v in prob[i, :2]]
+        assert table.loc[ids[i], "confidence"] == pytest.approx(statistics.fmean(values), abs=1e-12)
+        assert table.loc[ids[i], "variability"] == pytest.approx(statistics.pstdev(values), abs=1e-12)
+    assert datamap.run_data_map(copy, root=ws, through="all").evaluations == EPOCHS
+    assert datamap.run_data_map(copy, root=ws, through=3).evaluations == 3
+    # Equal best scores: the last of them (the model was no worse until then); the first alone: two evaluations.
+    for record in evals:
+        record["eval_micro_f1"] = 50.0
+    RunDir(copy).metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert datamap.run_data_map(copy, root=ws).evaluations == EPOCHS
+    for i, record in enumerate(evals):
+        record["eval_micro_f1"] = 90.0 - i
+    RunDir(copy).metrics.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert datamap.run_data_map(copy, root=ws).evaluations == 2
+    report = datamap.report(found)
+    assert (report["evaluations"], report["recorded_evaluations"], report["best_evaluation"]) == (2, EPOCHS, 2)
+    with pytest.raises(datamap.DataMapError, match=f"between 1 and {EPOCHS}"):
+        datamap.run_data_map(copy, root=ws, through=EPOCHS + 1)
+    # Without dev scores (no metrics file) every evaluation counts.
+    RunDir(copy).metrics.unlink()
+    assert datamap.run_data_map(copy, root=ws).evaluations == EPOCHS
