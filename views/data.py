@@ -760,11 +760,12 @@ def datamap_section(info: DatasetInfo, versions: Mapping[str, int], revision: in
     run = runs[int(pick or 0)]
     with common.user_errors(show="inline") as failed:
         found = common.data_map(root, info.id, revision, run.run_dir, run.mtime)
-        if found.recorded > 1:
-            # Starts at the run's best dev evaluation; later ones show the model memorising its train rows.
+        if found.recorded > 2:
+            # Starts at the run's best dev evaluation; later ones show the model memorising its train rows. Two at
+            # least: one evaluation has no spread, and its "ambiguous" region would be an arbitrary pick of ties.
             through = st.slider(
                 "Evaluations",
-                1,
+                2,
                 found.recorded,
                 value=found.evaluations,
                 key=f"dm_through_{zlib.crc32(run.run_dir.encode()):08x}",

@@ -209,14 +209,24 @@ def _root(root: Any) -> Path:
     return Path(root.root)  # a Workspace or JobStore
 
 
+_STORAGES: dict[Path, Any] = {}
+_STORAGES_GUARD = threading.Lock()
+
+
 def storage(root: Any) -> Any:
-    """Optuna's RDB storage on ``WORKSPACE/sweeps.sqlite`` (made on first use)."""
+    """Optuna's RDB storage on ``WORKSPACE/sweeps.sqlite`` (made on first use), one per file and process: opening
+    one checks the schema's version, which the Train page's refresh every 2 s should not pay each time."""
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = _root(root) / SWEEPS_DB
-    # A reader (the app) and the driver share the file: wait for each other's writes instead of failing.
-    return optuna.storages.RDBStorage(f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 30}})
+    with _STORAGES_GUARD:
+        if path not in _STORAGES or not path.exists():
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            # A reader (the app) and the driver share the file: wait for each other's writes instead of failing.
+            _STORAGES[path] = optuna.storages.RDBStorage(
+                f"sqlite:///{path}", engine_kwargs={"connect_args": {"timeout": 30}}
+            )
+        return _STORAGES[path]
 
 
 def _study(root: Any, name: str, options: SweepOptions | None = None, n_trials: int = 0) -> Any:
@@ -708,6 +718,10 @@ def figures(root: Any, name: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["history"] = vis.plot_optimization_history(study, target_name="dev micro-F1")
     out["intermediate"] = vis.plot_intermediate_values(study)
+    # Optuna calls the reported points steps; here each is an evaluation of the trial's run (pruning compares those).
+    out["intermediate"].update_layout(
+        title="Dev micro-F1 at each evaluation", xaxis_title="evaluation", yaxis_title="dev micro-F1"
+    )
     if len(complete) < 2:
         wait = "Parallel coordinates and parameter importances need two completed trials"
         out["parallel"] = out["importance"] = f"{wait}; this sweep has {len(complete)}."
