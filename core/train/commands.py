@@ -358,6 +358,12 @@ def _register_sweep(sub: Any) -> None:
     p.add_argument(
         "--startup-trials", type=int, default=SweepOptions.startup_trials, help="finished trials before pruning"
     )
+    p.add_argument(
+        "--warmup-evals",
+        type=int,
+        default=SweepOptions.warmup_evals,
+        help="evaluations every trial gets before it may be pruned (default 1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampler seed (default 0)")
     p.add_argument("--no-base-trial", action="store_true", help="do not try the base config's values first")
     p.add_argument(

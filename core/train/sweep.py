@@ -825,6 +825,7 @@ def cli_sweep(args: Any) -> int:
             sampler=args.sampler,
             pruner=args.pruner,
             startup_trials=args.startup_trials,
+            warmup_evals=args.warmup_evals,
             seed=args.seed,
             try_base=not args.no_base_trial,
             backend=args.backend,
