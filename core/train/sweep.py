@@ -57,8 +57,9 @@ SAMPLERS: tuple[str, ...] = ("tpe", "random")
 PRUNERS: tuple[str, ...] = ("median", "none")
 MAX_TRIALS = 500
 MAX_PARALLEL = 32
-#: Sweep states: ``running`` (a driver is queued or running), ``finished`` (every trial done, or it gave up),
-#: ``paused`` (no driver: stopped, or its driver was killed; :func:`resume_sweep` continues it).
+#: Sweep states: ``running`` (a driver job is queued or running, or a process holds the driver lock),
+#: ``finished`` (every trial done, or it gave up), ``paused`` (no driver: stopped, or its driver was killed;
+#: :func:`resume_sweep` continues it).
 RUNNING, FINISHED, PAUSED = "running", "finished", "paused"
 
 
@@ -332,8 +333,11 @@ def start_driver(root: Any, name: str, *, owner: str | None = None) -> Any:
     live = _live_driver(root, name)
     if live is not None:
         raise SweepError(f"sweep {name!r} is already running (driver job #{live.id})")
+    if _driven(root, name):
+        raise SweepError(f"sweep {name!r} is already running (driven by `python -m core sweep` in a shell)")
     if status.state == FINISHED:
         raise SweepError(f"sweep {name!r} has finished: start a new one to try more")
+    _request_stop(root, name, False)
     return submit_job(
         root,
         driver_command(root, name),
@@ -367,11 +371,31 @@ def resume_sweep(root: Any, name: str, *, owner: str | None = None) -> Any:
 # -- the driver -------------------------------------------------------------------------------------------
 
 
+def _lock_path(root: Any, name: str) -> Path:
+    return _root(root) / "sweeps" / f"{name}.lock"
+
+
+def _driven(root: Any, name: str) -> bool:
+    """Whether some process holds the sweep's driver lock (a driver job, or ``python -m core sweep`` in a shell).
+
+    flock locks belong to an open file, so this sees the lock even from inside the driving process."""
+    path = _lock_path(root, name)
+    if not path.exists():
+        return False
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 @contextlib.contextmanager
 def _driver_lock(root: Any, name: str) -> Iterator[None]:
-    folder = _root(root) / "sweeps"
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / f"{name}.lock").open("a+") as handle:
+    path = _lock_path(root, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -404,7 +428,7 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
     import optuna
     from optuna.trial import TrialState
 
-    from core.jobs import SUCCEEDED, JobStore, cancel_job, submit_training
+    from core.jobs import SUCCEEDED, JobStore, QueueFull, cancel_job, check_queue_room, submit_training
     from core.train import training
 
     say = echo or (lambda _msg: None)
@@ -463,6 +487,11 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
         and failed < options.trials
         and not _stopping.is_set()
     ):
+        try:  # a full queue (the server's caps) waits for a later round instead of failing a trial
+            check_queue_room(store, owner=attrs.get("owner"))
+        except QueueFull as exc:
+            say(f"waiting for room in the queue: {exc}")
+            break
         trial = study.ask(space)
         params = dict(trial.params)
         try:
@@ -484,7 +513,7 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
             say(f"trial {trial.number}: refused: {exc}")
             if isinstance(exc, ConfigError):
                 continue
-            break  # the queue is full or the backend refused: try again next round
+            break  # the backend refused: the next round tries again
         _set(study, trial, "job_id", job.id)
         _set(study, trial, "run_dir", job.run_dir)
         in_flight += 1
@@ -529,15 +558,26 @@ def halt(root: Any, name: str, *, reason: str = "sweep stopped") -> int:
             with contextlib.suppress(RestudioError):
                 cancel_job(store, int(job_id), wait=False)
         _set(study, frozen, "error", reason)
-        study.tell(frozen.number, state=TrialState.FAIL)
+        # Another process may be stopping the same trials (the view while a CLI driver halts): once is enough.
+        study.tell(frozen.number, state=TrialState.FAIL, skip_if_finished=True)
         n += 1
     return n
 
 
+def _stop_requested(root: Any, name: str) -> bool:
+    return bool(_study(root, name).user_attrs.get("stop_requested"))
+
+
+def _request_stop(root: Any, name: str, wanted: bool) -> None:
+    _study(root, name).set_user_attr("stop_requested", wanted)
+
+
 def stop_sweep(root: Any, name: str) -> None:
-    """Stop a sweep: cancel its driver job (which stops its trials) or, with no driver running, stop the trials."""
+    """Stop a sweep: its driver (a job, or a ``python -m core sweep`` in a shell, which checks each round) stops its
+    running trials and ends; with no driver, the trials are stopped here. A resume clears the request."""
     from core.jobs import cancel_job
 
+    _request_stop(root, name, True)
     live = _live_driver(root, name)
     if live is not None:
         cancel_job(root, live.id, wait=False)
@@ -566,15 +606,16 @@ def drive(
         with _driver_lock(root, name):
             while True:
                 watcher.tick()
-                if stop.is_set() or _stopping.is_set():
+                if stop.is_set() or _stopping.is_set() or _stop_requested(root, name):
                     n = halt(root, name)
                     if echo:
                         echo(f"stopped: {n} running trial(s) cancelled")
-                    return sweep_status(root, name)
+                    break
                 status = advance(root, name, echo=echo)
                 if status.state == FINISHED or status.gave_up:
-                    return status
+                    break
                 stop.wait(poll_s)
+        return sweep_status(root, name)  # read once the lock is let go: a stopped sweep is paused, not running
     finally:
         if restore:
             restore()
@@ -644,7 +685,7 @@ def sweep_status(root: Any, name: str) -> SweepStatus:
     running = sum(t.state in ("running", "waiting") for t in trials)
     gave_up = failed >= options.trials and running == 0 and done < options.trials
     finished = running == 0 and (done >= options.trials or gave_up)
-    state = FINISHED if finished else RUNNING if live is not None else PAUSED
+    state = FINISHED if finished else RUNNING if live is not None or _driven(root, name) else PAUSED
     return SweepStatus(
         name=name,
         dataset=str(attrs.get("dataset", "")),
@@ -839,8 +880,11 @@ def cli_sweep(args: Any) -> int:
         print(f"{name}: driver job #{job.id} started; follow it with `python -m core sweep --status {name}`")
         return 0
     live = _live_driver(root, name)
-    if live is not None and str(live.id) != os.environ.get("RESTUDIO_JOB_ID"):
+    in_job = live is not None and str(live.id) == os.environ.get("RESTUDIO_JOB_ID")
+    if live is not None and not in_job:
         raise SweepError(f"sweep {name!r} is already running (driver job #{live.id}); --status {name} shows it")
+    if not in_job:  # a resume from a shell; a driver job's start cleared it already
+        _request_stop(root, name, False)
     status = drive(root, name, echo=echo)
     _emit(status, args.json)
     return 0 if status.state == FINISHED and not status.gave_up else 143 if status.state == PAUSED else 1

@@ -178,3 +178,33 @@ def test_the_cli_runs_a_sweep_here_and_prints_json(tmp_path):
     scores = [t["micro_f1"] for t in report["trials"]]
     assert scores == sorted(scores, reverse=True)
     assert "trial 1: job #" in out.stderr
+
+
+@pytest.mark.slow
+def test_stop_reaches_a_driver_running_in_a_shell(tmp_path):
+    """``--stop`` (or the view's Stop) while ``python -m core sweep`` drives in a terminal: that driver cancels its
+    running trial and ends with the sweep paused; ``--resume`` would continue it."""
+    home = demo_workspace(tmp_path / "ws")
+    name = sweep.create_sweep(home, {**BASE, "max_steps": 400}, {"lr": [3.0e-3]}, sweep.SweepOptions(trials=2))
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "core", "sweep", "--resume", name, "--home", str(home)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        status = _wait(home, name, lambda s: any(t.job_id for t in s.trials), 60)
+        assert status.state == sweep.RUNNING and status.driver_job is None  # a shell drives it, not a job
+        with pytest.raises(sweep.SweepError, match="driven by `python -m core sweep` in a shell"):
+            sweep.resume_sweep(home, name)
+        sweep.stop_sweep(home, name)
+        output, _ = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 143, output
+    assert "stopped" in output
+    status = _wait(home, name, lambda s: all(j.is_final for j in jobs.JobStore(home).list_jobs(group_id=name)), 60)
+    assert status.state == sweep.PAUSED and status.count("failed") == 1 and status.count("running") == 0
+    assert status.trials[0].error == "sweep stopped"
+    assert jobs.JobStore(home).get_job(status.trials[0].job_id).status == "cancelled"
