@@ -44,9 +44,15 @@ def test_start_a_sweep_see_its_trials_open_the_importances_and_train_the_best(pa
     wait_for_app(page)
     open_sweeps(page)
     expect(status_line.filter(has_text="finished (2 complete")).to_be_visible()
+    section = page.locator('[data-testid="stExpander"]').filter(has_text="Hyperparameter sweeps")
+    # Each trial's curve: its dev micro-F1 at every evaluation (the run's own curves are in the jobs panel too).
+    page.locator(".st-key-sweep_figure button", has_text="Trial curves").click()
+    settled(page)
+    curves = section.locator('[data-testid="stPlotlyChart"]').first
+    expect(curves).to_contain_text("Dev micro-F1 at each evaluation", timeout=60_000)
+    expect(curves.locator(".scatterlayer .trace")).to_have_count(2)
     page.locator(".st-key-sweep_figure button", has_text="Parameter importances").click()
     settled(page)
-    section = page.locator('[data-testid="stExpander"]').filter(has_text="Hyperparameter sweeps")
     panel = section.locator('[data-testid="stPlotlyChart"]').first
     expect(panel.locator(".main-svg").first).to_be_visible(timeout=60_000)
     expect(panel).to_contain_text("Hyperparameter Importances")
