@@ -113,7 +113,7 @@ def sweep_form(root: str, all_jobs: list[jobs.Job], dataset: str, split: str, pl
     if failed:
         return
     st.session_state["sweep_pick"] = name
-    common.flash("success", f"Started sweep {name} (driver job #{driver.id}).")
+    common.flash("success", f"Started sweep {display.plain(name)} (driver job #{driver.id}).")
     st.rerun()
 
 
@@ -192,17 +192,17 @@ def _actions(root: str, status: sweep.SweepStatus) -> None:
         with common.user_errors(show="inline") as failed:
             sweep.stop_sweep(root, status.name)
         if not failed:
-            st.toast(f"Stopping {status.name}: its running trials are cancelled.")
+            st.toast(f"Stopping {display.plain(status.name)}: its running trials are cancelled.")
     if resume and common.require_editor("Resuming a sweep"):
         with common.user_errors(show="inline") as failed:
             job = sweep.resume_sweep(root, status.name, owner=owner)
         if not failed:
-            st.toast(f"Resumed {status.name} (driver job #{job.id}).")
+            st.toast(f"Resumed {display.plain(status.name)} (driver job #{job.id}).")
     if best and common.require_editor("Training the best config"):
         with common.user_errors(show="inline") as failed:
             job = sweep.train_best(root, status.name, owner=owner)
         if not failed:
-            st.toast(f"Queued job #{job.id}: {job.name}. It is in the jobs table below.")
+            st.toast(f"Queued job #{job.id}: {display.plain(job.name)}. It is in the jobs table below.")
     next(slots).caption(
         display.plain(
             f"{status.options.sampler} sampler, {status.options.pruner} pruner, {status.options.parallel} at once, "
