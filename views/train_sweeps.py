@@ -97,7 +97,7 @@ def sweep_form(root: str, all_jobs: list[jobs.Job], dataset: str, split: str, pl
     with common.user_errors(show="inline") as failed:
         name, driver = sweep.start_sweep(
             root,
-            {**bases[base_label], **_fixed_options(fixed), "workspace": root},
+            {**bases[base_label], "workspace": root},
             space,
             sweep.SweepOptions(
                 trials=int(trials),
@@ -108,6 +108,7 @@ def sweep_form(root: str, all_jobs: list[jobs.Job], dataset: str, split: str, pl
                 gpu=jobs.normalize_gpu(gpu),
                 ray_address=ray_address,
             ),
+            fixed=fixed,
             owner=common.identity(),
         )
     if failed:
@@ -115,21 +116,6 @@ def sweep_form(root: str, all_jobs: list[jobs.Job], dataset: str, split: str, pl
     st.session_state["sweep_pick"] = name
     common.flash("success", f"Started sweep {display.plain(name)} (driver job #{driver.id}).")
     st.rerun()
-
-
-def _fixed_options(text: str) -> dict[str, Any]:
-    """The fixed-options box as a mapping; the sweep's own checks name any bad option."""
-    import yaml
-
-    if not text.strip():
-        return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise sweep.SweepError(f"Fixed options: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, Mapping):
-        raise sweep.SweepError("Fixed options: write one option per line, as option: value.")
-    return dict(data)
 
 
 def _label(status: sweep.SweepStatus) -> str:

@@ -49,7 +49,7 @@ from core.common.errors import RestudioError
 from core.common.settings import resolve_home
 from core.store.runs import read_metric_records, read_summary
 from core.train.config import ConfigError, TrainConfig
-from core.train.sweep_space import Dimension, contains, distributions, parse_space, space_mapping
+from core.train.sweep_space import Dimension, contains, distributions, parse_space, space_mapping, text_mapping
 
 SWEEPS_DB = "sweeps.sqlite"
 SWEEP_KIND = "sweep"
@@ -272,12 +272,14 @@ def create_sweep(
     space: Mapping[str, Any] | str,
     options: SweepOptions | None = None,
     *,
+    fixed: Mapping[str, Any] | str | None = None,
     name: str | None = None,
     owner: str | None = None,
     source: str = "search space",
 ) -> str:
     """Check everything and store a new study; returns its name. ``space`` is a mapping or the text of a space file
-    (YAML). Nothing runs until :func:`drive` or :func:`start_driver`. Raises
+    (YAML); ``fixed`` (a mapping or its YAML text) sets options over ``base`` on every trial. Nothing runs until
+    :func:`drive` or :func:`start_driver`. Raises
     :class:`~core.train.config.ConfigError` (base config or space) or :class:`SweepError` (options, a name in use),
     with nothing written."""
     import optuna
@@ -289,9 +291,9 @@ def create_sweep(
     problems = options.problems()
     if problems:
         raise SweepError("Sweep refused: " + "; ".join(problems) + ".")
-    cfg = training.validate(
-        {**dict(base if isinstance(base, Mapping) else base.to_dict()), "workspace": str(_root(root))}
-    )
+    raw = dict(base) if isinstance(base, Mapping) else base.to_dict()
+    raw.update(text_mapping(fixed, source="Fixed options"))
+    cfg = training.validate({**raw, "workspace": str(_root(root))})
     dims = parse_space(space_mapping(space, source=source), base=cfg, source=source)
     name = name or f"sweep-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     store = storage(root)
@@ -355,11 +357,12 @@ def start_sweep(
     space: Mapping[str, Any] | str,
     options: SweepOptions | None = None,
     *,
+    fixed: Mapping[str, Any] | str | None = None,
     owner: str | None = None,
     source: str = "search space",
 ) -> tuple[str, Any]:
     """:func:`create_sweep` then :func:`start_driver`: the Train view's "Start sweep". Returns (name, driver job)."""
-    name = create_sweep(root, base, space, options, owner=owner, source=source)
+    name = create_sweep(root, base, space, options, fixed=fixed, owner=owner, source=source)
     return name, start_driver(root, name, owner=owner)
 
 
@@ -479,7 +482,7 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
     finished = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     failed = sum(t.state == TrialState.FAIL for t in trials)
     in_flight = sum(t.state == TrialState.RUNNING for t in trials)
-    dims = {n: _dimension_of(n, spec) for n, spec in attrs["space"].items()}
+    dims = {n: Dimension.from_spec(n, spec) for n, spec in attrs["space"].items()}
     space = distributions(dims)
     while (
         in_flight < options.parallel
@@ -523,20 +526,6 @@ def advance(root: Any, name: str, *, echo: Callable[[str], None] | None = None) 
 
 def _ray_address(options: SweepOptions) -> str | None:
     return options.ray_address if options.backend == "ray" else None
-
-
-def _dimension_of(name: str, spec: Any) -> Dimension:
-    if isinstance(spec, list):
-        return Dimension(name, "choice", choices=tuple(spec))
-    is_int = all(isinstance(spec.get(k), int) for k in ("low", "high"))
-    return Dimension(
-        name,
-        "int" if is_int else "float",
-        low=spec["low"],
-        high=spec["high"],
-        log=bool(spec.get("log")),
-        step=spec.get("step"),
-    )
 
 
 #: Set by SIGTERM/SIGINT in a driver process (or by a caller's ``stop`` event): the driver stops the sweep.
@@ -680,6 +669,7 @@ def sweep_status(root: Any, name: str) -> SweepStatus:
     trials = tuple(_row(t, jobs) for t in study.get_trials(deepcopy=False))
     live = next((j for j in jobs.values() if j.kind == SWEEP_KIND and not j.is_final), None)
     drivers = sorted((j for j in jobs.values() if j.kind == SWEEP_KIND), key=lambda j: j.id)
+    driver = live or (drivers[-1] if drivers else None)  # the running driver, else the latest one
     done = sum(t.state in ("complete", "pruned") for t in trials)
     failed = sum(t.state == "failed" for t in trials)
     running = sum(t.state in ("running", "waiting") for t in trials)
@@ -695,7 +685,7 @@ def sweep_status(root: Any, name: str) -> SweepStatus:
         base=dict(attrs["base"]),
         space=dict(attrs["space"]),
         trials=trials,
-        driver_job=(live or (drivers[-1] if drivers else None)).id if (live or drivers) else None,
+        driver_job=driver.id if driver is not None else None,
         state=state,
         gave_up=gave_up,
     )

@@ -65,6 +65,21 @@ class Dimension:
             spec["step"] = self.step
         return spec
 
+    @classmethod
+    def from_spec(cls, name: str, spec: Any) -> Dimension:
+        """A dimension from its :meth:`to_spec` form, as stored with a sweep (checked when the sweep was made)."""
+        if isinstance(spec, list | tuple):
+            return cls(name, "choice", choices=tuple(spec))
+        is_int = all(isinstance(spec.get(k), int) for k in ("low", "high"))
+        return cls(
+            name,
+            "int" if is_int else "float",
+            low=spec["low"],
+            high=spec["high"],
+            log=bool(spec.get("log")),
+            step=spec.get("step"),
+        )
+
     def describe(self) -> str:
         if self.kind == "choice":
             return " | ".join(str(c) for c in self.choices)
@@ -89,19 +104,30 @@ def load_space(path: str | os.PathLike[str]) -> dict[str, Any]:
     return space_mapping(text, source=str(path))
 
 
-def space_mapping(space: Mapping[str, Any] | str, *, source: str = "search space") -> dict[str, Any]:
-    """A space as a mapping: ``space`` itself, or the mapping its YAML text holds (the Train view's text box)."""
+def text_mapping(text: Mapping[str, Any] | str | None, *, source: str) -> dict[str, Any]:
+    """``text`` itself when it is a mapping, else the mapping its YAML holds (``{}`` for blank text); anything else
+    is a :class:`ConfigError` naming ``source`` (the Train view's text boxes, a space file)."""
     import yaml
 
-    data: Any = space
-    if isinstance(space, str):
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    data: Any = text
+    if isinstance(text, str):
         try:
-            data = yaml.safe_load(space)
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(data, Mapping) or not data:
-        raise ConfigError(f"{source}: a search space maps training options to a range or a list of choices.")
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: write one option per line, as option: value.")
     return dict(data)
+
+
+def space_mapping(space: Mapping[str, Any] | str, *, source: str = "search space") -> dict[str, Any]:
+    """A space as a mapping: ``space`` itself, or the mapping its YAML text holds (the Train view's text box)."""
+    data = text_mapping(space, source=source)
+    if not data:
+        raise ConfigError(f"{source}: a search space maps training options to a range or a list of choices.")
+    return data
 
 
 def parse_space(

@@ -208,3 +208,16 @@ def test_stop_reaches_a_driver_running_in_a_shell(tmp_path):
     assert status.state == sweep.PAUSED and status.count("failed") == 1 and status.count("running") == 0
     assert status.trials[0].error == "sweep stopped"
     assert jobs.JobStore(home).get_job(status.trials[0].job_id).status == "cancelled"
+
+
+def test_fixed_options_are_set_over_the_base_and_bad_text_is_refused(tmp_path):
+    home = demo_workspace(tmp_path / "ws")
+    name = sweep.create_sweep(home, BASE, {"lr": [3.0e-3]}, fixed="max_steps: 50\nseed: 7\n")
+    status = sweep.sweep_status(home, name)
+    assert status.base["max_steps"] == 50 and status.base["seed"] == 7 and status.base["eval_steps"] == 15
+    for text, message in (("max_steps: [", "Fixed options: not valid YAML"), ("- 1", "one option per line")):
+        with pytest.raises(ConfigError, match=message):
+            sweep.create_sweep(home, BASE, {"lr": [3.0e-3]}, fixed=text)
+    with pytest.raises(ConfigError, match="Unknown option 'max_stepz'"):
+        sweep.create_sweep(home, BASE, {"lr": [3.0e-3]}, fixed="max_stepz: 5")
+    assert [s.name for s in sweep.list_sweeps(home)] == [name]
