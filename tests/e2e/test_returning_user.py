@@ -92,9 +92,10 @@ def test_two_jobs_in_one_session(page, app_url, app_home):
     expect(chips).to_contain_text(f"#{first.id} first e2e job")
     expect(notice(page)).to_contain_text("is running", timeout=60_000)
     page.locator(f".st-key-cancel_{second} button").click()
-    # "cancelling" at once, and the button can't be pressed twice.
-    # "cancelling" at once (or already "cancelled", when the job stops within the 3 s).
-    expect(notice(page)).to_contain_text(re.compile("is cancelling|was cancelled"), timeout=3_000)
+    # "cancelling" on the click's own rerun (or already "cancelled", when the job stops first), and the button
+    # can't be pressed twice. The wait is generous: on a loaded 2-core CI machine that rerun once took over 3 s,
+    # and how fast it is belongs in a bench, not here.
+    expect(notice(page)).to_contain_text(re.compile("is cancelling|was cancelled"), timeout=20_000)
     expect(page.locator(f".st-key-cancel_{second} button")).to_be_disabled()
     expect(notice(page)).to_contain_text("was cancelled", timeout=60_000)
     assert store.get_job(second).status == "cancelled"
