@@ -126,6 +126,7 @@ def open_form(page) -> None:
 def submit_job(page, name: str, *, max_steps: int) -> None:
     """Submit a short training job named ``name`` from the Train view's form."""
     open_form(page)
+    settled(page)  # a rerun still drawing leaves the form inert; a loaded machine once took over 30 s for one
     page.locator(".st-key-train_name input").fill(name)
     page.locator(".st-key-cfg_max_length input").fill("64")
     steps = page.locator(".st-key-cfg_max_steps input")

@@ -108,10 +108,15 @@ def test_a_sweep_runs_as_jobs_prunes_a_hopeless_trial_survives_a_killed_driver_a
     assert driver.kind == "sweep"
 
     # The driver runs as a job next to its trial, though the CPU queue has one slot.
-    status = _wait(home, name, lambda s: s.count("complete") >= 1 and s.count("running") == 1, 240)
+    store = jobs.JobStore(home)
+
+    def trial_job_running(s: sweep.SweepStatus) -> bool:  # the trial's job started, not only queued
+        live = [t for t in s.trials if t.state == "running" and t.job_id]
+        return s.count("complete") >= 1 and len(live) == 1 and store.get_job(live[0].job_id).status == "running"
+
+    status = _wait(home, name, trial_job_running, 240)
     assert status.state == sweep.RUNNING and status.trials[0].params == {"lr": 3.0e-3}
     assert status.trials[0].micro_f1 is not None and status.trials[0].micro_f1 > 20
-    store = jobs.JobStore(home)
     running = {j.kind for j in store.list_jobs(status=jobs.RUNNING)}
     assert running == {"sweep", "train"}
 
