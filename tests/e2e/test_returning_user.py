@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from core import jobs
 from core.data.importing import import_dataset
 from core.store.workspace import RowChange, Workspace
-from tests.e2e.app_utils import notice, open_form, submit_job, wait_for_app
+from tests.e2e.app_utils import notice, open_form, settled, submit_job, wait_for_app
 from tests.helpers.runs import make_demo_runs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -134,9 +134,20 @@ def test_two_sessions_undo_the_same_change(page, second_page, app_url, app_home)
     expect(error).to_contain_text(f"already undone by #{undo_id}")
     expect(error).not_to_contain_text("changed by")
     # ... and from then on that session cannot undo the change again: it is marked, or the redo is offered.
-    wait_for_app(second_page)
+    # The error's rerun can be followed by another (the change picker's options grew by the undo), and while
+    # a rerun replaces the panel the old button stands beside the new one: wait for one settled button.
+    settled(second_page)
+    second_page.wait_for_function(
+        """([marked, redo]) => {
+            const buttons = document.querySelectorAll('.st-key-log_undo button');
+            if (buttons.length !== 1 || document.querySelector('[data-stale="true"]')) return false;
+            const b = buttons[0], text = b.innerText.trim();
+            return (text === marked && b.disabled) || text === redo;
+        }""",
+        arg=[f"Undo change #{edit}", f"Undo change #{undo_id} (redo #{edit})"],
+        timeout=60_000,
+    )
     button = second_page.locator(".st-key-log_undo button")
-    # While a rerun replaces the panel, the old button can stand beside the new one for a moment.
     expect(button).to_have_count(1)
     if button.inner_text() == f"Undo change #{edit}":
         expect(button).to_be_disabled()
